@@ -14,7 +14,10 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+# SETUP_FOR=demo skips what only the tests need (a browser and its driver, wasm-pack).
+FOR_TESTS=1; [ "${SETUP_FOR:-}" = demo ] && FOR_TESTS=0
+
+if [ "$FOR_TESTS" = 1 ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
   log "installing chromium + chromium-driver"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
@@ -25,7 +28,7 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-if ! command -v wasm-pack >/dev/null; then
+if [ "$FOR_TESTS" = 1 ] && ! command -v wasm-pack >/dev/null; then
   log "installing wasm-pack"
   cargo install -q wasm-pack --locked
 fi

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs every test of the repository, from a fresh machine of this kind:
+#   1. installs the toolchain (scripts/setup.sh, idempotent)
+#   2. formatting and clippy, host and wasm32
+#   3. native Rust tests: the client's protocol codec and session machine, the server's
+#      integration tests over real sockets
+#   4. the wasm client in headless Chromium (wasm-bindgen-test) against a real socket.io
+#      server started here on a free loopback port
+#   5. the JS tests (node --test): shim, npm package, interop with socket.io-client,
+#      end-to-end demo in Chromium; each starts and stops its own servers
+#   6. the size report
+# Every stage runs even when an earlier one failed; the exit code is non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+bash scripts/setup.sh || exit 1
+
+failed=()
+stage() { # stage NAME CMD...
+  local name=$1; shift
+  printf '\n===== %s =====\n' "$name"
+  if "$@"; then printf -- '----- %s: ok\n' "$name"; else printf -- '----- %s: FAILED\n' "$name"; failed+=("$name"); fi
+}
+
+lint() {
+  cargo fmt --all -- --check &&
+  cargo clippy --workspace --all-targets -q -- -D warnings &&
+  cargo clippy -p backbone-socket-sync --target wasm32-unknown-unknown --all-targets -q -- -D warnings
+}
+
+browser_tests() {
+  local log pid port rc
+  log=$(mktemp)
+  PING_INTERVAL=300 PING_TIMEOUT=200 node tests/support/socketio-server.mjs --port 0 >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    port=$(sed -n 's/^LISTENING \([0-9]*\).*/\1/p' "$log" | head -n1)
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "${port:-}" ]; then echo "socket.io test server did not start:"; cat "$log"; kill "$pid" 2>/dev/null; return 1; fi
+  echo "socket.io test server on 127.0.0.1:$port (pid $pid)"
+  SOCKET_URL="http://127.0.0.1:$port" CHROMEDRIVER=/usr/bin/chromedriver \
+    wasm-pack test --headless --chrome --mode no-install
+  rc=$?
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  return $rc
+}
+
+js_tests() {
+  node --test --test-concurrency=1 tests/js/ tests/server/
+}
+
+stage "lint (fmt, clippy host + wasm32)" lint
+stage "native tests (cargo test --workspace)" cargo test --workspace
+stage "client build (wasm release + wasm-opt)" bash scripts/build-client.sh
+stage "browser tests (wasm-bindgen-test in headless Chromium)" browser_tests
+stage "JS tests (node --test)" js_tests
+stage "size report" node scripts/size.mjs
+
+printf '\n===== summary =====\n'
+if [ ${#failed[@]} -eq 0 ]; then echo "all stages passed"; exit 0; fi
+printf 'failed stage: %s\n' "${failed[@]}"
+exit 1
