@@ -1,1 +1,15 @@
-//! placeholder
+//! # backbone-socket-sync
+//!
+//! `Backbone.sync` over one socket.io WebSocket, in Rust compiled to WebAssembly.
+//!
+//! The crate is a pure core and a thin browser shell:
+//! - [`protocol`]: the Engine.IO v4 / Socket.IO v5 packet codec (pure, tested natively);
+//! - [`session`]: the connection state machine (handshake, heartbeat, request table, timeouts,
+//!   queueing, reconnection) — inputs in, effects out, no I/O (pure, tested natively);
+//! - [`backoff`]: the reconnection delay schedule (pure);
+//! - `transport`, `socket`, `sync` (wasm32 only): the browser WebSocket and timer, and the
+//!   `#[wasm_bindgen]` exports `connect`, `sync` and the `Socket` class.
+
+#![warn(missing_docs)]
+
+pub mod protocol;
