@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the wasm client into www/pkg/ (gitignored), ready to be served or packed:
+#   1. cargo build --release --target wasm32-unknown-unknown -p backbone-socket-sync
+#   2. wasm-bindgen --target web (the CLI must equal the `=` pin in Cargo.lock)
+#   3. wasm-opt from npm `binaryen` (Debian's and crates.io's reject today's rustc output)
+# Idempotent; fails loudly at the first broken step; www/pkg/ is replaced only when every
+# step succeeded, so a failed build never leaves half an output behind.
+#
+# Knobs (for size measurements; the defaults are the measured best, see the size report):
+#   WASM_OPT_LEVEL=-Oz    wasm-opt level (-O1..-O4, -Os, -Oz); WASM_OPT_LEVEL=none skips wasm-opt
+#   CARGO_PROFILE_RELEASE_*  cargo's own environment overrides of [profile.release]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CRATE=backbone-socket-sync
+LIB=backbone_socket_sync
+OUT=www/pkg
+LEVEL=${WASM_OPT_LEVEL:--Oz}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+WASM_OPT=node_modules/.bin/wasm-opt
+
+die() { printf 'build-client: %s\n' "$*" >&2; exit 1; }
+step() { printf '[build-client] %s\n' "$*" >&2; }
+
+command -v wasm-bindgen >/dev/null || die "wasm-bindgen not found: run scripts/setup.sh"
+pinned=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+cli=$(wasm-bindgen --version | awk '{ print $2 }')
+[ -n "$pinned" ] || die "no wasm-bindgen in Cargo.lock"
+[ "$pinned" = "$cli" ] || die "wasm-bindgen CLI $cli != crate $pinned in Cargo.lock: the glue would not match"
+if [ "$LEVEL" != none ] && [ ! -x "$WASM_OPT" ]; then die "$WASM_OPT missing: run scripts/setup.sh (npm binaryen)"; fi
+
+step "cargo build --release --target wasm32-unknown-unknown -p $CRATE"
+cargo build --release --target wasm32-unknown-unknown -p "$CRATE"
+wasm=$TARGET_DIR/wasm32-unknown-unknown/release/$LIB.wasm
+[ -f "$wasm" ] || die "$wasm was not produced (is the crate a cdylib?)"
+
+mkdir -p "${OUT%/*}"
+tmp=$(mktemp -d "${OUT%/*}/.pkg.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+step "wasm-bindgen --target web"
+wasm-bindgen --target web --out-dir "$tmp" "$wasm"
+
+if [ "$LEVEL" != none ]; then
+  step "wasm-opt $LEVEL"
+  # strip = true in [profile.release] drops the target-features section, so the features
+  # rustc's wasm32 target emits by default are named here (see ../shared/TOOLCHAIN.md).
+  "$WASM_OPT" "$LEVEL" \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    --strip-debug --strip-producers \
+    "$tmp/${LIB}_bg.wasm" -o "$tmp/${LIB}_bg.wasm.opt"
+  mv "$tmp/${LIB}_bg.wasm.opt" "$tmp/${LIB}_bg.wasm"
+fi
+
+# wasm-bindgen writes a .gitignore ("*") into its out dir, which would keep npm pack from
+# shipping the output; the repository's own .gitignore already covers www/pkg/.
+rm -f "$tmp/.gitignore" "$tmp/package.json"
+rm -rf "$OUT"
+mv "$tmp" "$OUT"
+chmod 755 "$OUT"
+trap - EXIT
+step "done: $(cd "$OUT" && ls -1 | tr '\n' ' ')($(wc -c <"$OUT/${LIB}_bg.wasm") bytes of wasm)"
