@@ -1,1 +1,76 @@
-fn main() {}
+//! `bss-server`: parses the flags, opens the store, listens, and prints
+//! `listening on http://HOST:PORT` once ready; SIGINT/SIGTERM shut it down gracefully
+//! (socket.io clients disconnected, pending writes committed).
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use backbone_socket_sync_server::config::Config;
+use backbone_socket_sync_server::store::sqlite::SqliteStore;
+use backbone_socket_sync_server::{build, Server};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = Config::parse();
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bss-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), String> {
+    let store = SqliteStore::open(&config.db, config.max_item_bytes)
+        .map_err(|e| format!("cannot open {}: {e:?}", config.db.display()))?;
+    let Server { router, io, store } = build(&config, Arc::new(store))?;
+    let listener = tokio::net::TcpListener::bind((config.host, config.port))
+        .await
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let host = match addr.ip() {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    println!("listening on http://{host}:{}", addr.port());
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            io.close().await;
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .close()
+        .await
+        .map_err(|e| format!("closing the store: {e:?}"))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

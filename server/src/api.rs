@@ -1,0 +1,263 @@
+//! The request semantics shared by the socket.io handlers and the REST twin: which method is
+//! allowed on which endpoint, item validation, id consistency, and read queries.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::endpoint::Endpoint;
+use crate::error::ApiError;
+use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
+
+/// Backbone's five sync methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `create`: POST to a collection.
+    Create,
+    /// `read`: GET a collection or a model.
+    Read,
+    /// `update`: PUT a model.
+    Update,
+    /// `patch`: PATCH a model.
+    Patch,
+    /// `delete`: DELETE a model.
+    Delete,
+}
+
+impl Method {
+    /// Every method, in Backbone's order.
+    pub const ALL: [Method; 5] = [
+        Method::Create,
+        Method::Read,
+        Method::Update,
+        Method::Patch,
+        Method::Delete,
+    ];
+
+    /// The event name / Backbone method name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Create => "create",
+            Method::Read => "read",
+            Method::Update => "update",
+            Method::Patch => "patch",
+            Method::Delete => "delete",
+        }
+    }
+
+    /// The method for an event name, if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// One request, transport-independent.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// What to do.
+    pub method: Method,
+    /// `signature.endPoint` (or the REST path).
+    pub endpoint: String,
+    /// The model's attributes for create/update/patch.
+    pub item: Option<Value>,
+    /// Read filters and paging (`_limit`, `_offset`).
+    pub data: Option<Value>,
+    /// `signature.requestId` (or the REST `X-Request-Id` header).
+    pub request_id: Option<String>,
+}
+
+/// The shared request handler: a store plus the api prefix.
+#[derive(Clone)]
+pub struct Api {
+    store: Arc<dyn Store>,
+    prefix: String,
+}
+
+impl Api {
+    /// An api serving endpoints under `prefix` (e.g. `/api`) from `store`.
+    pub fn new(store: Arc<dyn Store>, prefix: impl Into<String>) -> Self {
+        Self {
+            store,
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The api prefix, e.g. `/api`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The store behind this api.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Validates and runs a request; resolves after the write (if any) is committed.
+    pub async fn handle(&self, request: Request) -> Result<Value, ApiError> {
+        self.execute(request).await.map(|applied| applied.value)
+    }
+
+    /// Like [`Api::handle`] but tells whether a write was replayed from its request id
+    /// (reads are never replayed).
+    pub async fn execute(&self, request: Request) -> Result<Applied, ApiError> {
+        let endpoint = Endpoint::parse(&request.endpoint, &self.prefix)?;
+        let request_id = request.request_id;
+        let op = match (request.method, endpoint) {
+            (Method::Read, Endpoint::Collection(collection)) => {
+                let query = parse_query(request.data)?;
+                let models = self.store.read_collection(&collection, query).await?;
+                return Ok(Applied {
+                    value: Value::Array(models),
+                    replayed: false,
+                });
+            }
+            (Method::Read, Endpoint::Model { collection, id }) => {
+                let model = self.store.read_model(&collection, &id).await?;
+                return Ok(Applied {
+                    value: model,
+                    replayed: false,
+                });
+            }
+            (Method::Create, Endpoint::Collection(collection)) => WriteOp::Create {
+                collection,
+                item: item_object(request.item)?,
+            },
+            (Method::Update, Endpoint::Model { collection, id }) => {
+                let item = with_consistent_id(item_object(request.item)?, &id)?;
+                WriteOp::Update {
+                    collection,
+                    id,
+                    item,
+                }
+            }
+            (Method::Patch, Endpoint::Model { collection, id }) => {
+                let item = with_consistent_id(item_object(request.item)?, &id)?;
+                WriteOp::Patch {
+                    collection,
+                    id,
+                    item,
+                }
+            }
+            (Method::Delete, Endpoint::Model { collection, id }) => {
+                WriteOp::Delete { collection, id }
+            }
+            (Method::Create, Endpoint::Model { .. }) => {
+                return Err(ApiError::bad_request("create needs a collection endPoint"))
+            }
+            (method, Endpoint::Collection(_)) => {
+                return Err(ApiError::bad_request(format!(
+                    "{} needs a model endPoint",
+                    method.name()
+                )))
+            }
+        };
+        Ok(self.store.write(Write { op, request_id }).await?)
+    }
+}
+
+fn item_object(item: Option<Value>) -> Result<Object, ApiError> {
+    match item {
+        Some(Value::Object(item)) => Ok(item),
+        Some(_) => Err(ApiError::bad_request("item must be a JSON object")),
+        None => Err(ApiError::bad_request("item is missing")),
+    }
+}
+
+/// Checks that an item's `id`, if any, names the endpoint's model, and sets it when absent
+/// (a number when the id segment is a canonical integer, else the string).
+fn with_consistent_id(mut item: Object, id: &str) -> Result<Object, ApiError> {
+    match item.get("id") {
+        None | Some(Value::Null) => {
+            let value = match id.parse::<i64>() {
+                Ok(n) if n.to_string() == id => Value::from(n),
+                _ => Value::from(id),
+            };
+            item.insert("id".into(), value);
+        }
+        Some(Value::String(s)) if s == id => {}
+        Some(Value::Number(n)) if n.to_string() == id => {}
+        Some(_) => return Err(ApiError::bad_request("item id does not match the endPoint")),
+    }
+    Ok(item)
+}
+
+/// Turns read `data` into a query: `_limit` and `_offset` (non-negative integers, or strings of
+/// them as a query string gives) page, every other key is an equality filter.
+fn parse_query(data: Option<Value>) -> Result<Query, ApiError> {
+    let mut query = Query::default();
+    let data = match data {
+        None | Some(Value::Null) => return Ok(query),
+        Some(Value::Object(data)) => data,
+        Some(_) => return Err(ApiError::bad_request("data must be a JSON object")),
+    };
+    for (key, value) in data {
+        match key.as_str() {
+            "_limit" => query.limit = Some(non_negative(&key, &value)?),
+            "_offset" => query.offset = non_negative(&key, &value)?,
+            _ => {
+                query.filters.insert(key, value);
+            }
+        }
+    }
+    Ok(query)
+}
+
+fn non_negative(key: &str, value: &Value) -> Result<u64, ApiError> {
+    let parsed = match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    };
+    parsed.ok_or_else(|| ApiError::bad_request(format!("{key} must be a non-negative integer")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Object {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn ids_must_match_the_endpoint() {
+        assert_eq!(
+            with_consistent_id(obj(json!({})), "5").unwrap()["id"],
+            json!(5)
+        );
+        assert_eq!(
+            with_consistent_id(obj(json!({})), "05").unwrap()["id"],
+            json!("05")
+        );
+        assert_eq!(
+            with_consistent_id(obj(json!({})), "abc").unwrap()["id"],
+            json!("abc")
+        );
+        assert!(with_consistent_id(obj(json!({"id": 5})), "5").is_ok());
+        assert!(with_consistent_id(obj(json!({"id": "5"})), "5").is_ok());
+        assert_eq!(
+            with_consistent_id(obj(json!({"id": 6})), "5")
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            with_consistent_id(obj(json!({"id": true})), "5")
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn queries() {
+        let q = parse_query(Some(json!({"done": true, "_limit": 2, "_offset": "3"}))).unwrap();
+        assert_eq!(q.limit, Some(2));
+        assert_eq!(q.offset, 3);
+        assert_eq!(q.filters, obj(json!({"done": true})));
+        assert!(parse_query(Some(json!({"_limit": -1}))).is_err());
+        assert!(parse_query(Some(json!([1]))).is_err());
+        assert_eq!(parse_query(None).unwrap(), Query::default());
+    }
+}

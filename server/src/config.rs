@@ -1,0 +1,67 @@
+//! Command-line flags, each also readable from an environment variable.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The reference server for backbone-socket-sync: socket.io and REST over an embedded SQLite store.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "bss-server", version, about)]
+pub struct Config {
+    /// TCP port to listen on; 0 picks a free one (the chosen port is printed).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+
+    /// Path of the SQLite database file (its directories are created).
+    #[arg(
+        long,
+        env = "DB",
+        default_value = "./data/backbone-socket-sync.sqlite3"
+    )]
+    pub db: PathBuf,
+
+    /// Folder served as static files at `/` [default: ./www if it has an index.html, else the repository's www/].
+    #[arg(long, env = "WWW")]
+    pub www: Option<PathBuf>,
+
+    /// Path prefix of every endpoint, for socket.io requests and the REST twin.
+    #[arg(long, env = "API_PREFIX", default_value = "/api")]
+    pub api_prefix: String,
+
+    /// Largest stored model, in bytes of JSON.
+    #[arg(long, env = "MAX_ITEM_BYTES", default_value_t = 1 << 20)]
+    pub max_item_bytes: usize,
+
+    /// Engine.IO heartbeat: milliseconds between the server's pings.
+    #[arg(long, env = "PING_INTERVAL_MS", default_value_t = 25_000)]
+    pub ping_interval_ms: u64,
+
+    /// Engine.IO heartbeat: milliseconds to wait for a pong before closing the connection.
+    #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
+    pub ping_timeout_ms: u64,
+}
+
+impl Config {
+    /// The api prefix without a trailing slash (`/api/` -> `/api`).
+    pub fn prefix(&self) -> String {
+        let trimmed = self.api_prefix.trim_end_matches('/');
+        if trimmed.is_empty() {
+            "/".into()
+        } else {
+            trimmed.into()
+        }
+    }
+
+    /// Largest message accepted on a connection: an item at its bound plus room for the
+    /// envelope, so an item just over the bound gets a 413 reply rather than a closed socket.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_item_bytes
+            .saturating_mul(2)
+            .saturating_add(64 * 1024)
+    }
+}

@@ -1,0 +1,66 @@
+//! The reference server of backbone-socket-sync.
+//!
+//! It stores Backbone models in an embedded SQLite file ([`store::sqlite`]) behind the
+//! [`store::Store`] trait and answers the same requests over socket.io ([`socket`]) and over
+//! REST ([`rest`]), both through the transport-independent [`api::Api`]; it also serves the
+//! demo app ([`static_files`]).
+//!
+//! Live broadcasts (issue 4) will go through socketioxide rooms, whose adapter can later be
+//! swapped for one that spans several nodes.
+
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod config;
+pub mod endpoint;
+pub mod error;
+pub mod rest;
+pub mod socket;
+pub mod static_files;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use socketioxide::SocketIo;
+
+use crate::api::Api;
+use crate::config::Config;
+use crate::store::Store;
+
+/// Everything a running server is made of.
+pub struct Server {
+    /// The HTTP app: socket.io, REST twin and static files.
+    pub router: Router,
+    /// The socket.io handle (for broadcasts and closing).
+    pub io: SocketIo,
+    /// The store, to close on shutdown.
+    pub store: Arc<dyn Store>,
+}
+
+/// Builds the app for `config` over `store`.
+pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
+    let prefix = config.prefix();
+    endpoint::validate_prefix(&prefix)?;
+    let api = Api::new(store.clone(), prefix);
+    let max_message = config.max_message_bytes();
+    let (layer, io) = SocketIo::builder()
+        .with_state(api.clone())
+        .max_payload(max_message as u64)
+        .ws_max_message_size(max_message)
+        .ws_max_frame_size(max_message)
+        .ping_interval(Duration::from_millis(config.ping_interval_ms))
+        .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+        .build_layer();
+    io.ns("/", socket::on_connect);
+    io.dyn_ns("/{*namespace}", socket::on_connect)
+        .map_err(|e| format!("namespace pattern: {e}"))?;
+    let www = config.www.clone().unwrap_or_else(static_files::default_www);
+    let router = rest::router(api)
+        .layer(DefaultBodyLimit::max(max_message))
+        .merge(static_files::router(&www))
+        .layer(layer);
+    Ok(Server { router, io, store })
+}

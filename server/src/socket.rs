@@ -1,0 +1,144 @@
+//! The socket.io side: one handler for the five Backbone methods, answering through the ack
+//! when the client asked for one (`42<id>[...]` -> `43<id>[null, result]` / `43<id>[{status, message}]`)
+//! and otherwise by emitting `<method>:<endPoint>[:<ctx>]` to the requesting socket
+//! (errors as `{"error": {status, message}}`).
+//!
+//! Events that are not Backbone methods get a 400 the same way; when a reply event name cannot
+//! be formed (no `signature.endPoint`), the error is emitted as an `error` event.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::handler::{FromMessageParts, Value as RawValue};
+use socketioxide::socket::Socket;
+
+use crate::api::{Api, Method, Request};
+use crate::error::ApiError;
+
+/// Event name used for errors that cannot be tied to a `<method>:<endPoint>` reply.
+pub const ERROR_EVENT: &str = "error";
+
+/// The ack id of the message being handled: `None` in event reply mode.
+pub struct AckId(pub Option<i64>);
+
+impl<A: Adapter> FromMessageParts<A> for AckId {
+    type Error = Infallible;
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        _: &mut RawValue,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        Ok(AckId(*ack_id))
+    }
+}
+
+/// Connect handler for every namespace: registers the method handlers and the fallback.
+pub async fn on_connect(socket: SocketRef) {
+    for method in Method::ALL {
+        socket.on(method.name(), on_request);
+    }
+    socket.on_fallback(on_unknown);
+}
+
+async fn on_request(
+    socket: SocketRef,
+    Event(event): Event,
+    AckId(ack_id): AckId,
+    ack: AckSender,
+    State(api): State<Api>,
+    TryData(args): TryData<Value>,
+) {
+    let Some(method) = Method::from_name(&event) else {
+        return; // only registered for method names
+    };
+    let (reply_event, result) = match parse_request(method, args) {
+        Ok((request, reply_event)) => (Some(reply_event), api.handle(request).await),
+        Err((reply_event, error)) => (reply_event, Err(error)),
+    };
+    if ack_id.is_some() {
+        send_ack(ack, result);
+    } else {
+        send_event(
+            &socket,
+            reply_event.as_deref().unwrap_or(ERROR_EVENT),
+            result,
+        );
+    }
+}
+
+async fn on_unknown(socket: SocketRef, Event(event): Event, AckId(ack_id): AckId, ack: AckSender) {
+    let error = ApiError::bad_request(format!("unknown event {event:?}"));
+    if ack_id.is_some() {
+        send_ack(ack, Err(error));
+    } else {
+        send_event(&socket, ERROR_EVENT, Err(error));
+    }
+}
+
+fn send_ack(ack: AckSender, result: Result<Value, ApiError>) {
+    let sent = match result {
+        Ok(value) => ack.send(&(Value::Null, value)),
+        Err(error) => ack.send(&(error,)),
+    };
+    if let Err(error) = sent {
+        tracing::debug!(%error, "ack not sent");
+    }
+}
+
+fn send_event(socket: &SocketRef, event: &str, result: Result<Value, ApiError>) {
+    let payload = result.unwrap_or_else(|error| json!({ "error": error }));
+    if let Err(error) = socket.emit(event, &payload) {
+        tracing::debug!(%error, "reply not sent");
+    }
+}
+
+/// Reads the single `{signature, item, data}` argument. On failure, returns the reply event
+/// name when the endPoint was readable, so event-mode clients still get their answer.
+fn parse_request(
+    method: Method,
+    args: Result<Value, socketioxide::ParserError>,
+) -> Result<(Request, String), (Option<String>, ApiError)> {
+    let args = args.map_err(|_| (None, ApiError::bad_request("malformed arguments")))?;
+    let Some(Value::Object(mut arg)) = args.as_array().and_then(|a| a.first()).cloned() else {
+        return Err((
+            None,
+            ApiError::bad_request("the argument must be a JSON object"),
+        ));
+    };
+    let Some(Value::Object(signature)) = arg.remove("signature") else {
+        return Err((None, ApiError::bad_request("signature is missing")));
+    };
+    let Some(Value::String(endpoint)) = signature.get("endPoint").cloned() else {
+        return Err((
+            None,
+            ApiError::bad_request("signature.endPoint must be a string"),
+        ));
+    };
+    let mut reply_event = format!("{}:{endpoint}", method.name());
+    match signature.get("ctx") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(ctx)) => reply_event = format!("{reply_event}:{ctx}"),
+        Some(ctx) => reply_event = format!("{reply_event}:{ctx}"),
+    }
+    let request_id = match signature.get("requestId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if !id.is_empty() && id.len() <= 256 => Some(id.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            let error =
+                ApiError::bad_request("signature.requestId must be a string of 1 to 256 bytes");
+            return Err((Some(reply_event), error));
+        }
+    };
+    let request = Request {
+        method,
+        endpoint,
+        item: arg.remove("item"),
+        data: arg.remove("data"),
+        request_id,
+    };
+    Ok((request, reply_event))
+}

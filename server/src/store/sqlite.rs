@@ -1,0 +1,433 @@
+//! The embedded SQLite store: one file, WAL journal, one writer thread that commits the writes
+//! arriving together in one transaction, and a small pool of reader connections.
+//!
+//! Durability: `synchronous = FULL`. In WAL mode NORMAL already survives a crash of this
+//! process, but can lose the last commits on power loss or an OS crash; a reply here means
+//! "stored", so every commit is fsynced. Batching amortises that fsync over all the writes
+//! that queued up while the previous batch was committing, which is what makes FULL cheap.
+//!
+//! SQLite calls block, so they never run on the async runtime: writes go to the writer thread
+//! over a channel and come back through a oneshot after COMMIT; reads run in `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::{Applied, Object, Query, Store, StoreError, StoreFuture, Write, WriteOp};
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+/// Recorded request ids older than this are forgotten at start-up.
+const REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a connection waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Reader connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 8;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+CREATE TABLE IF NOT EXISTS sequences (
+    collection TEXT PRIMARY KEY,
+    last_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    method TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+";
+
+type Job = (Write, oneshot::Sender<Result<Applied, StoreError>>);
+
+/// The SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    path: PathBuf,
+    max_doc_bytes: usize,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its directories if needed) the database at `path`; stored
+    /// documents are limited to `max_doc_bytes` of JSON text.
+    pub fn open(path: &Path, max_doc_bytes: usize) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Internal(format!("creating {}: {e}", dir.display())))?;
+        }
+        let conn = open_connection(path)?;
+        conn.execute_batch(SCHEMA).map_err(internal)?;
+        let cutoff = now_secs().saturating_sub(REQUEST_TTL.as_secs());
+        conn.execute(
+            "DELETE FROM requests WHERE created_at < ?1",
+            [cutoff as i64],
+        )
+        .map_err(internal)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(conn, rx, max_doc_bytes))
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            max_doc_bytes,
+            writer: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// The size bound given to [`SqliteStore::open`].
+    pub fn max_doc_bytes(&self) -> usize {
+        self.max_doc_bytes
+    }
+
+    /// Runs `f` on a pooled reader connection on the blocking thread pool.
+    fn read<T, F>(&self, f: F) -> StoreFuture<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let pooled = readers.lock().expect("reader pool").pop();
+                let conn = match pooled {
+                    Some(conn) => conn,
+                    None => open_connection(&path)?,
+                };
+                let result = f(&conn);
+                let mut pool = readers.lock().expect("reader pool");
+                if pool.len() < MAX_IDLE_READERS {
+                    pool.push(conn);
+                }
+                result
+            })
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?
+        })
+    }
+}
+
+impl Store for SqliteStore {
+    fn write(&self, write: Write) -> StoreFuture<Applied> {
+        let (tx, rx) = oneshot::channel();
+        let sent = match self.writer.lock().expect("writer").as_ref() {
+            Some(writer) => writer.send((write, tx)).is_ok(),
+            None => false,
+        };
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::Internal("store is closed".into()));
+            }
+            rx.await
+                .map_err(|_| StoreError::Internal("writer thread stopped".into()))?
+        })
+    }
+
+    fn read_collection(&self, collection: &str, query: Query) -> StoreFuture<Vec<Value>> {
+        let collection = collection.to_owned();
+        self.read(move |conn| read_collection(conn, &collection, &query))
+    }
+
+    fn read_model(&self, collection: &str, id: &str) -> StoreFuture<Value> {
+        let (collection, id) = (collection.to_owned(), id.to_owned());
+        self.read(move |conn| load(conn, &collection, &id)?.ok_or(StoreError::NotFound))
+    }
+
+    fn close(&self) -> StoreFuture<()> {
+        // Dropping the sender ends the writer loop once the queued jobs are committed.
+        self.writer.lock().expect("writer").take();
+        let thread = self.thread.lock().expect("thread").take();
+        Box::pin(async move {
+            if let Some(thread) = thread {
+                tokio::task::spawn_blocking(move || thread.join())
+                    .await
+                    .map_err(|e| StoreError::Internal(e.to_string()))?
+                    .map_err(|_| StoreError::Internal("writer thread panicked".into()))?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)
+        .map_err(|e| StoreError::Internal(format!("opening {}: {e}", path.display())))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(internal)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(internal)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(internal)?;
+    Ok(conn)
+}
+
+fn internal(error: rusqlite::Error) -> StoreError {
+    StoreError::Internal(error.to_string())
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The writer loop: wait for a job, take every job already queued (up to [`MAX_BATCH`]), apply
+/// each inside its own savepoint (a failing write leaves no trace and does not affect the
+/// others), COMMIT once, and only then answer them all.
+fn run_writer(mut conn: Connection, rx: mpsc::Receiver<Job>, max_doc_bytes: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = apply_batch(&mut conn, &batch, max_doc_bytes);
+        match outcome {
+            Ok(results) => {
+                for ((_, reply), result) in batch.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "batch commit failed");
+                for (_, reply) in batch {
+                    let _ = reply.send(Err(StoreError::Internal(error.to_string())));
+                }
+            }
+        }
+    }
+}
+
+type BatchResult = Vec<Result<Applied, StoreError>>;
+
+fn apply_batch(
+    conn: &mut Connection,
+    batch: &[Job],
+    max_doc_bytes: usize,
+) -> rusqlite::Result<BatchResult> {
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(batch.len());
+    for (write, _) in batch {
+        let sp = tx.savepoint()?;
+        let result = apply_write(&sp, write, max_doc_bytes);
+        if result.is_ok() {
+            sp.commit()?;
+        } // else: dropping the savepoint rolls it back
+        results.push(result);
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+fn apply_write(
+    conn: &Connection,
+    write: &Write,
+    max_doc_bytes: usize,
+) -> Result<Applied, StoreError> {
+    let method = write.op.method();
+    let endpoint = write.op.endpoint();
+    if let Some(request_id) = &write.request_id {
+        let known: Option<(String, String, String)> = conn
+            .query_row(
+                "SELECT method, endpoint, result FROM requests WHERE request_id = ?1",
+                [request_id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+            .map_err(internal)?;
+        if let Some((known_method, known_endpoint, result)) = known {
+            if known_method != method || known_endpoint != endpoint {
+                return Err(StoreError::RequestIdReused);
+            }
+            let value =
+                serde_json::from_str(&result).map_err(|e| StoreError::Internal(e.to_string()))?;
+            return Ok(Applied {
+                value,
+                replayed: true,
+            });
+        }
+    }
+    let value = apply_op(conn, &write.op, max_doc_bytes)?;
+    if let Some(request_id) = &write.request_id {
+        conn.execute(
+            "INSERT INTO requests (request_id, method, endpoint, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![request_id, method, endpoint, value.to_string(), now_secs() as i64],
+        )
+        .map_err(internal)?;
+    }
+    Ok(Applied {
+        value,
+        replayed: false,
+    })
+}
+
+fn apply_op(conn: &Connection, op: &WriteOp, max_doc_bytes: usize) -> Result<Value, StoreError> {
+    match op {
+        WriteOp::Create { collection, item } => {
+            let id: i64 = conn
+                .query_row(
+                    "INSERT INTO sequences (collection, last_id) VALUES (?1, 1)
+                     ON CONFLICT (collection) DO UPDATE SET last_id = last_id + 1
+                     RETURNING last_id",
+                    [collection],
+                    |row| row.get(0),
+                )
+                .map_err(internal)?;
+            let mut item = item.clone();
+            item.insert("id".into(), Value::from(id));
+            let doc = to_doc(&item, max_doc_bytes)?;
+            conn.execute(
+                "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)",
+                params![collection, id.to_string(), doc],
+            )
+            .map_err(internal)?;
+            Ok(Value::Object(item))
+        }
+        WriteOp::Update {
+            collection,
+            id,
+            item,
+        } => {
+            let doc = to_doc(item, max_doc_bytes)?;
+            conn.execute(
+                "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (collection, id) DO UPDATE SET doc = excluded.doc",
+                params![collection, id, doc],
+            )
+            .map_err(internal)?;
+            // Keep ids assigned by create above any integer id a client chose itself.
+            if let Ok(n) = id.parse::<i64>() {
+                conn.execute(
+                    "INSERT INTO sequences (collection, last_id) VALUES (?1, ?2)
+                     ON CONFLICT (collection) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+                    params![collection, n],
+                )
+                .map_err(internal)?;
+            }
+            Ok(Value::Object(item.clone()))
+        }
+        WriteOp::Patch {
+            collection,
+            id,
+            item,
+        } => {
+            let Some(Value::Object(mut stored)) = load(conn, collection, id)? else {
+                return Err(StoreError::NotFound);
+            };
+            for (key, value) in item {
+                if key != "id" {
+                    stored.insert(key.clone(), value.clone());
+                }
+            }
+            let doc = to_doc(&stored, max_doc_bytes)?;
+            conn.execute(
+                "UPDATE documents SET doc = ?3 WHERE collection = ?1 AND id = ?2",
+                params![collection, id, doc],
+            )
+            .map_err(internal)?;
+            Ok(Value::Object(stored))
+        }
+        WriteOp::Delete { collection, id } => {
+            let removed = conn
+                .execute(
+                    "DELETE FROM documents WHERE collection = ?1 AND id = ?2",
+                    params![collection, id],
+                )
+                .map_err(internal)?;
+            if removed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(Value::Object(Object::new()))
+        }
+    }
+}
+
+fn to_doc(item: &Object, max_doc_bytes: usize) -> Result<String, StoreError> {
+    let doc = serde_json::to_string(item).map_err(|e| StoreError::Internal(e.to_string()))?;
+    if doc.len() > max_doc_bytes {
+        return Err(StoreError::TooLarge(max_doc_bytes));
+    }
+    Ok(doc)
+}
+
+fn parse_doc(doc: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Internal(format!("corrupt document: {e}")))
+}
+
+fn load(conn: &Connection, collection: &str, id: &str) -> Result<Option<Value>, StoreError> {
+    let doc: Option<String> = conn
+        .query_row(
+            "SELECT doc FROM documents WHERE collection = ?1 AND id = ?2",
+            params![collection, id],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(internal)?;
+    doc.as_deref().map(parse_doc).transpose()
+}
+
+fn read_collection(
+    conn: &Connection,
+    collection: &str,
+    query: &Query,
+) -> Result<Vec<Value>, StoreError> {
+    // Without filters, paging is pushed down to SQL; with them, it applies after filtering.
+    let (limit, offset) = if query.filters.is_empty() {
+        (
+            query.limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64),
+            query.offset.min(i64::MAX as u64) as i64,
+        )
+    } else {
+        (-1, 0)
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT doc FROM documents WHERE collection = ?1 ORDER BY rowid LIMIT ?2 OFFSET ?3",
+        )
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map(params![collection, limit, offset], |row| {
+            row.get::<_, String>(0)
+        })
+        .map_err(internal)?;
+    let mut models = Vec::new();
+    for doc in rows {
+        models.push(parse_doc(&doc.map_err(internal)?)?);
+    }
+    if query.filters.is_empty() {
+        return Ok(models);
+    }
+    let matches = |model: &Value| {
+        query
+            .filters
+            .iter()
+            .all(|(key, want)| model.get(key) == Some(want))
+    };
+    let take = query
+        .limit
+        .map_or(usize::MAX, |l| l.min(usize::MAX as u64) as usize);
+    Ok(models
+        .into_iter()
+        .filter(matches)
+        .skip(query.offset.min(usize::MAX as u64) as usize)
+        .take(take)
+        .collect())
+}
