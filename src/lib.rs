@@ -12,4 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod protocol;
+pub mod session;
+pub mod url;
