@@ -38,7 +38,10 @@ impl Endpoint {
             .filter(|rest| rest.starts_with('/'))
             .ok_or_else(|| ApiError::bad_request(format!("endPoint must start with {prefix}/")))?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
-        let segments: Vec<&str> = rest[1..].split('/').collect();
+        let Some(rest) = rest.strip_prefix('/') else {
+            return Err(ApiError::bad_request("endPoint names no collection"));
+        };
+        let segments: Vec<&str> = rest.split('/').collect();
         for segment in &segments {
             validate_segment(segment)?;
         }

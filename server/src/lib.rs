@@ -54,9 +54,13 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
         .build_layer();
-    io.ns("/", socket::on_connect);
-    io.dyn_ns("/{*namespace}", socket::on_connect)
-        .map_err(|e| format!("namespace pattern: {e}"))?;
+    use socketioxide::handler::ConnectHandler as _;
+    io.ns("/", socket::on_connect.with(socket::register_handlers));
+    io.dyn_ns(
+        "/{*namespace}",
+        socket::on_connect.with(socket::register_handlers),
+    )
+    .map_err(|e| format!("namespace pattern: {e}"))?;
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
     let router = rest::router(api)
         .layer(DefaultBodyLimit::max(max_message))

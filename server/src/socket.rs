@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, State};
 use socketioxide::handler::{FromMessageParts, Value as RawValue};
 use socketioxide::socket::Socket;
 
@@ -35,12 +35,46 @@ impl<A: Adapter> FromMessageParts<A> for AckId {
     }
 }
 
-/// Connect handler for every namespace: registers the method handlers and the fallback.
-pub async fn on_connect(socket: SocketRef) {
+/// The event's arguments (everything after its name), parsed from the packet's own JSON text
+/// so that one argument that is itself an array stays distinguishable from several arguments;
+/// `None` when the payload is not a JSON array of text.
+pub struct Args(pub Option<Vec<Value>>);
+
+impl<A: Adapter> FromMessageParts<A> for Args {
+    type Error = Infallible;
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        v: &mut RawValue,
+        _: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let parsed = v
+            .as_str()
+            .and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok());
+        Ok(Args(parsed.map(|mut args| {
+            if !args.is_empty() {
+                args.remove(0); // the event name
+            }
+            args
+        })))
+    }
+}
+
+/// Connect middleware for every namespace: registers the method handlers and the fallback.
+///
+/// A middleware, not the connect handler, because socketioxide sends the CONNECT reply before
+/// it spawns the handler: an event sent right after `40{"sid":…}` could otherwise arrive
+/// before its handler exists and be dropped. Middlewares run before the reply.
+pub async fn register_handlers(socket: SocketRef) -> Result<(), Infallible> {
     for method in Method::ALL {
         socket.on(method.name(), on_request);
     }
     socket.on_fallback(on_unknown);
+    Ok(())
+}
+
+/// Connect handler: everything was set up by [`register_handlers`].
+pub async fn on_connect(socket: SocketRef) {
+    tracing::debug!(sid = %socket.id, ns = socket.ns(), "connected");
 }
 
 async fn on_request(
@@ -49,7 +83,7 @@ async fn on_request(
     AckId(ack_id): AckId,
     ack: AckSender,
     State(api): State<Api>,
-    TryData(args): TryData<Value>,
+    Args(args): Args,
 ) {
     let Some(method) = Method::from_name(&event) else {
         return; // only registered for method names
@@ -99,10 +133,10 @@ fn send_event(socket: &SocketRef, event: &str, result: Result<Value, ApiError>) 
 /// name when the endPoint was readable, so event-mode clients still get their answer.
 fn parse_request(
     method: Method,
-    args: Result<Value, socketioxide::ParserError>,
+    args: Option<Vec<Value>>,
 ) -> Result<(Request, String), (Option<String>, ApiError)> {
-    let args = args.map_err(|_| (None, ApiError::bad_request("malformed arguments")))?;
-    let Some(Value::Object(mut arg)) = args.as_array().and_then(|a| a.first()).cloned() else {
+    let args = args.ok_or((None, ApiError::bad_request("malformed arguments")))?;
+    let Some(Value::Object(mut arg)) = args.into_iter().next() else {
         return Err((
             None,
             ApiError::bad_request("the argument must be a JSON object"),

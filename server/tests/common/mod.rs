@@ -1,0 +1,279 @@
+//! Test support: the real `bss-server` binary on a free port, and a raw socket.io client
+//! speaking Engine.IO v4 / Socket.IO v5 text frames over tokio-tungstenite.
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single expected frame may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running `bss-server` child process; killed on drop.
+pub struct ServerProcess {
+    child: Child,
+    /// The port it printed.
+    pub port: u16,
+}
+
+impl ServerProcess {
+    /// Starts the binary on port 0 with `--db db` plus `extra` flags and waits for its
+    /// `listening on http://127.0.0.1:PORT` line.
+    pub fn start(db: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bss-server"))
+            .args(["--port", "0", "--host", "127.0.0.1", "--db"])
+            .arg(db)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn bss-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let mut reader = BufReader::new(stdout);
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep reading so the child never blocks on a full pipe.
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        let line = rx.recv_timeout(WAIT).expect("server printed its address");
+        let port = line
+            .trim()
+            .strip_prefix("listening on http://127.0.0.1:")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .parse()
+            .expect("port");
+        Self { child, port }
+    }
+
+    /// Base HTTP url.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        for _ in 0..100 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "server exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not stop within 5 s of SIGTERM");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary directory with a database path in it.
+pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("nested").join("test.sqlite3");
+    (dir, db)
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A raw socket.io client on one WebSocket.
+pub struct Client {
+    ws: Ws,
+    /// Namespace prefix for packets: "" for `/`, "/admin," for `/admin`.
+    nsp: String,
+    next_ack: u64,
+}
+
+impl Client {
+    /// Opens the WebSocket and checks the Engine.IO OPEN packet, without connecting a namespace.
+    pub async fn open(port: u16) -> Self {
+        let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connect");
+        let mut client = Self {
+            ws,
+            nsp: String::new(),
+            next_ack: 1,
+        };
+        let open = client.recv().await.expect("open packet");
+        assert!(open.starts_with("0{"), "{open}");
+        let open: Value = serde_json::from_str(&open[1..]).expect("open json");
+        assert!(
+            open["sid"].is_string() && open["pingInterval"].is_u64(),
+            "{open}"
+        );
+        client
+    }
+
+    /// Opens and connects the `/` namespace (`40` -> `40{"sid":…}`).
+    pub async fn connect(port: u16) -> Self {
+        Self::connect_ns(port, "/").await
+    }
+
+    /// Opens and connects namespace `ns`.
+    pub async fn connect_ns(port: u16, ns: &str) -> Self {
+        let mut client = Self::open(port).await;
+        client.nsp = if ns == "/" {
+            String::new()
+        } else {
+            format!("{ns},")
+        };
+        let packet = format!("40{}", client.nsp);
+        client.send(&packet).await;
+        let reply = client.recv().await.expect("connect reply");
+        let expected = format!("40{}{{\"sid\":", client.nsp);
+        assert!(reply.starts_with(&expected), "{reply}");
+        client
+    }
+
+    /// Sends one text frame.
+    pub async fn send(&mut self, text: &str) {
+        self.ws
+            .send(Message::text(text.to_owned()))
+            .await
+            .expect("send");
+    }
+
+    /// Sends a raw WebSocket message of any kind (may fail if the server already closed).
+    pub async fn send_raw(&mut self, message: Message) -> bool {
+        self.ws.send(message).await.is_ok()
+    }
+
+    /// Next text frame, answering Engine.IO pings on the way; `None` once the connection closed.
+    pub async fn recv(&mut self) -> Option<String> {
+        loop {
+            let next = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("frame in time");
+            match next {
+                Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
+                    let _ = self.send_raw(Message::text("3")).await;
+                }
+                Some(Ok(Message::Text(text))) => return Some(text.as_str().to_owned()),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Next frame without answering pings (for heartbeat tests).
+    pub async fn recv_raw(&mut self, wait: Duration) -> Option<Option<String>> {
+        match tokio::time::timeout(wait, self.ws.next()).await {
+            Err(_) => None,
+            Ok(Some(Ok(Message::Text(text)))) => Some(Some(text.as_str().to_owned())),
+            Ok(_) => Some(None),
+        }
+    }
+
+    /// True when the server closes the connection (or sends a disconnect) within `WAIT`,
+    /// ignoring other frames on the way.
+    pub async fn closes(&mut self) -> bool {
+        while let Some(frame) = self.recv().await {
+            if frame.starts_with("1") || frame.starts_with("41") {
+                return true;
+            }
+        }
+        true
+    }
+
+    /// Emits `method` with `arg` and an ack id; returns the ack's argument array.
+    pub async fn ack(&mut self, method: &str, arg: Value) -> Vec<Value> {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        let packet = format!("42{}{id}{}", self.nsp, serde_json::json!([method, arg]));
+        self.send(&packet).await;
+        let prefix = format!("43{}{id}", self.nsp);
+        loop {
+            let frame = self.recv().await.expect("ack before close");
+            if let Some(rest) = frame.strip_prefix(&prefix) {
+                return serde_json::from_str(rest).expect("ack json");
+            }
+        }
+    }
+
+    /// Emits `method` with `arg` in ack mode and returns the result, panicking on an error reply.
+    pub async fn ok(&mut self, method: &str, arg: Value) -> Value {
+        let reply = self.ack(method, arg).await;
+        assert_eq!(reply.len(), 2, "expected [null, result], got {reply:?}");
+        assert!(reply[0].is_null(), "{reply:?}");
+        reply[1].clone()
+    }
+
+    /// Emits in ack mode and returns the error object, panicking on success.
+    pub async fn err(&mut self, method: &str, arg: Value) -> Value {
+        let reply = self.ack(method, arg).await;
+        assert_eq!(reply.len(), 1, "expected [error], got {reply:?}");
+        reply[0].clone()
+    }
+
+    /// Emits without an ack id; returns the next event `(name, payload)`.
+    pub async fn event(&mut self, method: &str, arg: Value) -> (String, Value) {
+        let packet = format!("42{}{}", self.nsp, serde_json::json!([method, arg]));
+        self.send(&packet).await;
+        self.next_event().await
+    }
+
+    /// The next event the server emits.
+    pub async fn next_event(&mut self) -> (String, Value) {
+        let prefix = format!("42{}", self.nsp);
+        loop {
+            let frame = self.recv().await.expect("event before close");
+            if let Some(rest) = frame.strip_prefix(&prefix) {
+                let mut array: Vec<Value> = serde_json::from_str(rest).expect("event json");
+                assert_eq!(array.len(), 2, "{frame}");
+                let payload = array.pop().expect("payload");
+                let name = array
+                    .pop()
+                    .expect("name")
+                    .as_str()
+                    .expect("name")
+                    .to_owned();
+                return (name, payload);
+            }
+        }
+    }
+}
+
+/// A request argument: `{signature: {endPoint}, item?}`.
+pub fn req(endpoint: &str, item: Option<Value>) -> Value {
+    let mut arg = serde_json::json!({ "signature": { "endPoint": endpoint } });
+    if let Some(item) = item {
+        arg["item"] = item;
+    }
+    arg
+}
+
+/// A request argument with a requestId.
+pub fn req_id(endpoint: &str, item: Option<Value>, request_id: &str) -> Value {
+    let mut arg = req(endpoint, item);
+    arg["signature"]["requestId"] = Value::from(request_id);
+    arg
+}

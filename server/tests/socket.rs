@@ -1,0 +1,613 @@
+//! The socket.io side of the real binary, spoken frame by frame.
+
+mod common;
+
+use common::{req, req_id, temp_db, Client, ServerProcess};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn crud_with_acks() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &[]);
+    let mut c = Client::connect(server.port).await;
+
+    let a = c
+        .ok(
+            "create",
+            req("/api/todos", Some(json!({"title": "a", "done": false}))),
+        )
+        .await;
+    assert_eq!(a, json!({"id": 1, "title": "a", "done": false}));
+    let b = c
+        .ok(
+            "create",
+            req(
+                "/api/todos",
+                Some(json!({"title": "b", "done": true, "id": 99})),
+            ),
+        )
+        .await;
+    assert_eq!(b["id"], json!(2), "the server assigns ids");
+    c.ok(
+        "create",
+        req("/api/todos", Some(json!({"title": "c", "done": true}))),
+    )
+    .await;
+    // A nested collection has its own ids.
+    let nested = c
+        .ok("create", req("/api/users/7/todos", Some(json!({"x": 1}))))
+        .await;
+    assert_eq!(nested["id"], json!(1));
+
+    let all = c.ok("read", req("/api/todos", None)).await;
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    assert_eq!(all[0], a);
+    assert_eq!(
+        c.ok("read", req("/api/todos/2", None)).await["title"],
+        json!("b")
+    );
+
+    let mut filtered = req("/api/todos", None);
+    filtered["data"] = json!({"done": true});
+    assert_eq!(
+        c.ok("read", filtered).await,
+        json!([{"id": 2, "title": "b", "done": true}, {"id": 3, "title": "c", "done": true}])
+    );
+    let mut paged = req("/api/todos", None);
+    paged["data"] = json!({"_limit": 1, "_offset": 1});
+    assert_eq!(
+        c.ok("read", paged).await.as_array().unwrap()[0]["id"],
+        json!(2)
+    );
+    let mut filtered_paged = req("/api/todos", None);
+    filtered_paged["data"] = json!({"done": true, "_offset": 1});
+    assert_eq!(
+        c.ok("read", filtered_paged).await.as_array().unwrap().len(),
+        1
+    );
+
+    let updated = c
+        .ok(
+            "update",
+            req("/api/todos/1", Some(json!({"id": 1, "title": "A"}))),
+        )
+        .await;
+    assert_eq!(updated, json!({"id": 1, "title": "A"}), "update replaces");
+    let patched = c
+        .ok("patch", req("/api/todos/1", Some(json!({"done": true}))))
+        .await;
+    assert_eq!(
+        patched,
+        json!({"id": 1, "title": "A", "done": true}),
+        "patch merges"
+    );
+    assert_eq!(c.ok("read", req("/api/todos/1", None)).await, patched);
+
+    assert_eq!(c.ok("delete", req("/api/todos/1", None)).await, json!({}));
+    let missing = c.err("read", req("/api/todos/1", None)).await;
+    assert_eq!(missing, json!({"status": 404, "message": "not found"}));
+    assert_eq!(
+        c.err("delete", req("/api/todos/1", None)).await["status"],
+        404
+    );
+    assert_eq!(
+        c.err("patch", req("/api/todos/1", Some(json!({"a": 1}))))
+            .await["status"],
+        404
+    );
+
+    // PUT semantics: update of an absent model with a client-chosen id stores it, and later
+    // creates never reuse that id.
+    let chosen = c
+        .ok(
+            "update",
+            req("/api/todos/10", Some(json!({"title": "ten"}))),
+        )
+        .await;
+    assert_eq!(chosen, json!({"id": 10, "title": "ten"}));
+    assert_eq!(
+        c.ok("create", req("/api/todos", Some(json!({})))).await["id"],
+        json!(11)
+    );
+    let named = c
+        .ok("update", req("/api/todos/abc", Some(json!({"t": 1}))))
+        .await;
+    assert_eq!(named["id"], json!("abc"));
+    // A deleted id is never handed out again.
+    c.ok("delete", req("/api/todos/11", None)).await;
+    assert_eq!(
+        c.ok("create", req("/api/todos", Some(json!({})))).await["id"],
+        json!(12)
+    );
+}
+
+#[tokio::test]
+async fn crud_with_events() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &[]);
+    let mut c = Client::connect(server.port).await;
+
+    let (name, created) = c
+        .event("create", req("/api/todos", Some(json!({"title": "a"}))))
+        .await;
+    assert_eq!(name, "create:/api/todos");
+    assert_eq!(created, json!({"id": 1, "title": "a"}));
+
+    let mut with_ctx = req("/api/todos", None);
+    with_ctx["signature"]["ctx"] = json!("list-1");
+    let (name, all) = c.event("read", with_ctx).await;
+    assert_eq!(name, "read:/api/todos:list-1");
+    assert_eq!(all, json!([{"id": 1, "title": "a"}]));
+
+    let (name, one) = c.event("read", req("/api/todos/1", None)).await;
+    assert_eq!((name.as_str(), one), ("read:/api/todos/1", created.clone()));
+    let (name, updated) = c
+        .event("update", req("/api/todos/1", Some(json!({"title": "b"}))))
+        .await;
+    assert_eq!(
+        (name.as_str(), updated),
+        ("update:/api/todos/1", json!({"id": 1, "title": "b"}))
+    );
+    let (name, patched) = c
+        .event("patch", req("/api/todos/1", Some(json!({"done": true}))))
+        .await;
+    assert_eq!(
+        (name.as_str(), patched),
+        (
+            "patch:/api/todos/1",
+            json!({"id": 1, "title": "b", "done": true})
+        )
+    );
+    let (name, deleted) = c.event("delete", req("/api/todos/1", None)).await;
+    assert_eq!((name.as_str(), deleted), ("delete:/api/todos/1", json!({})));
+
+    let (name, error) = c.event("read", req("/api/todos/1", None)).await;
+    assert_eq!(name, "read:/api/todos/1");
+    assert_eq!(
+        error,
+        json!({"error": {"status": 404, "message": "not found"}})
+    );
+    let (name, error) = c
+        .event("create", req("/api/todos/..", Some(json!({}))))
+        .await;
+    assert_eq!(
+        (name.as_str(), error["error"]["status"].clone()),
+        ("create:/api/todos/..", json!(400))
+    );
+    // No endPoint to name the reply after: the generic error event.
+    let (name, error) = c.event("create", json!({"item": {}})).await;
+    assert_eq!(
+        (name.as_str(), error["error"]["status"].clone()),
+        ("error", json!(400))
+    );
+    let (name, error) = c.event("frobnicate", req("/api/todos", None)).await;
+    assert_eq!(name, "error");
+    assert_eq!(error["error"]["status"], 400);
+    assert!(error["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("frobnicate"));
+}
+
+#[tokio::test]
+async fn every_bad_request_gets_an_error_and_writes_nothing() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &["--max-item-bytes", "1000"]);
+    let mut c = Client::connect(server.port).await;
+    let long = format!("/api/{}", "a".repeat(1100));
+    let cases: Vec<(&str, Value, u64)> = vec![
+        ("create", req("/todos", Some(json!({}))), 400),
+        ("create", req("/api", Some(json!({}))), 400),
+        ("create", req("/api/../todos", Some(json!({}))), 400),
+        ("create", req("/api/todos/..", Some(json!({}))), 400),
+        ("create", req("/api/to do", Some(json!({}))), 400),
+        ("create", req("/api//todos", Some(json!({}))), 400),
+        ("create", req(&long, Some(json!({}))), 400),
+        ("create", req("/api/todos/1", Some(json!({}))), 400),
+        ("create", req("/api/todos", Some(json!([1, 2]))), 400),
+        ("create", req("/api/todos", Some(json!("text"))), 400),
+        ("create", req("/api/todos", None), 400),
+        ("update", req("/api/todos", Some(json!({}))), 400),
+        ("update", req("/api/todos/1", Some(json!({"id": 2}))), 400),
+        ("patch", req("/api/todos/1", Some(json!(null))), 400),
+        ("delete", req("/api/todos", None), 400),
+        (
+            "read",
+            json!({"signature": {"endPoint": "/api/todos"}, "data": [1]}),
+            400,
+        ),
+        (
+            "read",
+            json!({"signature": {"endPoint": "/api/todos"}, "data": {"_limit": -1}}),
+            400,
+        ),
+        ("read", json!({"signature": {"endPoint": 5}}), 400),
+        ("read", json!({"signature": "x"}), 400),
+        ("read", json!({}), 400),
+        ("read", json!("not an object"), 400),
+        ("read", json!(null), 400),
+        ("create", req_id("/api/todos", Some(json!({})), ""), 400),
+        (
+            "create",
+            req("/api/todos", Some(json!({"big": "x".repeat(1000)}))),
+            413,
+        ),
+        ("frobnicate", req("/api/todos", Some(json!({}))), 400),
+    ];
+    for (method, arg, status) in cases {
+        let error = c.err(method, arg.clone()).await;
+        assert_eq!(error["status"], json!(status), "{method} {arg}: {error}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{error}"
+        );
+    }
+    // An event with no argument at all.
+    c.send("4299[\"create\"]").await;
+    let reply = c.recv().await.unwrap();
+    assert!(
+        reply.starts_with("4399[{\"") && reply.contains("400"),
+        "{reply}"
+    );
+    // A patch that would grow the stored model past the bound is refused and leaves it intact.
+    let small = c
+        .ok(
+            "create",
+            req("/api/todos", Some(json!({"big": "x".repeat(600)}))),
+        )
+        .await;
+    let error = c
+        .err(
+            "patch",
+            req("/api/todos/1", Some(json!({"more": "y".repeat(600)}))),
+        )
+        .await;
+    assert_eq!(error["status"], 413);
+    assert_eq!(
+        c.ok("read", req("/api/todos", None)).await,
+        json!([small]),
+        "nothing half-written"
+    );
+}
+
+/// Frames the codec cannot make sense of: the server answers with an error or closes that one
+/// connection; a bystander keeps working and nothing is stored.
+#[tokio::test]
+async fn malformed_packets_close_only_their_connection() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &[]);
+    let mut bystander = Client::connect(server.port).await;
+    let garbage = [
+        "42garbage",
+        "42[",
+        "42{\"a\":1}",
+        "42[1,2]",
+        "4",
+        "49",
+        "9",
+        "",
+        "0",
+        "4x",
+        "42[\"create\",{\"signature\"",
+        "43",
+        "431[null",
+        "4\u{0}",
+        "42/nope,[\"create\",{}]",
+    ];
+    for frame in garbage {
+        let mut c = Client::connect(server.port).await;
+        c.send(frame).await;
+        // Either an error reply or a close; then, if still open, the connection must still work.
+        let mut closed = false;
+        match tokio::time::timeout(std::time::Duration::from_millis(300), c.recv()).await {
+            Ok(None) => closed = true,
+            Ok(Some(reply)) => {
+                closed =
+                    reply.starts_with('1') || reply.starts_with("41") || reply.starts_with("44");
+            }
+            Err(_) => {}
+        }
+        if !closed {
+            let reply = c.ack("read", req("/api/todos", None)).await;
+            assert_eq!(reply, vec![json!(null), json!([])], "after {frame:?}");
+        }
+    }
+    // Binary frames are not part of the protocol we speak.
+    let mut c = Client::connect(server.port).await;
+    c.send_raw(Message::binary(vec![0u8, 1, 2, 255])).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(300), c.recv()).await;
+
+    let created = bystander
+        .ok("create", req("/api/todos", Some(json!({"ok": true}))))
+        .await;
+    assert_eq!(
+        bystander.ok("read", req("/api/todos", None)).await,
+        json!([created])
+    );
+}
+
+#[tokio::test]
+async fn oversize_frames_close_the_connection_and_nothing_else() {
+    let (_dir, db) = temp_db();
+    let mut server = ServerProcess::start(&db, &["--max-item-bytes", "1000"]);
+    let mut bystander = Client::connect(server.port).await;
+    let mut c = Client::connect(server.port).await;
+    let huge = req("/api/todos", Some(json!({"big": "x".repeat(200_000)})));
+    c.send_raw(Message::text(format!("421{}", json!(["create", huge]))))
+        .await;
+    assert!(c.closes().await);
+    assert!(server.is_running());
+    assert_eq!(
+        bystander.ok("read", req("/api/todos", None)).await,
+        json!([])
+    );
+    let mut fresh = Client::connect(server.port).await;
+    assert_eq!(
+        fresh.ok("create", req("/api/todos", Some(json!({})))).await["id"],
+        json!(1)
+    );
+}
+
+#[tokio::test]
+async fn repeated_request_ids_apply_once() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &[]);
+    let mut c = Client::connect(server.port).await;
+    let first = c
+        .ok(
+            "create",
+            req_id("/api/todos", Some(json!({"t": 1})), "req-1"),
+        )
+        .await;
+    let again = c
+        .ok(
+            "create",
+            req_id("/api/todos", Some(json!({"t": 1})), "req-1"),
+        )
+        .await;
+    assert_eq!(first, again);
+    // Event mode replays it too, and from another connection (a reconnected client).
+    let mut other = Client::connect(server.port).await;
+    let (_, replay) = other
+        .event(
+            "create",
+            req_id("/api/todos", Some(json!({"t": 1})), "req-1"),
+        )
+        .await;
+    assert_eq!(replay, first);
+    assert_eq!(
+        c.ok("read", req("/api/todos", None))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let p1 = c
+        .ok(
+            "patch",
+            req_id("/api/todos/1", Some(json!({"n": 1})), "req-2"),
+        )
+        .await;
+    c.ok("patch", req("/api/todos/1", Some(json!({"n": 2}))))
+        .await;
+    let p2 = c
+        .ok(
+            "patch",
+            req_id("/api/todos/1", Some(json!({"n": 1})), "req-2"),
+        )
+        .await;
+    assert_eq!(p1, p2, "the original result, not a re-application");
+    assert_eq!(c.ok("read", req("/api/todos/1", None)).await["n"], json!(2));
+
+    c.ok("delete", req_id("/api/todos/1", None, "req-3")).await;
+    assert_eq!(
+        c.ok("delete", req_id("/api/todos/1", None, "req-3")).await,
+        json!({}),
+        "not a 404"
+    );
+
+    let reused = c
+        .err("create", req_id("/api/other", Some(json!({})), "req-1"))
+        .await;
+    assert_eq!(reused["status"], 409);
+    // A failed write records nothing: the same id can succeed later.
+    assert_eq!(
+        c.err("patch", req_id("/api/todos/5", Some(json!({})), "req-4"))
+            .await["status"],
+        404
+    );
+    c.ok("update", req("/api/todos/5", Some(json!({})))).await;
+    c.ok(
+        "patch",
+        req_id("/api/todos/5", Some(json!({"x": 1})), "req-4"),
+    )
+    .await;
+
+    // The same requestId racing on many connections at once is applied exactly once.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let port = server.port;
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect(port).await;
+            c.ok("create", req_id("/api/race", Some(json!({})), "race-1"))
+                .await
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    assert!(results.iter().all(|r| *r == results[0]), "{results:?}");
+    assert_eq!(
+        c.ok("read", req("/api/race", None))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &[]);
+    let mut c = Client::connect(server.port).await;
+    for i in 0..5 {
+        c.ok(
+            "create",
+            req_id("/api/todos", Some(json!({"i": i})), &format!("r{i}")),
+        )
+        .await;
+    }
+    c.ok("delete", req("/api/todos/3", None)).await;
+    let before = c.ok("read", req("/api/todos", None)).await;
+    drop(c);
+    server.stop();
+
+    let server = ServerProcess::start(&db, &[]);
+    let mut c = Client::connect(server.port).await;
+    assert_eq!(c.ok("read", req("/api/todos", None)).await, before);
+    assert_eq!(
+        c.ok("create", req("/api/todos", Some(json!({})))).await["id"],
+        json!(6)
+    );
+    // Recorded requestIds survive too.
+    assert_eq!(
+        c.ok("create", req_id("/api/todos", Some(json!({"i": 0})), "r0"))
+            .await["id"],
+        json!(1)
+    );
+    assert_eq!(
+        c.ok("read", req("/api/todos", None))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    server.stop();
+}
+
+#[tokio::test]
+async fn concurrent_writers_get_unique_ids() {
+    const CLIENTS: usize = 20;
+    const WRITES: usize = 50;
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &[]);
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..CLIENTS {
+        let port = server.port;
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect(port).await;
+            // Pipelined: all requests go out before the replies are read.
+            for n in 0..WRITES {
+                let arg = req_id(
+                    "/api/load",
+                    Some(json!({"client": client, "n": n})),
+                    &format!("{client}-{n}"),
+                );
+                c.send(&format!("42{}{}", n + 1, json!(["create", arg])))
+                    .await;
+            }
+            let mut ids = Vec::new();
+            while ids.len() < WRITES {
+                let frame = c.recv().await.expect("reply");
+                let Some(rest) = frame.strip_prefix("43") else {
+                    continue;
+                };
+                let start = rest.find('[').unwrap();
+                let reply: Vec<Value> = serde_json::from_str(&rest[start..]).unwrap();
+                assert!(reply[0].is_null(), "{frame}");
+                ids.push(reply[1]["id"].as_u64().unwrap());
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "{} creates over {CLIENTS} connections in {elapsed:?}",
+        ids.len()
+    );
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids, (1..=(CLIENTS * WRITES) as u64).collect::<Vec<_>>());
+    let mut c = Client::connect(server.port).await;
+    let all = c.ok("read", req("/api/load", None)).await;
+    assert_eq!(all.as_array().unwrap().len(), CLIENTS * WRITES);
+}
+
+#[tokio::test]
+async fn heartbeat_and_namespaces() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(
+        &db,
+        &["--ping-interval-ms", "200", "--ping-timeout-ms", "300"],
+    );
+    let mut c = Client::connect(server.port).await;
+    // The server pings; answering keeps the connection.
+    for _ in 0..3 {
+        let frame = c
+            .recv_raw(std::time::Duration::from_secs(2))
+            .await
+            .expect("a frame");
+        assert_eq!(frame.as_deref(), Some("2"));
+        c.send("3").await;
+    }
+    assert_eq!(c.ok("read", req("/api/todos", None)).await, json!([]));
+    // Not answering closes it.
+    let mut silent = Client::connect(server.port).await;
+    let mut closed = false;
+    for _ in 0..10 {
+        match silent.recv_raw(std::time::Duration::from_secs(2)).await {
+            Some(Some(frame)) if frame == "2" => continue,
+            Some(None) => {
+                closed = true;
+                break;
+            }
+            // Engine.IO CLOSE before the WebSocket closes.
+            Some(Some(frame)) if frame == "1" => {
+                closed = true;
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(closed, "an unanswered ping closes the connection");
+
+    // Any namespace works the same way.
+    let mut admin = Client::connect_ns(server.port, "/admin").await;
+    let created = admin
+        .ok("create", req("/api/todos", Some(json!({"ns": "admin"}))))
+        .await;
+    assert_eq!(
+        c.ok("read", req("/api/todos", None)).await,
+        json!([created])
+    );
+}
+
+/// Regression: socketioxide answers CONNECT before it runs the connect handler, so handlers
+/// registered there missed an event sent right after `40{"sid":…}`.
+#[tokio::test]
+async fn a_request_right_after_connect_is_answered() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &[]);
+    for _ in 0..20 {
+        let mut c = Client::open(server.port).await;
+        // CONNECT and the first request in back-to-back frames, before reading anything.
+        c.send("40").await;
+        c.send(&format!("421{}", json!(["read", req("/api/todos", None)])))
+            .await;
+        let connected = c.recv().await.unwrap();
+        assert!(connected.starts_with("40{"), "{connected}");
+        assert_eq!(c.recv().await.unwrap(), "431[null,[]]");
+    }
+}
