@@ -29,8 +29,10 @@
   var here = document.currentScript ? document.currentScript.src : location.href;
   var entry = new URL('backbone-socket-sync.mjs', here).href;
 
-  // The loaded ES module, or the reason it could not load.
+  // The loaded ES module once installed, whether it was imported at all, and the reason
+  // it could not be loaded or started.
   var mod = null;
+  var imported = false;
   var loadError = null;
 
   // What waits for the module: sync calls, socket calls, and the last `connect` options.
@@ -153,6 +155,7 @@
   // of that fails, `ready` rejects and the queued syncs fail rather than wait forever.
   var ready = import(entry)
     .then(function (m) {
+      imported = true;
       m.install(Backbone, connectOptions);
       mod = m;
       var queued = socketCalls.splice(0);
@@ -161,7 +164,7 @@
       return api;
     })
     .catch(function (e) {
-      var what = mod ? 'failed to start' : 'could not load ' + entry;
+      var what = imported ? 'failed to start' : 'could not load ' + entry;
       loadError = new Error('backbone-socket-sync: ' + what + ': ' + (e && e.message));
       reportLoadError();
       flush();

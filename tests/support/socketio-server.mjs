@@ -46,8 +46,9 @@
 //                        plain XHR `Backbone.ajaxSync` works against it
 //   GET /vendor/{backbone,underscore,jquery,socket.io}.js   from node_modules
 //   GET /www/...         the repo's `www/` folder (so pages load the shim and `www/pkg`)
-//   GET /page.html?script=URL&module=URL...   a blank page loading those classic scripts
-//                        and module scripts, in order (test pages without fixture files)
+//   GET /page.html?script=URL&module=URL&inline=CODE...   a blank page with those classic
+//                        scripts, module scripts and inline classic scripts, in order
+//                        (test pages without fixture files)
 //   GET <prefix>/...     extra folders given with `--static <prefix>=<dir>` (repeatable)
 //
 // Usage: node tests/support/socketio-server.mjs [--port N] [--ping-interval MS]
@@ -433,13 +434,14 @@ async function onRest(req, res, pathname, query) {
   }
 }
 
-/** A blank test page that loads `?script=` classic scripts and `?module=` module scripts. */
+/** A blank test page with `?script=` classic, `?module=` module and `?inline=` inline scripts. */
 function testPage(url) {
   const esc = (s) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
   const tags = [];
   for (const [k, v] of url.searchParams) {
     if (k === 'script') tags.push(`<script src="${esc(v)}"></script>`);
     if (k === 'module') tags.push(`<script type="module" src="${esc(v)}"></script>`);
+    if (k === 'inline') tags.push(`<script>${v.replace(/<\//g, '<\\/')}</script>`);
   }
   return `<!doctype html>\n<html><head><meta charset="utf-8"><title>test</title>\n${tags.join('\n')}\n</head><body></body></html>\n`;
 }

@@ -1,0 +1,362 @@
+// The script-tag shim (www/backbone-socket-sync.js) in headless Chromium, with the real
+// Backbone, underscore and jQuery, against the real socket.io test server (short
+// heartbeats, so every test also lives through several pings). Pages are served over http
+// by that server; nothing here is mocked. Needs the client built into www/pkg
+// (bash scripts/build-client.sh).
+
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, copyFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startServer, launchChromium, repoRoot } from '../support/harness.mjs';
+
+const built = existsSync(path.join(repoRoot, 'www/pkg/backbone_socket_sync_bg.wasm'));
+let server, browser, brokenDir;
+const pages = [];
+
+before(async () => {
+  assert.ok(built, 'www/pkg is missing: run bash scripts/build-client.sh first');
+  // A copy of the shim and its module with no pkg/ beside them: the wasm cannot load.
+  brokenDir = mkdtempSync(path.join(tmpdir(), 'bss-broken-'));
+  for (const f of ['backbone-socket-sync.js', 'backbone-socket-sync.mjs']) {
+    copyFileSync(path.join(repoRoot, 'www', f), path.join(brokenDir, f));
+  }
+  server = await startServer(['--static', `/broken=${brokenDir}`]);
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  const exit = await server?.stop();
+  rmSync(brokenDir, { recursive: true, force: true });
+  assert.equal(exit?.code, 0);
+});
+beforeEach(async () => {
+  await server.reset();
+});
+
+const LIBS = ['/vendor/underscore.js', '/vendor/jquery.js', '/vendor/backbone.js'];
+
+/**
+ * Opens a page with Backbone, the shim (from `shim`) and an inline script run right after
+ * it, i.e. before the wasm can possibly be ready. Collects page errors and XHR requests.
+ */
+async function openPage({ inline = '', shim = '/www/backbone-socket-sync.js' } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  pages.push(page);
+  page.errors = [];
+  page.xhrs = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && page.errors.push(m.text()));
+  page.on('request', (r) => {
+    if (r.resourceType() === 'xhr' || r.resourceType() === 'fetch') page.xhrs.push(`${r.method()} ${new URL(r.url()).pathname}`);
+  });
+  const q = new URLSearchParams();
+  for (const s of [...LIBS, shim]) q.append('script', s);
+  q.append('inline', inline);
+  await page.goto(`${server.url}/page.html?${q}`);
+  return page;
+}
+
+after(async () => {
+  for (const p of pages) await p.context().close().catch(() => {});
+});
+
+test('calls made before ready are queued, go out in order once ready, and resolve', async () => {
+  const page = await openPage({
+    inline: `
+      window.log = [];
+      window.wasReady = false;
+      BackboneSocketSync.ready.then(function () { wasReady = true; log.push('ready'); });
+      BackboneSocketSync.socket.on('connect', function () { log.push('connect'); });
+      BackboneSocketSync.socket.emit('echo', 'early', function (a) { log.push('ack:' + a); });
+      BackboneSocketSync.connect({ url: 'ws://' + location.host });
+      var Todo = Backbone.Model.extend({ urlRoot: '/api/todos' });
+      window.early = [1, 2, 3].map(function (i) {
+        return new Todo({ n: i }).save(null, { success: function () { log.push('saved ' + i); } });
+      });
+      window.shape = early.map(function (x) {
+        return [typeof x.then, typeof x.done, typeof x.fail, typeof x.always, typeof x.abort].join();
+      });
+      window.readyAtStart = wasReady;
+      window.connectedAtStart = BackboneSocketSync.socket.connected;
+    `,
+  });
+  const r = await page.evaluate(async () => {
+    const api = await BackboneSocketSync.ready;
+    const results = await Promise.all(window.early);
+    return {
+      same: api === window.BackboneSocketSync,
+      ids: results.map((m) => m.id),
+      ns: results.map((m) => m.n),
+      log: window.log,
+      shape: window.shape,
+      readyAtStart: window.readyAtStart,
+      connectedAtStart: window.connectedAtStart,
+      connected: BackboneSocketSync.socket.connected,
+      id: BackboneSocketSync.socket.id,
+    };
+  });
+  assert.equal(r.same, true, 'ready resolves with the global');
+  assert.equal(r.readyAtStart, false);
+  assert.equal(r.connectedAtStart, false);
+  assert.deepEqual(r.shape, Array(3).fill('function,function,function,function,function'));
+  assert.deepEqual(r.ids, [1, 2, 3], 'queued calls go out in the order they were made');
+  assert.deepEqual(r.ns, [1, 2, 3]);
+  assert.ok(r.log.indexOf('ready') >= 0 && r.log.includes('saved 3') && r.log.includes('connect'), r.log.join());
+  await page.waitForFunction(() => window.log.includes('ack:early'));
+  assert.equal(r.connected, true);
+  assert.equal(typeof r.id, 'string');
+  assert.equal((await server.stats()).items, 3);
+  assert.deepEqual(page.xhrs, [], 'no XHR for socket models');
+  assert.deepEqual(page.errors, []);
+});
+
+test('a queued call aborted before ready never reaches the server; a missing url throws at once', async () => {
+  const page = await openPage({
+    inline: `
+      window.out = {};
+      var M = Backbone.Model.extend({ urlRoot: '/api/aborted' });
+      var opts = { error: function (model, xhr, options) { out.errorXhr = xhr; out.textStatus = options.textStatus; } };
+      var m = new M({ a: 1 });
+      m.on('error', function () { out.errorEvent = true; });
+      window.aborted = m.save(null, opts);
+      aborted.abort();
+      aborted.catch(function (x) { out.rejected = x.statusText; });
+      try { new Backbone.Model({ a: 1 }).save(); } catch (e) { out.thrown = e.message; }
+    `,
+  });
+  const r = await page.evaluate(async () => {
+    await BackboneSocketSync.ready;
+    const left = await new (Backbone.Collection.extend({ url: '/api/aborted' }))().fetch();
+    let thrownAfter;
+    try {
+      new Backbone.Model().fetch();
+    } catch (e) {
+      thrownAfter = e.message;
+    }
+    return { ...window.out, left, thrownAfter };
+  });
+  assert.equal(r.thrown, 'A "url" property or function must be specified');
+  assert.equal(r.thrownAfter, 'A "url" property or function must be specified');
+  assert.equal(r.errorXhr.status, 0);
+  assert.equal(r.errorXhr.statusText, 'abort');
+  assert.equal(r.textStatus, 'abort', 'options.textStatus set as Backbone does');
+  assert.equal(r.errorEvent, true, "the model's error event fired");
+  assert.equal(r.rejected, 'abort');
+  assert.deepEqual(r.left, [], 'the aborted create was never sent');
+  assert.equal((await server.stats()).requests.create, undefined);
+});
+
+test('Backbone.ajaxSync is the original; ajaxSync: true models and collections use XHR on the same store', async () => {
+  const page = await openPage();
+  const r = await page.evaluate(async () => {
+    await BackboneSocketSync.ready;
+    const out = {};
+    out.kept = typeof Backbone.ajaxSync === 'function' && Backbone.ajaxSync !== Backbone.sync;
+    out.ajaxLooksOriginal = /emulateHTTP/.test(String(Backbone.ajaxSync));
+    const AjaxTodo = Backbone.Model.extend({ urlRoot: '/api/todos', ajaxSync: true });
+    const t = new AjaxTodo({ title: 'over xhr' });
+    const xhr = t.save();
+    out.isJqXHR = typeof xhr.getResponseHeader === 'function';
+    await xhr;
+    out.ajaxId = t.id;
+    // The same model read over the socket.
+    const SockTodo = Backbone.Model.extend({ urlRoot: '/api/todos' });
+    const s = new SockTodo({ id: t.id });
+    await s.fetch();
+    out.viaSocket = s.get('title');
+    // A collection with ajaxSync: its fetch, and its models' saves, go over XHR.
+    const AjaxTodos = Backbone.Collection.extend({ url: '/api/todos', ajaxSync: true });
+    const c = new AjaxTodos();
+    await c.fetch();
+    out.fetched = c.length;
+    await new Promise((resolve, reject) => c.create({ title: 'child' }, { wait: true, success: resolve, error: reject }));
+    await c.at(1).save({ done: true });
+    out.childId = c.at(1).id;
+    return out;
+  });
+  assert.equal(r.kept, true);
+  assert.equal(r.ajaxLooksOriginal, true);
+  assert.equal(r.isJqXHR, true, 'the XHR path returns jQuery’s jqXHR');
+  assert.equal(r.ajaxId, 1);
+  assert.equal(r.viaSocket, 'over xhr');
+  assert.equal(r.fetched, 1);
+  assert.equal(r.childId, 2);
+  assert.deepEqual(page.xhrs, ['POST /api/todos', 'GET /api/todos', 'POST /api/todos', 'PUT /api/todos/2']);
+  const st = await server.stats();
+  assert.deepEqual(st.rest, { POST: 2, GET: 1, PUT: 1 });
+  assert.equal(st.requests.read, 1, 'only the socket model read went over the socket');
+  assert.deepEqual(page.errors, []);
+});
+
+test('socket: emit with and without ack, on, once, off', async () => {
+  const page = await openPage({ inline: `BackboneSocketSync.connect();` });
+  const r = await page.evaluate(async () => {
+    const s = BackboneSocketSync.socket;
+    await BackboneSocketSync.ready;
+    // Resolves when `echoed` arrives with `tag` as its first argument.
+    const echoed = (tag) =>
+      new Promise((resolve) => {
+        const f = (...args) => {
+          if (args[0] !== tag) return;
+          s.off('echoed', f);
+          resolve(args);
+        };
+        s.on('echoed', f);
+      });
+    const out = { on: [], once: [] };
+    out.acked = await new Promise((resolve) => s.emit('echo', 1, 'two', { three: [3] }, (...args) => resolve(args)));
+    const onFn = (tag) => out.on.push(tag);
+    s.on('echoed', onFn);
+    s.once('echoed', (tag) => out.once.push(tag));
+    let done = echoed('b');
+    s.emit('echo', 'a');
+    s.emit('echo', 'b');
+    out.bArgs = await done;
+    s.off('echoed', onFn);
+    done = echoed('c');
+    s.emit('echo', 'c');
+    await done;
+    out.chained = s.on('x', () => {}) === s && s.off('x') === s;
+    return out;
+  });
+  assert.deepEqual(r.acked, [1, 'two', { three: [3] }]);
+  assert.deepEqual(r.bArgs, ['b']);
+  assert.deepEqual(r.on, ['a', 'b'], 'on: every time until off');
+  assert.deepEqual(r.once, ['a'], 'once: only the first');
+  assert.equal(r.chained, true);
+  assert.equal((await server.stats()).echoes, 4);
+  assert.deepEqual(page.errors, []);
+});
+
+for (const [label, url] of [
+  ['ws://', (port) => `ws://127.0.0.1:${port}`],
+  ['http://', (port) => `http://127.0.0.1:${port}`],
+  ['the page origin (no url)', () => undefined],
+]) {
+  test(`connect with ${label}`, async () => {
+    const u = url(server.port);
+    const page = await openPage({ inline: `BackboneSocketSync.connect(${u ? JSON.stringify({ url: u }) : ''});` });
+    const r = await page.evaluate(async () => {
+      await BackboneSocketSync.ready;
+      const M = Backbone.Model.extend({ urlRoot: '/api/conn' });
+      const m = new M({ a: 1 });
+      await m.save();
+      return { id: m.id, connected: BackboneSocketSync.socket.connected };
+    });
+    assert.deepEqual(r, { id: 1, connected: true });
+    assert.equal((await server.stats()).connected, 1);
+    await page.context().close();
+  });
+}
+
+for (const replies of ['ack', 'event']) {
+  test(`collection create/fetch/save/destroy round trip (replies: ${replies})`, async () => {
+    const page = await openPage({ inline: `BackboneSocketSync.connect({ replies: '${replies}' });` });
+    const r = await page.evaluate(async () => {
+      await BackboneSocketSync.ready;
+      const Todo = Backbone.Model.extend({ urlRoot: '/api/rt' });
+      const Todos = Backbone.Collection.extend({ url: '/api/rt', model: Todo });
+      const todos = new Todos();
+      const out = { requests: [] };
+      todos.on('request', (model, xhr) => out.requests.push(xhr));
+      const create = (attrs) =>
+        new Promise((resolve, reject) => todos.create(attrs, { wait: true, success: resolve, error: (m, x) => reject(x) }));
+      const a = await create({ title: 'a', done: false });
+      await create({ title: 'b', done: false });
+      out.created = todos.pluck('id');
+      const other = new Todos();
+      const fetchXhr = other.fetch();
+      await fetchXhr;
+      out.fetched = other.map((m) => m.get('title'));
+      const saveXhr = a.save({ done: true });
+      out.sameXhr = out.requests.includes(saveXhr);
+      out.updated = await saveXhr;
+      out.patched = await a.save({ title: 'A' }, { patch: true });
+      const fresh = new Todo({ id: a.id });
+      await fresh.fetch();
+      out.fresh = fresh.toJSON();
+      await a.destroy({ wait: true });
+      out.afterDestroy = todos.length;
+      await other.fetch();
+      out.left = other.pluck('title');
+      // Errors reach options.error with the server's status.
+      const missing = new Todo({ id: 99 });
+      out.err = await missing.fetch().then(
+        () => null,
+        (xhr) => ({ status: xhr.status, json: xhr.responseJSON }),
+      );
+      return out;
+    });
+    assert.deepEqual(r.created, [1, 2]);
+    assert.deepEqual(r.fetched, ['a', 'b']);
+    assert.equal(r.sameXhr, true, 'the request event carries the object save() returned');
+    assert.deepEqual(r.updated, { title: 'a', done: true, id: 1 });
+    assert.deepEqual(r.patched, { title: 'A', done: true, id: 1 });
+    assert.deepEqual(r.fresh, { title: 'A', done: true, id: 1 });
+    assert.equal(r.afterDestroy, 1);
+    assert.deepEqual(r.left, ['b']);
+    assert.equal(r.err.status, 404);
+    assert.equal((await server.stats()).pongs > 0, true, 'heartbeats were answered meanwhile');
+    assert.deepEqual(page.errors.filter((e) => !/404/.test(e)), []);
+    await page.context().close();
+  });
+}
+
+test('the /private namespace: the right auth token connects, a wrong one reports connect_error', async () => {
+  const page = await openPage();
+  const r = await page.evaluate(async () => {
+    await BackboneSocketSync.ready;
+    const s = BackboneSocketSync.socket;
+    const out = {};
+    const errored = new Promise((resolve) => s.once('connect_error', (e) => resolve(e)));
+    BackboneSocketSync.connect({ namespace: '/private', auth: { token: 'wrong' }, reconnection: false, timeout: 2000 });
+    out.error = await errored;
+    out.failed = await new (Backbone.Model.extend({ urlRoot: '/api/p' }))({ a: 1 }).save().then(
+      () => null,
+      (x) => x.statusText,
+    );
+    const connected = new Promise((resolve) => s.once('connect', resolve));
+    BackboneSocketSync.connect({ namespace: '/private', auth: { token: 'secret' } });
+    await connected;
+    const m = new (Backbone.Model.extend({ urlRoot: '/api/p' }))({ a: 1 });
+    await m.save();
+    out.id = m.id;
+    return out;
+  });
+  assert.match(JSON.stringify(r.error), /unauthorized/);
+  assert.equal(r.failed, 'connect_error');
+  assert.equal(r.id, 1);
+});
+
+test('when the wasm cannot load, ready rejects and queued calls fail instead of hanging', async () => {
+  const page = await openPage({
+    shim: '/broken/backbone-socket-sync.js',
+    inline: `
+      window.out = {};
+      BackboneSocketSync.socket.on('error', function (e) { out.socketError = e.message; });
+      new (Backbone.Model.extend({ urlRoot: '/api/x' }))({ a: 1 }).save(null, {
+        error: function (m, xhr, options) { out.status = xhr.status; out.statusText = xhr.statusText; out.thrown = String(options.errorThrown); }
+      });
+    `,
+  });
+  const r = await page.evaluate(async () => {
+    const reason = await BackboneSocketSync.ready.then(
+      () => 'resolved',
+      (e) => e.message,
+    );
+    const late = await new (Backbone.Model.extend({ urlRoot: '/api/x' }))().save().then(
+      () => 'resolved',
+      (x) => x.statusText,
+    );
+    return { reason, late, ...window.out };
+  });
+  assert.match(r.reason, /could not load .*\/broken\/backbone-socket-sync\.mjs/);
+  assert.equal(r.status, 0);
+  assert.equal(r.statusText, 'error');
+  assert.match(r.thrown, /could not load/);
+  assert.match(r.socketError, /could not load/);
+  assert.equal(r.late, 'error', 'calls after the failure fail too');
+});
