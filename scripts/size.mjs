@@ -52,7 +52,7 @@ if (process.argv.includes('--json')) {
   const socketIoClient = { file: ref.file, raw: ref.raw, gzip: ref.gzip };
   console.log(JSON.stringify({ files, totals, socketIoClient, ratio, ratioEsm }, null, 2));
 } else {
-  const line = (a, b, c, d) => `${a.padEnd(42)} ${b.padEnd(20)} ${String(c).padStart(8)} ${String(d).padStart(8)}`;
+  const line = (a, b, c, d) => `${a.padEnd(42)} ${b.padEnd(27)} ${String(c).padStart(8)} ${String(d).padStart(8)}`;
   console.log(line('file', 'what', 'raw B', 'gzip -9'));
   for (const r of rows) console.log(line(r.file, r.what, r.raw, r.gzip));
   console.log(line('total, script tag (all of the above)', '', totals.scriptTag.raw, totals.scriptTag.gzip));
