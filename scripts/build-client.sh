@@ -8,13 +8,15 @@
 #
 # Knobs (for size measurements; the defaults are the measured best, see the size report):
 #   WASM_OPT_LEVEL=-Oz    wasm-opt level (-O1..-O4, -Os, -Oz); WASM_OPT_LEVEL=none skips wasm-opt
-#   CARGO_PROFILE_RELEASE_*  cargo's own environment overrides of [profile.release]
+#   WASM_OPT_EXTRA=...    more wasm-opt flags (e.g. --converge)
+#   BUILD_OUT=www/pkg     output folder (the size matrix builds elsewhere)
+#   CARGO_PROFILE_RELEASE_*, CARGO_TARGET_DIR  cargo's own overrides of [profile.release]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CRATE=backbone-socket-sync
 LIB=backbone_socket_sync
-OUT=www/pkg
+OUT=${BUILD_OUT:-www/pkg}
 LEVEL=${WASM_OPT_LEVEL:--Oz}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 WASM_OPT=node_modules/.bin/wasm-opt
@@ -34,8 +36,9 @@ cargo build --release --target wasm32-unknown-unknown -p "$CRATE"
 wasm=$TARGET_DIR/wasm32-unknown-unknown/release/$LIB.wasm
 [ -f "$wasm" ] || die "$wasm was not produced (is the crate a cdylib?)"
 
-mkdir -p "${OUT%/*}"
-tmp=$(mktemp -d "${OUT%/*}/.pkg.XXXXXX")
+parent=$(dirname "$OUT")
+mkdir -p "$parent"
+tmp=$(mktemp -d "$parent/.pkg.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 step "wasm-bindgen --target web"
@@ -48,7 +51,7 @@ if [ "$LEVEL" != none ]; then
   "$WASM_OPT" "$LEVEL" \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    --strip-debug --strip-producers \
+    --strip-debug --strip-producers ${WASM_OPT_EXTRA:-} \
     "$tmp/${LIB}_bg.wasm" -o "$tmp/${LIB}_bg.wasm.opt"
   mv "$tmp/${LIB}_bg.wasm.opt" "$tmp/${LIB}_bg.wasm"
 fi

@@ -5,7 +5,8 @@
 // run, and their ratio. Target: below 1.0, the whole sync replacement lighter than
 // socket.io-client alone.
 //
-// Usage: node scripts/size.mjs [--json]     (build first: bash scripts/build-client.sh)
+// Usage: node scripts/size.mjs [--json] [--pkg DIR]   (build first: bash scripts/build-client.sh)
+//   --pkg DIR  measure the wasm and glue of another build output instead of www/pkg
 // Exits 1 only when a file is missing; the ratio is reported, not enforced.
 
 import { readFileSync, existsSync } from 'node:fs';
@@ -15,10 +16,13 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+const pkgFlag = process.argv.indexOf('--pkg');
+const pkg = pkgFlag > 0 ? path.relative(root, path.resolve(process.argv[pkgFlag + 1] ?? '')) : 'www/pkg';
+
 /** What a script-tag page downloads; the ES module path is the same minus the shim. */
 const ours = [
-  { file: 'www/pkg/backbone_socket_sync_bg.wasm', what: 'wasm' },
-  { file: 'www/pkg/backbone_socket_sync.js', what: 'wasm-bindgen glue' },
+  { file: `${pkg}/backbone_socket_sync_bg.wasm`, what: 'wasm' },
+  { file: `${pkg}/backbone_socket_sync.js`, what: 'wasm-bindgen glue' },
   { file: 'www/backbone-socket-sync.mjs', what: 'ES module entry' },
   { file: 'www/backbone-socket-sync.js', what: 'script-tag shim', scriptTagOnly: true },
 ];
