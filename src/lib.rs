@@ -16,3 +16,14 @@ pub mod backoff;
 pub mod protocol;
 pub mod session;
 pub mod url;
+
+#[cfg(target_arch = "wasm32")]
+mod js;
+#[cfg(target_arch = "wasm32")]
+mod shell;
+#[cfg(target_arch = "wasm32")]
+pub mod socket;
+#[cfg(target_arch = "wasm32")]
+pub mod sync;
+#[cfg(target_arch = "wasm32")]
+mod transport;

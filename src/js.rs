@@ -1,0 +1,63 @@
+//! Small helpers for talking to JavaScript values without `core::fmt` or panics.
+
+use js_sys::{Array, Function, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// `target[key]`, or `undefined` when `target` is not an object or the lookup throws.
+pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
+    if target.is_object() || target.is_function() {
+        Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+/// `target[key] = value`, ignoring frozen objects.
+pub(crate) fn set(target: &JsValue, key: &str, value: &JsValue) {
+    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+/// Whether `value` is `null` or `undefined`.
+pub(crate) fn is_nullish(value: &JsValue) -> bool {
+    value.is_null() || value.is_undefined()
+}
+
+/// `String(value)`.
+pub(crate) fn to_string(value: &JsValue) -> String {
+    match value.as_string() {
+        Some(s) => s,
+        None => Array::of1(value).join("").into(),
+    }
+}
+
+/// A JS `Error` with `message`.
+pub(crate) fn error(message: &str) -> JsValue {
+    js_sys::Error::new(message).into()
+}
+
+/// Milliseconds since the epoch (the session's clock).
+pub(crate) fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// Calls `f` (if it is a function) with `this` and `args`. An exception thrown by app code is
+/// not allowed to break the caller's bookkeeping: it is re-raised asynchronously, as an
+/// unhandled rejection the console shows.
+pub(crate) fn call(f: &JsValue, this: &JsValue, args: &Array) {
+    if let Some(f) = f.dyn_ref::<Function>() {
+        if let Err(e) = f.apply(this, args) {
+            let _ = Promise::reject(&e);
+        }
+    }
+}
+
+thread_local! {
+    /// A do-nothing function, made once and kept for the module's lifetime.
+    static NOOP: JsValue = Closure::<dyn Fn()>::new(|| {}).into_js_value();
+}
+
+/// A shared do-nothing function (for `promise.then(f, noop)` and marking rejections handled).
+pub(crate) fn noop() -> Function {
+    NOOP.with(|f| f.clone().unchecked_into())
+}

@@ -1,0 +1,268 @@
+//! `sync(method, model, options)`: the `Backbone.sync` replacement (the `#[wasm_bindgen]`
+//! boundary of a request).
+//!
+//! It keeps Backbone 1.6's contract: the endpoint is `options.url` or `_.result(model, 'url')`
+//! (else the same `Error` Backbone throws, synchronously); `create`/`update`/`patch` send
+//! `options.attrs || model.toJSON(options)`, `read` sends `options.data`; `options.success`
+//! gets the raw response; `options.error` gets an xhr-like object, with `options.textStatus` and
+//! `options.errorThrown` set as Backbone's sync sets them; `model.trigger('request', model,
+//! xhr, options)` fires; the return value is a Promise that is also jqXHR-like.
+
+use js_sys::{Array, Function, Object, Promise, JSON};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::js;
+use crate::session::{Failure, FailureKind, Request, RequestId};
+use crate::shell::{self, Shared};
+use crate::socket;
+
+/// Backbone's error for a model without a URL, word for word.
+const URL_ERROR: &str = "A \"url\" property or function must be specified";
+
+/// The JS side of one request, kept until the session settles it.
+pub(crate) struct SyncCall {
+    options: JsValue,
+    xhr: JsValue,
+    resolve: Function,
+    reject: Function,
+}
+
+/// Sends `method` for `model` over the current connection (connecting with the defaults when
+/// `connect` was never called) and returns a Promise that is also jqXHR-like (`done`, `fail`,
+/// `always`, `abort`). Throws synchronously for an unknown method or a missing URL.
+#[wasm_bindgen]
+pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, JsValue> {
+    if !matches!(method, "create" | "read" | "update" | "patch" | "delete") {
+        return Err(js::error("sync: unknown method"));
+    }
+    let options: JsValue = if options.is_object() {
+        options
+    } else {
+        Object::new().into()
+    };
+    let endpoint = endpoint(&model, &options)?;
+    let ctx = [js::get(&options, "ctx"), js::get(&model, "ctx")]
+        .into_iter()
+        .find(|c| !js::is_nullish(c))
+        .map(|c| js::to_string(&c));
+    let payload = payload(method, &model, &options, &endpoint, ctx.as_deref())?;
+    let timeout = js::get(&options, "timeout")
+        .as_f64()
+        .filter(|t| t.is_finite() && *t > 0.0);
+
+    let shared = socket::current_or_connect()?;
+    let (xhr, resolve, reject) = deferred();
+    let request = Request {
+        method: method.to_owned(),
+        endpoint,
+        ctx,
+        payload,
+        timeout_ms: timeout.map(|t| t as u64),
+    };
+    let (id, effects) = {
+        let mut inner = shared.borrow_mut();
+        inner.session.request(js::now(), request)
+    };
+    add_abort(&xhr, &shared, id);
+    let call = SyncCall {
+        options: options.clone(),
+        xhr: xhr.clone(),
+        resolve,
+        reject,
+    };
+    shared.borrow_mut().add_call(id, call);
+    js::set(&options, "xhr", &xhr);
+    let trigger = js::get(&model, "trigger");
+    let args = Array::of4(&"request".into(), &model, &xhr, &options);
+    js::call(&trigger, &model, &args);
+    // Effects last: a request refused at once (queue full) fails after the 'request' event,
+    // as an XHR error would.
+    shell::apply(&shared, effects);
+    Ok(xhr)
+}
+
+/// `options.url`, else `_.result(model, 'url')`, else Backbone's error.
+fn endpoint(model: &JsValue, options: &JsValue) -> Result<String, JsValue> {
+    let url = js::get(options, "url");
+    if url.is_truthy() {
+        return Ok(js::to_string(&url));
+    }
+    let mut url = js::get(model, "url");
+    if let Some(f) = url.dyn_ref::<Function>() {
+        url = f.call0(model)?;
+    }
+    if url.is_truthy() {
+        Ok(js::to_string(&url))
+    } else {
+        Err(js::error(URL_ERROR))
+    }
+}
+
+/// The event argument `{signature: {endPoint, ctx?, requestId}, item? | data?}` as JSON text.
+fn payload(
+    method: &str,
+    model: &JsValue,
+    options: &JsValue,
+    endpoint: &str,
+    ctx: Option<&str>,
+) -> Result<String, JsValue> {
+    let signature: JsValue = Object::new().into();
+    js::set(&signature, "endPoint", &endpoint.into());
+    if let Some(ctx) = ctx {
+        js::set(&signature, "ctx", &ctx.into());
+    }
+    js::set(&signature, "requestId", &request_id());
+    let body: JsValue = Object::new().into();
+    js::set(&body, "signature", &signature);
+    match method {
+        "create" | "update" | "patch" => {
+            let mut item = js::get(options, "attrs");
+            if !item.is_truthy() {
+                let to_json = js::get(model, "toJSON");
+                item = match to_json.dyn_ref::<Function>() {
+                    Some(f) => f.call1(model, options)?,
+                    None => model.clone(),
+                };
+            }
+            js::set(&body, "item", &item);
+        }
+        "read" => {
+            let data = js::get(options, "data");
+            if !js::is_nullish(&data) {
+                js::set(&body, "data", &data);
+            }
+        }
+        _ => {}
+    }
+    // Throws (synchronously, as Backbone's own JSON.stringify would) on cyclic data.
+    Ok(JSON::stringify(&body)?.into())
+}
+
+thread_local! {
+    static COUNTER: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A unique request id: `crypto.randomUUID()` where available, else a counter and randomness.
+fn request_id() -> JsValue {
+    let crypto = js::get(&js_sys::global(), "crypto");
+    if let Some(f) = js::get(&crypto, "randomUUID").dyn_ref::<Function>() {
+        if let Ok(id) = f.call0(&crypto) {
+            return id;
+        }
+    }
+    let n = COUNTER.with(|c| {
+        c.set(c.get().wrapping_add(1));
+        c.get()
+    });
+    let random = js_sys::Number::from(js_sys::Math::random() * 9e15).to_string_with_radix(36);
+    let n = js_sys::Number::from(n).to_string_with_radix(36);
+    match (random, n) {
+        (Ok(r), Ok(n)) => {
+            let r: String = r.into();
+            let n: String = n.into();
+            (n + "-" + &r).into()
+        }
+        _ => js_sys::Math::random().into(),
+    }
+}
+
+/// The returned object: a real Promise, plus jqXHR's `done`, `fail`, `always` and the xhr
+/// fields. Its rejection is marked handled, so a Backbone app that only uses `options.error`
+/// does not log an unhandled rejection; promises derived with `then` still reject.
+fn deferred() -> (JsValue, Function, Function) {
+    let mut slots: Option<(Function, Function)> = None;
+    let promise = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
+    let noop = js::noop();
+    then(&promise, &JsValue::UNDEFINED, &noop);
+    let (resolve, reject) = slots.unwrap_or_else(|| (noop.clone(), noop.clone()));
+    let xhr: JsValue = promise.clone().into();
+    js::set(&xhr, "readyState", &1.into());
+    js::set(&xhr, "status", &0.into());
+    js::set(&xhr, "statusText", &"".into());
+    let method = |name: &str, on_ok: bool, on_err: bool| {
+        let p = promise.clone();
+        let x = xhr.clone();
+        let n = noop.clone();
+        let f = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |f: JsValue| {
+            if f.is_function() {
+                let none: JsValue = n.clone().into();
+                then(
+                    &p,
+                    if on_ok { &f } else { &none },
+                    if on_err { &f } else { &none },
+                );
+            }
+            x.clone()
+        });
+        js::set(&xhr, name, &f.into_js_value());
+    };
+    method("done", true, false);
+    method("fail", false, true);
+    method("always", true, true);
+    (xhr, resolve, reject)
+}
+
+/// `promise.then(on_ok, on_err)`, through the promise's own `then`.
+fn then(promise: &Promise, on_ok: &JsValue, on_err: &JsValue) {
+    let then = js::get(promise, "then");
+    js::call(&then, promise, &Array::of2(on_ok, on_err));
+}
+
+/// `xhr.abort()`: fails the request with statusText "abort".
+fn add_abort(xhr: &JsValue, shared: &Shared, id: RequestId) {
+    let weak = std::rc::Rc::downgrade(shared);
+    let abort = Closure::<dyn Fn()>::new(move || {
+        if let Some(shared) = weak.upgrade() {
+            shell::drive(&shared, |s, now| s.abort(now, id));
+        }
+    });
+    js::set(xhr, "abort", &abort.into_js_value());
+}
+
+impl SyncCall {
+    /// Calls `options.success` / `options.error` as Backbone's sync would, updates the xhr
+    /// fields, and settles the promise.
+    pub(crate) fn settle(self, outcome: Result<String, Failure>) {
+        let xhr = &self.xhr;
+        js::set(xhr, "readyState", &4.into());
+        let context = js::get(&self.options, "context");
+        let outcome = outcome.and_then(|text| match JSON::parse(&text) {
+            Ok(value) => Ok((text, value)),
+            Err(_) => Err(Failure::of(FailureKind::Protocol)),
+        });
+        match outcome {
+            Ok((text, response)) => {
+                js::set(xhr, "status", &200.into());
+                js::set(xhr, "statusText", &"success".into());
+                js::set(xhr, "responseText", &text.into());
+                js::set(xhr, "responseJSON", &response);
+                let success = js::get(&self.options, "success");
+                let args = Array::of3(&response, &"success".into(), xhr);
+                js::call(&success, &context, &args);
+                let _ = self.resolve.call1(&JsValue::UNDEFINED, &response);
+            }
+            Err(failure) => {
+                let status_text = match (failure.kind, failure.message) {
+                    (FailureKind::Server, Some(message)) => message,
+                    (kind, _) => kind.status_text().to_owned(),
+                };
+                let text_status: JsValue = failure.kind.status_text().into();
+                let body = failure.body.as_deref();
+                let json = body
+                    .and_then(|b| JSON::parse(b).ok())
+                    .unwrap_or(JsValue::UNDEFINED);
+                js::set(xhr, "status", &failure.status.into());
+                js::set(xhr, "statusText", &status_text.as_str().into());
+                js::set(xhr, "responseText", &body.unwrap_or("").into());
+                js::set(xhr, "responseJSON", &json);
+                js::set(&self.options, "textStatus", &text_status);
+                js::set(&self.options, "errorThrown", &status_text.as_str().into());
+                let error = js::get(&self.options, "error");
+                let args = Array::of3(xhr, &text_status, &status_text.as_str().into());
+                js::call(&error, &context, &args);
+                let _ = self.reject.call1(&JsValue::UNDEFINED, xhr);
+            }
+        }
+    }
+}
