@@ -1,0 +1,239 @@
+//     app.js — the demo todo app for backbone-socket-sync.
+//
+// A plain Backbone app: nothing in it knows how models reach the server. The script tag
+// before it replaced `Backbone.sync` with the WebSocket one; this file only chooses, from
+// the page's query string, how that sync talks:
+//
+//     /                     socket.io, replies through acks (the default)
+//     /?replies=event       socket.io, replies as `<method>:<endPoint>` events
+//     /?transport=ajax      the original XHR sync against the REST twin
+//
+// Every write waits for the server (`wait: true`), so what the page shows is what is stored.
+
+(function () {
+  'use strict';
+
+  var params = new URLSearchParams(location.search);
+  var transport = params.get('transport') === 'ajax' ? 'ajax' : 'socket';
+  var replies = params.get('replies') === 'event' ? 'event' : 'ack';
+
+  if (transport === 'ajax') {
+    Backbone.sync = Backbone.ajaxSync;
+  } else {
+    BackboneSocketSync.connect({ replies: replies });
+  }
+
+  // Models
+  // ------
+
+  // One todo: a title, whether it is done, and its place in the list.
+  var Todo = Backbone.Model.extend({
+    defaults: function () {
+      return { title: '', done: false, order: 0 };
+    },
+
+    toggle: function () {
+      return this.save({ done: !this.get('done') }, { patch: true, wait: true });
+    }
+  });
+
+  // The list, kept in the order the todos were added.
+  var TodoList = Backbone.Collection.extend({
+    model: Todo,
+    url: '/api/todos',
+    comparator: 'order',
+
+    done: function () {
+      return this.where({ done: true });
+    },
+
+    remaining: function () {
+      return this.where({ done: false });
+    },
+
+    nextOrder: function () {
+      return this.length ? this.last().get('order') + 1 : 1;
+    }
+  });
+
+  var todos = new TodoList();
+
+  // Pending requests
+  // ----------------
+
+  // How many syncs are in flight, shown on the page (`data-pending`) so that people and
+  // tests can tell when every write has been answered. Every model's `request` event
+  // bubbles up to the collection, so one listener sees them all.
+  var pending = 0;
+  var app = document.getElementById('todoapp');
+
+  function track(promise) {
+    pending += 1;
+    app.dataset.pending = pending;
+    var settle = function () {
+      pending -= 1;
+      app.dataset.pending = pending;
+    };
+    if (promise && promise.then) promise.then(settle, settle);
+    else settle();
+    return promise;
+  }
+
+  function showError(model, xhr) {
+    var detail = (xhr && xhr.responseJSON && xhr.responseJSON.message) || (xhr && xhr.statusText) || 'error';
+    $('#status').text('Could not sync: ' + detail).addClass('error');
+  }
+
+  // Views
+  // -----
+
+  // One `<li>` per todo: a checkbox, the title (double-click to edit) and a delete button.
+  var TodoView = Backbone.View.extend({
+    tagName: 'li',
+    className: 'todo',
+
+    events: {
+      'change .toggle': 'toggle',
+      'dblclick .title': 'edit',
+      'click .destroy': 'clear',
+      'keydown .edit': 'onEditKey',
+      'blur .edit': 'close'
+    },
+
+    initialize: function () {
+      this.listenTo(this.model, 'change', this.render);
+      this.listenTo(this.model, 'destroy', this.remove);
+    },
+
+    render: function () {
+      var id = this.model.id;
+      this.$el.attr('data-id', id).toggleClass('done', !!this.model.get('done'));
+      this.$el.html(
+        '<input class="toggle" type="checkbox" aria-label="done">' +
+        '<label class="title"></label>' +
+        '<input class="edit" aria-label="title">' +
+        '<button class="destroy" type="button" aria-label="delete">×</button>'
+      );
+      this.$('.toggle').prop('checked', !!this.model.get('done'));
+      this.$('.title').text(this.model.get('title'));
+      return this;
+    },
+
+    toggle: function () {
+      this.model.toggle();
+    },
+
+    edit: function () {
+      this.$el.addClass('editing');
+      this.$('.edit').val(this.model.get('title')).focus();
+    },
+
+    onEditKey: function (e) {
+      if (e.key === 'Enter') this.close();
+      if (e.key === 'Escape') {
+        this.$el.removeClass('editing');
+        this.render();
+      }
+    },
+
+    // Saves the edited title (a full update), or deletes the todo when it was emptied.
+    close: function () {
+      if (!this.$el.hasClass('editing')) return;
+      var title = this.$('.edit').val().trim();
+      this.$el.removeClass('editing');
+      if (!title) return this.clear();
+      if (title !== this.model.get('title')) this.model.save({ title: title }, { wait: true });
+    },
+
+    clear: function () {
+      this.model.destroy({ wait: true });
+    }
+  });
+
+  // The whole app: the new-todo field, the list, the counts and the footer buttons.
+  var AppView = Backbone.View.extend({
+    el: '#todoapp',
+
+    events: {
+      'keydown #new-todo': 'createOnEnter',
+      'click #clear-completed': 'clearCompleted',
+      'change #toggle-all': 'toggleAll'
+    },
+
+    initialize: function () {
+      this.$input = this.$('#new-todo');
+      this.$list = this.$('#todo-list');
+      this.listenTo(todos, 'add', this.addOne);
+      this.listenTo(todos, 'reset sort', this.addAll);
+      this.listenTo(todos, 'add remove change reset update', this.renderCounts);
+      this.listenTo(todos, 'error', showError);
+      $('#transport').text(transport === 'ajax' ? 'XHR (REST)' : 'WebSocket (' + replies + ' replies)');
+    },
+
+    addOne: function (todo) {
+      var view = new TodoView({ model: todo }).render();
+      var index = todos.indexOf(todo);
+      var next = this.$list.children().eq(index);
+      if (next.length) next.before(view.el);
+      else this.$list.append(view.el);
+    },
+
+    addAll: function () {
+      this.$list.empty();
+      todos.each(this.addOne, this);
+    },
+
+    renderCounts: function () {
+      var left = todos.remaining().length;
+      var done = todos.done().length;
+      $('#footer').prop('hidden', todos.length === 0);
+      $('#todo-count').attr('data-count', left).text(left + (left === 1 ? ' item left' : ' items left'));
+      $('#done-count').attr('data-count', done).text(done + ' done');
+      $('#clear-completed').prop('hidden', done === 0);
+      $('#toggle-all').prop('checked', todos.length > 0 && left === 0);
+    },
+
+    createOnEnter: function (e) {
+      if (e.key !== 'Enter') return;
+      var title = this.$input.val().trim();
+      if (!title) return;
+      this.$input.val('');
+      // With `wait: true` the new model joins the collection only once stored, so its
+      // request does not bubble up to `todos`: it is tracked here instead.
+      track(new Promise(function (resolve) {
+        todos.create({ title: title, done: false, order: todos.nextOrder() }, {
+          wait: true,
+          success: function () { resolve(); },
+          error: function (model, xhr) { showError(model, xhr); resolve(); }
+        });
+      }));
+    },
+
+    clearCompleted: function () {
+      _.each(todos.done(), function (todo) {
+        todo.destroy({ wait: true });
+      });
+    },
+
+    toggleAll: function () {
+      var done = this.$('#toggle-all').prop('checked');
+      todos.each(function (todo) {
+        if (todo.get('done') !== done) todo.save({ done: done }, { patch: true, wait: true });
+      });
+    }
+  });
+
+  var view = new AppView();
+  todos.on('request', function (model, xhr) {
+    track(xhr);
+  });
+
+  todos.fetch({ reset: true }).then(function () {
+    app.dataset.ready = 'true';
+    view.renderCounts();
+  }, function () {
+    app.dataset.ready = 'error';
+  });
+
+  window.todoApp = { todos: todos, transport: transport, replies: replies };
+})();
