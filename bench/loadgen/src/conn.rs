@@ -26,6 +26,9 @@ pub struct Plan {
     pub interval: Option<Duration>,
     /// Longest wait for one reply before the connection counts as failed.
     pub timeout: Duration,
+    /// Unique to this run: request ids must not repeat across runs against one server, or
+    /// the server's idempotency log would replay old results.
+    pub run_id: String,
 }
 
 /// What one connection measured.
@@ -97,7 +100,7 @@ pub async fn run(ws: &mut Ws, conn: usize, plan: &Plan, first: Instant, end: Ins
             None => Instant::now(),
         };
         ack += 1;
-        let request_id = format!("lg-{conn}-{ack}");
+        let request_id = format!("lg-{}-{conn}-{ack}", plan.run_id);
         let (text, create) = match last_id {
             Some(id) if ack.is_multiple_of(2) => {
                 let endpoint = format!("{}/{id}", plan.endpoint);
@@ -133,7 +136,15 @@ pub async fn run(ws: &mut Ws, conn: usize, plan: &Plan, first: Instant, end: Ins
                     out.reads += 1;
                 }
             }
-            Ok((false, _)) => out.errors += 1,
+            Ok((false, _)) => {
+                out.errors += 1;
+                if out.failure.is_none() {
+                    out.failure = Some(format!(
+                        "error reply to {}",
+                        if create { "create" } else { "read" }
+                    ));
+                }
+            }
             Err(e) => {
                 out.failure = Some(e);
                 out.errors += 1;

@@ -87,11 +87,17 @@ async fn run(args: Args) -> i32 {
     let interval = args
         .rate
         .map(|rate| Duration::from_secs_f64(args.conns as f64 / rate.max(0.001)));
+    // Request ids must not repeat across runs against one server (its idempotency log
+    // would replay old results), so they carry this process's id and start time.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let plan = conn::Plan {
         endpoint: args.endpoint.clone(),
         pad: "x".repeat(args.item_bytes),
         interval,
         timeout,
+        run_id: format!("{}.{nanos}", std::process::id()),
     };
     let duration = Duration::from_secs_f64(args.duration);
 

@@ -1,0 +1,192 @@
+// The browser half of the benchmark: one headless Chromium page served by the reference
+// server, the four clients of bench/page/clients.mjs doing the same Backbone work,
+// interleaved batch by batch (the client order rotates every round), with the renderer's
+// CPU time per batch taken from the DevTools protocol and the JS heap read at the end.
+
+import { chromium } from 'playwright-core';
+import { percentile, round, sum } from './stats.mjs';
+
+export const CLIENTS = ['wasm', 'socketio', 'xhr', 'raw'];
+
+// Sizes of each workload; `rounds` batches per client, interleaved.
+export const PLANS = {
+  full: {
+    seed: 10000,
+    warmup: { latency: 10, throughput: 100, size: 3 },
+    latency: { n: 50, rounds: 4 },
+    throughput: { n: 1000, rounds: 3 },
+    fetch: { rounds: 5 },
+    size1k: { n: 50, rounds: 2, bytes: 1024 },
+    size100k: { n: 10, rounds: 3, bytes: 100 * 1024 },
+  },
+  smoke: {
+    seed: 300,
+    warmup: { latency: 2, throughput: 10, size: 1 },
+    latency: { n: 5, rounds: 1 },
+    throughput: { n: 50, rounds: 1 },
+    fetch: { rounds: 1 },
+    size1k: { n: 3, rounds: 1, bytes: 1024 },
+    size100k: { n: 2, rounds: 1, bytes: 100 * 1024 },
+  },
+};
+
+const CHROMIUM_ARGS = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--enable-precise-memory-info'];
+const BATCH_TIMEOUT_MS = 180000;
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000} s`)), ms);
+    }),
+  ]);
+}
+
+// Runs the browser benchmark against `baseUrl`; returns {rows, heap, errors, pageLog}.
+export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = console.log }) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const errors = [];
+  const pageLog = [];
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
+    page.on('console', (m) => m.type() === 'error' && pageLog.push(`console.error: ${m.text()}`));
+    await page.goto(`${baseUrl}/bench/index.html`);
+    await page.waitForFunction(() => window.benchReady === true, null, { timeout: 30000 });
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const cpu = async () => {
+      const { metrics } = await cdp.send('Performance.getMetrics');
+      const get = (name) => (metrics.find((m) => m.name === name) || { value: NaN }).value;
+      return { script: get('ScriptDuration'), task: get('TaskDuration'), thread: get('ThreadTime') };
+    };
+
+    const initErrors = await page.evaluate((names) => window.bench.init(names), clients);
+    for (const [client, message] of Object.entries(initErrors)) errors.push({ client, workload: 'connect', message });
+    const live = clients.filter((c) => !initErrors[c]);
+    log(`clients connected: ${live.join(', ') || 'none'}`);
+
+    const fetchEndPoint = '/api/bench_fetch';
+    const t0 = Date.now();
+    await withTimeout(page.evaluate(([ep, n]) => window.bench.seed(ep, n), [fetchEndPoint, plan.seed]), BATCH_TIMEOUT_MS, 'seed');
+    log(`seeded ${plan.seed} models in ${Date.now() - t0} ms`);
+
+    const acc = new Map(); // "row|client" -> {latencies, wallMs, ops, cpu, syncMs, syncCalls}
+    const add = (row, client, data) => {
+      const key = `${row}|${client}`;
+      const a = acc.get(key) || { latencies: [], wallMs: 0, ops: 0, script: 0, task: 0, thread: 0, syncMs: 0, syncCalls: 0, batchOps: 0 };
+      a.latencies.push(...(data.latencies || []));
+      a.wallMs += data.wallMs || 0;
+      a.ops += data.ops || 0;
+      acc.set(key, a);
+      return a;
+    };
+    const failed = new Set();
+
+    // One batch of one workload on one client, measured; `rows` maps result -> row entries.
+    async function batch(client, workload, params, rows, record = true) {
+      if (failed.has(client)) return;
+      const before = await cpu();
+      let result;
+      try {
+        result = await withTimeout(
+          page.evaluate(([c, w, p]) => window.bench.run(c, w, p), [client, workload, params]),
+          BATCH_TIMEOUT_MS,
+          `${client} ${workload}`,
+        );
+      } catch (e) {
+        failed.add(client);
+        errors.push({ client, workload, message: String(e.message || e).split('\n')[0] });
+        log(`  ${client} ${workload}: ERROR ${String(e.message || e).split('\n')[0]}`);
+        return;
+      }
+      const after = await cpu();
+      if (!record) return;
+      const entries = rows(result);
+      const ops = sum(entries.map((e) => e.ops));
+      for (const entry of entries) {
+        const a = add(entry.row, client, entry);
+        // The batch's CPU and sync time spread over its ops, in proportion.
+        const share = entry.ops / ops;
+        a.script += (after.script - before.script) * share * 1000;
+        a.task += (after.task - before.task) * share * 1000;
+        a.thread += (after.thread - before.thread) * share * 1000;
+        a.syncMs += result.syncMs * share;
+        a.syncCalls += result.syncCalls * share;
+      }
+    }
+
+    const latencyRows = (r) => [
+      { row: 'latency: save new model', latencies: r.create, ops: r.create.length, wallMs: sum(r.create) },
+      { row: 'latency: fetch model', latencies: r.read, ops: r.read.length, wallMs: sum(r.read) },
+      { row: 'latency: save patch', latencies: r.patch, ops: r.patch.length, wallMs: sum(r.patch) },
+    ];
+    const throughputRow = (n) => (r) => [{ row: `throughput: ${n} collection.create at once`, latencies: r.latencies, ops: n, wallMs: r.wallMs }];
+    const fetchRow = (r) => [{ row: `throughput: collection.fetch of ${plan.seed} models`, latencies: [r.wallMs], ops: plan.seed, wallMs: r.wallMs }];
+    const sizeRows = (label) => (r) => [
+      { row: `${label} model: save`, latencies: r.create, ops: r.create.length, wallMs: sum(r.create) },
+      { row: `${label} model: fetch`, latencies: r.read, ops: r.read.length, wallMs: sum(r.read) },
+    ];
+    const kb = (bytes) => (bytes >= 1024 ? `${bytes / 1024} KB` : `${bytes} B`);
+
+    const steps = [
+      { key: 'latency', rounds: plan.latency.rounds, run: (c, r) => batch(c, 'latency', { endPoint: `/api/lat_${c}`, n: plan.latency.n, tag: `r${r}` }, latencyRows) },
+      {
+        key: 'throughput',
+        rounds: plan.throughput.rounds,
+        run: (c, r) => batch(c, 'throughput', { endPoint: `/api/tp_${c}_${r}`, n: plan.throughput.n, tag: `r${r}` }, throughputRow(plan.throughput.n)),
+      },
+      { key: 'fetch', rounds: plan.fetch.rounds, run: (c) => batch(c, 'fetch', { endPoint: fetchEndPoint, expect: plan.seed }, fetchRow) },
+      ...['size1k', 'size100k'].map((key) => ({
+        key,
+        rounds: plan[key].rounds,
+        run: (c, r) => batch(c, 'size', { endPoint: `/api/${key}_${c}`, n: plan[key].n, bytes: plan[key].bytes, tag: `r${r}` }, sizeRows(kb(plan[key].bytes))),
+      })),
+    ];
+
+    log('warming up (not recorded)');
+    for (const c of live) {
+      const w = plan.warmup;
+      await batch(c, 'latency', { endPoint: `/api/warm_${c}`, n: w.latency, tag: 'w' }, latencyRows, false);
+      await batch(c, 'throughput', { endPoint: `/api/warm_${c}`, n: w.throughput, tag: 'w' }, null, false);
+      await batch(c, 'fetch', { endPoint: fetchEndPoint, expect: plan.seed }, null, false);
+      await batch(c, 'size', { endPoint: `/api/warm_${c}`, n: w.size, bytes: 100 * 1024, tag: 'w' }, null, false);
+    }
+
+    const maxRounds = Math.max(...steps.map((s) => s.rounds));
+    for (let r = 0; r < maxRounds; r++) {
+      const order = live.slice(r % live.length).concat(live.slice(0, r % live.length));
+      log(`round ${r + 1}/${maxRounds}, client order ${order.join(' ')}`);
+      for (const step of steps) {
+        if (r >= step.rounds) continue;
+        for (const c of order) await step.run(c, r);
+      }
+    }
+
+    const heapBeforeGc = await page.evaluate(() => window.bench.heap());
+    await cdp.send('HeapProfiler.collectGarbage');
+    const usage = await cdp.send('Runtime.getHeapUsage');
+    const heap = { afterRun: heapBeforeGc, afterGc: { usedSize: usage.usedSize, totalSize: usage.totalSize } };
+    await page.evaluate(() => window.bench.close());
+
+    const rows = [];
+    for (const [key, a] of acc) {
+      const [row, client] = key.split('|');
+      rows.push({
+        row,
+        client,
+        ops: a.ops,
+        opsPerS: round((a.ops / a.wallMs) * 1000),
+        p50Ms: round(percentile(a.latencies, 50)),
+        p99Ms: round(percentile(a.latencies, 99)),
+        samples: a.latencies.length,
+        cpuMsPerOp: { script: round(a.script / a.ops), task: round(a.task / a.ops), thread: round(a.thread / a.ops) },
+        syncCallMsPerOp: a.syncCalls ? round(a.syncMs / a.syncCalls) : null,
+      });
+    }
+    return { rows, heap, errors, pageLog, clients: live };
+  } finally {
+    await browser.close();
+  }
+}

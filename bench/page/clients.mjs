@@ -1,0 +1,193 @@
+// The four clients the benchmark compares, each doing the same Backbone work against the
+// same server:
+//
+//   wasm      this project's wasm `sync` (ack mode), through the ESM entry
+//   socketio  the original design in plain JS: a `Backbone.sync` emitting over npm
+//             socket.io-client (websocket transport only) and waiting for the ack
+//   xhr       Backbone's own `Backbone.sync` (jQuery XHR) against the REST twin
+//   raw       the ceiling: a hand-written raw `WebSocket` client sending the same socket.io
+//             frames and matching acks by id, with no Backbone in between
+//
+// Every client exposes the same small surface to the workloads (workloads.mjs):
+// `create(endPoint, attrs)`, `read(endPoint, id)`, `patch(endPoint, id, attrs)`,
+// `createMany(endPoint, list)` (issued all at once) and `fetchAll(endPoint)`; the Backbone
+// ones do it with `model.save`, `model.fetch`, `save(..., {patch: true})`,
+// `collection.create` and `collection.fetch`. Time spent inside the sync call itself
+// (synchronous part) is added to `syncMs` of the client.
+
+/* global Backbone, _, io */
+
+// A Backbone client: Model and Collection classes whose `sync` is `syncFn`, timed.
+function backboneClient(name, syncFn) {
+  const client = { name, syncMs: 0, syncCalls: 0 };
+  function timedSync(method, model, options) {
+    const t0 = performance.now();
+    try {
+      return syncFn.call(this, method, model, options);
+    } finally {
+      client.syncMs += performance.now() - t0;
+      client.syncCalls++;
+    }
+  }
+  const Model = Backbone.Model.extend({ sync: timedSync });
+  const Collection = Backbone.Collection.extend({ model: Model, sync: timedSync });
+
+  // Backbone's callbacks as a promise; rejects with a readable Error on `error`.
+  function settle(run) {
+    return new Promise((resolve, reject) => {
+      run({
+        success: (model) => resolve(model),
+        error: (_m, xhr) => reject(new Error(`${name}: ${xhr && xhr.status} ${xhr && xhr.statusText} ${xhr && xhr.responseText}`)),
+      });
+    });
+  }
+
+  client.create = (endPoint, attrs) =>
+    settle((cb) => {
+      const model = new Model(attrs);
+      model.urlRoot = endPoint;
+      if (model.save(null, cb) === false) cb.error(model, { statusText: 'invalid' });
+    }).then((m) => m.toJSON());
+  client.read = (endPoint, id) =>
+    settle((cb) => {
+      const model = new Model({ id });
+      model.urlRoot = endPoint;
+      model.fetch(cb);
+    }).then((m) => m.toJSON());
+  client.patch = (endPoint, id, attrs) =>
+    settle((cb) => {
+      const model = new Model({ id });
+      model.urlRoot = endPoint;
+      model.save(attrs, { ...cb, patch: true });
+    }).then((m) => m.toJSON());
+  // All creates are issued before any reply can arrive; resolves with each one's latency.
+  client.createMany = (endPoint, list) => {
+    const collection = new Collection();
+    collection.url = endPoint;
+    return Promise.all(
+      list.map((attrs) => {
+        const t0 = performance.now();
+        return settle((cb) => collection.create(attrs, cb)).then((m) => ({ ms: performance.now() - t0, id: m.id }));
+      }),
+    ).then((done) => ({ done, length: collection.length }));
+  };
+  client.fetchAll = (endPoint) => {
+    const collection = new Collection();
+    collection.url = endPoint;
+    return settle((cb) => collection.fetch(cb)).then((c) => ({ length: c.length, first: c.first() && c.first().id }));
+  };
+  client.close = () => {};
+  return client;
+}
+
+// (1) This project: the wasm `sync` from the ESM entry, connected in ack mode.
+export async function wasmClient(esm) {
+  esm.connect({ url: location.origin, replies: 'ack' });
+  await new Promise((resolve, reject) => {
+    if (esm.socket.connected) return resolve();
+    esm.socket.once('connect', resolve);
+    esm.socket.once('connect_error', (e) => reject(new Error('wasm connect_error ' + JSON.stringify(e))));
+    setTimeout(() => reject(new Error('wasm client: no connect within 10 s')), 10000);
+  });
+  const client = backboneClient('wasm', (method, model, options) => esm.sync(method, model, options));
+  client.close = () => esm.socket.close();
+  return client;
+}
+
+// (2) The original design: Backbone.sync over npm socket.io-client, ack per request.
+export async function socketioClient() {
+  const socket = io(location.origin, { transports: ['websocket'] });
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  let seq = 0;
+  const prefix = Math.random().toString(36).slice(2);
+  function sync(method, model, options = {}) {
+    const endPoint = options.url || _.result(model, 'url');
+    if (!endPoint) throw new Error('A "url" property or function must be specified');
+    const signature = { endPoint, requestId: `sio-${prefix}-${++seq}` };
+    const ctx = options.ctx || model.ctx;
+    if (ctx) signature.ctx = ctx;
+    const payload = { signature };
+    if (method === 'create' || method === 'update' || method === 'patch') payload.item = options.attrs || model.toJSON(options);
+    if (method === 'read' && options.data) payload.data = options.data;
+    const promise = new Promise((resolve, reject) => {
+      socket.emit(method, payload, (err, result) => {
+        if (err) {
+          const xhr = { status: err.status || 500, statusText: 'error', responseJSON: err, responseText: JSON.stringify(err) };
+          if (options.error) options.error(xhr);
+          reject(xhr);
+        } else {
+          if (options.success) options.success(result);
+          resolve(result);
+        }
+      });
+    });
+    promise.catch(() => {});
+    model.trigger('request', model, promise, options);
+    return promise;
+  }
+  const client = backboneClient('socketio', sync);
+  client.close = () => socket.close();
+  return client;
+}
+
+// (3) Backbone's own XHR sync against the REST twin (the original, before any install).
+export async function xhrClient(ajaxSync) {
+  return backboneClient('xhr', ajaxSync);
+}
+
+// (4) The ceiling: raw WebSocket, the same frames, acks matched by id, no Backbone.
+export async function rawClient() {
+  const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/socket.io/?EIO=4&transport=websocket');
+  const pending = new Map();
+  let ack = 0;
+  await new Promise((resolve, reject) => {
+    ws.onerror = () => reject(new Error('raw client: websocket error'));
+    ws.onmessage = (event) => {
+      const data = event.data;
+      if (data === '2') return ws.send('3');
+      if (data.startsWith('43')) {
+        let i = 2;
+        while (data.charCodeAt(i) >= 48 && data.charCodeAt(i) <= 57) i++;
+        const id = Number(data.slice(2, i));
+        const done = pending.get(id);
+        if (done) {
+          pending.delete(id);
+          done(JSON.parse(data.slice(i)));
+        }
+      } else if (data.startsWith('40')) resolve();
+      else if (data[0] === '0') ws.send('40');
+      else if (data.startsWith('44')) reject(new Error('raw client: connect_error ' + data));
+    };
+  });
+  const client = { name: 'raw', syncMs: 0, syncCalls: 0 };
+  const prefix = Math.random().toString(36).slice(2);
+  function request(method, endPoint, item) {
+    const t0 = performance.now();
+    const id = ++ack;
+    const arg = { signature: { endPoint, requestId: `raw-${prefix}-${id}` } };
+    if (item !== undefined) arg.item = item;
+    const promise = new Promise((resolve, reject) => {
+      pending.set(id, (args) => (args[0] == null ? resolve(args[1]) : reject(new Error('raw: ' + JSON.stringify(args[0])))));
+    });
+    ws.send('42' + id + JSON.stringify([method, arg]));
+    client.syncMs += performance.now() - t0;
+    client.syncCalls++;
+    return promise;
+  }
+  client.create = (endPoint, attrs) => request('create', endPoint, attrs);
+  client.read = (endPoint, id) => request('read', `${endPoint}/${id}`);
+  client.patch = (endPoint, id, attrs) => request('patch', `${endPoint}/${id}`, attrs);
+  client.createMany = (endPoint, list) =>
+    Promise.all(
+      list.map((attrs) => {
+        const t0 = performance.now();
+        return request('create', endPoint, attrs).then((m) => ({ ms: performance.now() - t0, id: m.id }));
+      }),
+    ).then((done) => ({ done, length: done.length }));
+  client.fetchAll = (endPoint) => request('read', endPoint).then((list) => ({ length: list.length, first: list[0] && list[0].id }));
+  client.close = () => ws.close();
+  return client;
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// The benchmark: `node bench/run.mjs` (full, under 10 minutes on 2 cores) or
+// `node bench/run.mjs --smoke` (tiny sizes, well under a minute, run by the test command).
+//
+//   1. builds the wasm client (scripts/build-client.sh), the reference server and the load
+//      generator in release;
+//   2. starts the reference server on a free loopback port, on a fresh SQLite file, serving a
+//      temporary folder made of www/, the vendor scripts and bench/page/;
+//   3. in one headless Chromium page, runs the four clients — (1) this project's wasm sync,
+//      (2) Backbone.sync over socket.io-client, (3) Backbone's XHR sync on the REST twin,
+//      (4) a raw WebSocket client with no Backbone — through the same workloads, interleaved
+//      (bench/browser.mjs);
+//   4. loads the reference server and the Node stub with bench/loadgen (bench/load.mjs);
+//   5. prints the size report (scripts/size.mjs), the tables and the targets as ratios, and
+//      writes everything to bench/results/<timestamp>.json (its path is printed).
+//
+// Exits non-zero when a client or load run errors or gets a wrong result (a wrong count, a
+// missing id, an attribute that did not round-trip). Timings are reported, never asserted.
+//
+// Options: --smoke, --no-build (use what is built), --skip-browser, --skip-load,
+//          --clients wasm,socketio,xhr,raw
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { CLIENTS, PLANS, runBrowser } from './browser.mjs';
+import { LOAD_PLANS, runLoad } from './load.mjs';
+import { browserTable, loadTable, targets, targetsTable } from './report.mjs';
+import { repoRoot, startRustServer } from './servers.mjs';
+
+const { values: flags } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
+    'skip-browser': { type: 'boolean', default: false },
+    'skip-load': { type: 'boolean', default: false },
+    clients: { type: 'string', default: CLIENTS.join(',') },
+  },
+});
+const mode = flags.smoke ? 'smoke' : 'full';
+const clients = flags.clients.split(',').filter(Boolean);
+const unknown = clients.filter((c) => !CLIENTS.includes(c));
+if (unknown.length) {
+  console.error(`bench: unknown client(s) ${unknown.join(', ')}; known: ${CLIENTS.join(', ')}`);
+  process.exit(2);
+}
+const log = (...a) => console.log(...a);
+const started = Date.now();
+const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
+
+function build() {
+  log('== build (release): wasm client, bss-server, bss-loadgen');
+  const run = (cmd, args) => {
+    const r = spawnSync(cmd, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal})`);
+  };
+  run('bash', ['scripts/build-client.sh']);
+  run('cargo', ['build', '--release', '-q', '-p', 'backbone-socket-sync-server', '-p', 'bss-loadgen']);
+}
+
+// A temporary --www: the repo's www/ (shim, ESM, pkg), the vendor scripts and bench/page/.
+function assembleWww(dir) {
+  const www = path.join(dir, 'www');
+  cpSync(path.join(repoRoot, 'www'), www, { recursive: true });
+  mkdirSync(path.join(www, 'vendor'), { recursive: true });
+  const vendor = {
+    'jquery.js': 'jquery/dist/jquery.min.js',
+    'underscore.js': 'underscore/underscore-umd-min.js',
+    'backbone.js': 'backbone/backbone-min.js',
+    'socket.io.min.js': 'socket.io-client/dist/socket.io.min.js',
+  };
+  for (const [name, file] of Object.entries(vendor)) {
+    cpSync(path.join(repoRoot, 'node_modules', file), path.join(www, 'vendor', name));
+  }
+  cpSync(path.join(repoRoot, 'bench/page'), path.join(www, 'bench'), { recursive: true });
+  return www;
+}
+
+function sizeReport() {
+  try {
+    const text = execFileSync(process.execPath, ['scripts/size.mjs'], { cwd: repoRoot, encoding: 'utf8' });
+    const json = JSON.parse(execFileSync(process.execPath, ['scripts/size.mjs', '--json'], { cwd: repoRoot, encoding: 'utf8' }));
+    return { text, ...json };
+  } catch (e) {
+    return { text: `size report unavailable: ${String(e.message).split('\n')[0]}`, error: String(e.message) };
+  }
+}
+
+async function main() {
+  const results = { mode, startedAt: new Date(started).toISOString(), machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version } };
+  const errors = [];
+  if (!flags['no-build']) build();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'bss-bench-'));
+  let server;
+  try {
+    const www = assembleWww(tmp);
+    if (!flags['skip-browser']) {
+      server = await startRustServer(path.join(tmp, 'bench.sqlite3'), www);
+      log(`== browser (${mode}): reference server ${server.url} (pid ${server.pid}), clients ${clients.join(', ')}  [${elapsed()}]`);
+      try {
+        results.browser = await runBrowser(server.url, { plan: PLANS[mode], clients, log });
+      } catch (e) {
+        results.browser = { rows: [], errors: [{ client: 'page', workload: 'setup', message: e.message }], pageLog: [] };
+      }
+      await server.stop();
+      server = undefined;
+      errors.push(...results.browser.errors.map((e) => `browser ${e.client} ${e.workload}: ${e.message}`));
+      if (results.browser.errors.length && results.browser.pageLog.length) log(results.browser.pageLog.slice(0, 20).join('\n'));
+    }
+    if (!flags['skip-load']) {
+      log(`== server load (${mode}): bss-loadgen vs bss-server (SQLite) and the Node stub  [${elapsed()}]`);
+      results.load = await runLoad(LOAD_PLANS[mode], www, { log });
+      errors.push(...results.load.errors.map((e) => `load ${e.run}: ${e.message}`));
+    }
+  } finally {
+    if (server) await server.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  results.size = sizeReport();
+  results.targets = targets(results.browser, results.load, results.size);
+  results.errors = errors;
+  results.seconds = Math.round((Date.now() - started) / 1000);
+
+  log('\n== size (scripts/size.mjs)');
+  log(results.size.text.trimEnd());
+  if (results.browser) {
+    log(`\n== browser: one page, one server, clients interleaved (${mode})`);
+    log(browserTable(results.browser));
+    if (results.browser.heap) {
+      const h = results.browser.heap;
+      log(`JS heap after the run: used ${(h.afterRun?.usedJSHeapSize / 2 ** 20).toFixed(1)} MiB (performance.memory); after GC ${(h.afterGc.usedSize / 2 ** 20).toFixed(1)} MiB used of ${(h.afterGc.totalSize / 2 ** 20).toFixed(1)} MiB (Runtime.getHeapUsage)`);
+    }
+  }
+  if (results.load) {
+    log(`\n== server load (${mode})`);
+    log(loadTable(results.load));
+  }
+  log('\n== targets (ratios, reported, not asserted)');
+  log(targetsTable(results.targets));
+
+  const dir = path.join(repoRoot, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${results.startedAt.replace(/[:.]/g, '-')}${mode === 'smoke' ? '-smoke' : ''}.json`);
+  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  log(`\nresults: ${path.relative(process.cwd(), file)}   (${results.seconds} s)`);
+  if (errors.length) {
+    log(`\nFAILED: ${errors.length} error(s)`);
+    for (const e of errors) log(`  ${e}`);
+    process.exit(1);
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench: ${e.stack || e}`);
+  process.exit(1);
+});
