@@ -4,7 +4,7 @@
 // by that server; nothing here is mocked. Needs the client built into www/pkg
 // (bash scripts/build-client.sh).
 
-import { test, before, after, beforeEach } from 'node:test';
+import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, copyFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,7 +50,7 @@ async function openPage({ inline = '', shim = '/www/backbone-socket-sync.js' } =
   page.on('pageerror', (e) => page.errors.push(e.message));
   page.on('console', (m) => m.type() === 'error' && page.errors.push(m.text()));
   page.on('request', (r) => {
-    if (r.resourceType() === 'xhr' || r.resourceType() === 'fetch') page.xhrs.push(`${r.method()} ${new URL(r.url()).pathname}`);
+    if (r.resourceType() === 'xhr') page.xhrs.push(`${r.method()} ${new URL(r.url()).pathname}`);
   });
   const q = new URLSearchParams();
   for (const s of [...LIBS, shim]) q.append('script', s);
@@ -59,8 +59,8 @@ async function openPage({ inline = '', shim = '/www/backbone-socket-sync.js' } =
   return page;
 }
 
-after(async () => {
-  for (const p of pages) await p.context().close().catch(() => {});
+afterEach(async () => {
+  for (const p of pages.splice(0)) await p.context().close().catch(() => {});
 });
 
 test('calls made before ready are queued, go out in order once ready, and resolve', async () => {
@@ -207,7 +207,9 @@ test('socket: emit with and without ack, on, once, off', async () => {
         s.on('echoed', f);
       });
     const out = { on: [], once: [] };
+    const first = echoed(1);
     out.acked = await new Promise((resolve) => s.emit('echo', 1, 'two', { three: [3] }, (...args) => resolve(args)));
+    out.firstEchoed = await first;
     const onFn = (tag) => out.on.push(tag);
     s.on('echoed', onFn);
     s.once('echoed', (tag) => out.once.push(tag));
@@ -223,6 +225,7 @@ test('socket: emit with and without ack, on, once, off', async () => {
     return out;
   });
   assert.deepEqual(r.acked, [1, 'two', { three: [3] }]);
+  assert.deepEqual(r.firstEchoed, [1, 'two', { three: [3] }]);
   assert.deepEqual(r.bArgs, ['b']);
   assert.deepEqual(r.on, ['a', 'b'], 'on: every time until off');
   assert.deepEqual(r.once, ['a'], 'once: only the first');
@@ -247,8 +250,7 @@ for (const [label, url] of [
       return { id: m.id, connected: BackboneSocketSync.socket.connected };
     });
     assert.deepEqual(r, { id: 1, connected: true });
-    assert.equal((await server.stats()).connected, 1);
-    await page.context().close();
+    assert.equal((await server.stats()).connections, 1, 'one connection, to this server');
   });
 }
 
@@ -282,6 +284,10 @@ for (const replies of ['ack', 'event']) {
       out.afterDestroy = todos.length;
       await other.fetch();
       out.left = other.pluck('title');
+      // Idle across a few heartbeats (300 ms), then the same connection still answers.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      out.sameSocket = BackboneSocketSync.socket.connected;
+      await other.fetch();
       // Errors reach options.error with the server's status.
       const missing = new Todo({ id: 99 });
       out.err = await missing.fetch().then(
@@ -299,9 +305,11 @@ for (const replies of ['ack', 'event']) {
     assert.equal(r.afterDestroy, 1);
     assert.deepEqual(r.left, ['b']);
     assert.equal(r.err.status, 404);
-    assert.equal((await server.stats()).pongs > 0, true, 'heartbeats were answered meanwhile');
+    assert.equal(r.sameSocket, true);
+    const st = await server.stats();
+    assert.ok(st.pongs >= 2, `heartbeats were answered meanwhile (${st.pongs} pongs)`);
+    assert.equal(st.connections, 1, 'on one connection');
     assert.deepEqual(page.errors.filter((e) => !/404/.test(e)), []);
-    await page.context().close();
   });
 }
 
@@ -311,10 +319,11 @@ test('the /private namespace: the right auth token connects, a wrong one reports
     await BackboneSocketSync.ready;
     const s = BackboneSocketSync.socket;
     const out = {};
-    const errored = new Promise((resolve) => s.once('connect_error', (e) => resolve(e)));
+    const errored = new Promise((resolve) => s.once('connect_error', (e) => resolve({ message: e.message, data: e.data })));
     BackboneSocketSync.connect({ namespace: '/private', auth: { token: 'wrong' }, reconnection: false, timeout: 2000 });
+    const pending = new (Backbone.Model.extend({ urlRoot: '/api/p' }))({ a: 1 }).save(); // waits for the namespace
     out.error = await errored;
-    out.failed = await new (Backbone.Model.extend({ urlRoot: '/api/p' }))({ a: 1 }).save().then(
+    out.failed = await pending.then(
       () => null,
       (x) => x.statusText,
     );
@@ -326,7 +335,7 @@ test('the /private namespace: the right auth token connects, a wrong one reports
     out.id = m.id;
     return out;
   });
-  assert.match(JSON.stringify(r.error), /unauthorized/);
+  assert.deepEqual(r.error, { message: 'unauthorized', data: { status: 401 } }, 'as socket.io-client reports it');
   assert.equal(r.failed, 'connect_error');
   assert.equal(r.id, 1);
 });

@@ -460,6 +460,7 @@ async function onHttp(req, res) {
     const connected = [...io._nsps.values()].reduce((n, nsp) => n + nsp.sockets.size, 0);
     return send(res, 200, JSON.stringify({ ...stats, connected, items: store.size() }));
   }
+  if (p === '/favicon.ico') return send(res, 204, '');
   if (p === '/page.html') return send(res, 200, testPage(url), TYPES['.html']);
   if (p === '/api' || p.startsWith('/api/')) return onRest(req, res, p, Object.fromEntries(url.searchParams));
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, '{"error":"method not allowed"}');
