@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod backoff;
+pub mod idmap;
 pub mod protocol;
 pub mod session;
 pub mod url;

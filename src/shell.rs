@@ -6,13 +6,13 @@
 //! ends the borrow, then calls — so a callback may call `sync` or `emit` again.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, JSON};
 use wasm_bindgen::JsValue;
 
+use crate::idmap::IdMap;
 use crate::js;
 use crate::session::{Effect, Lifecycle, RequestId, Session};
 use crate::sync::SyncCall;
@@ -34,9 +34,9 @@ pub(crate) struct Inner {
     url: String,
     transport: Option<Transport>,
     timer: Option<(u64, Timeout)>,
-    calls: BTreeMap<RequestId, SyncCall>,
+    calls: IdMap<SyncCall>,
     listeners: Vec<Listener>,
-    acks: BTreeMap<u64, Function>,
+    acks: IdMap<Function>,
     next_handle: u64,
 }
 
@@ -48,9 +48,9 @@ impl Inner {
             url,
             transport: None,
             timer: None,
-            calls: BTreeMap::new(),
+            calls: IdMap::new(),
             listeners: Vec::new(),
-            acks: BTreeMap::new(),
+            acks: IdMap::new(),
             next_handle: 0,
         }))
     }
@@ -112,7 +112,7 @@ pub(crate) fn apply(shared: &Shared, effects: Vec<Effect>) {
                 drop(old);
             }
             Effect::Settle { id, outcome } => {
-                let call = shared.borrow_mut().calls.remove(&id);
+                let call = shared.borrow_mut().calls.remove(id);
                 if let Some(call) = call {
                     call.settle(outcome);
                 }
@@ -122,7 +122,7 @@ pub(crate) fn apply(shared: &Shared, effects: Vec<Effect>) {
                 dispatch(shared, &name, &args);
             }
             Effect::AppAck { handle, args } => {
-                let f = shared.borrow_mut().acks.remove(&handle);
+                let f = shared.borrow_mut().acks.remove(handle);
                 if let Some(f) = f {
                     let args =
                         JSON::parse(&args).map_or_else(|_| Array::new(), |v| Array::from(&v));

@@ -65,8 +65,8 @@ impl Session {
     fn malformed(&mut self, now: u64, error: ProtocolError) {
         if let ProtocolError::BinaryUnsupported { ack_id } = error {
             self.push(Effect::Lifecycle(Lifecycle::Error(error.as_str())));
-            if let Some(AckTarget::Request(id)) = ack_id.and_then(|a| self.acks.remove(&a)) {
-                self.requests.remove(&id);
+            if let Some(AckTarget::Request(id)) = ack_id.and_then(|a| self.acks.remove(a)) {
+                self.requests.remove(id);
                 self.settle(id, Err(Failure::of(FailureKind::Protocol)));
             }
             return;
@@ -129,13 +129,13 @@ impl Session {
         let Some(name) = items.first().and_then(|n| json::unescape(n).ok()) else {
             return;
         };
-        let in_flight = self.requests.iter().find_map(|(&id, p)| {
+        let in_flight = self.requests.iter().find_map(|(id, p)| {
             let waiting =
                 p.reply_name.as_deref() == Some(name.as_str()) && p.stage == Stage::Sent(None);
             waiting.then_some(id)
         });
         if let Some(id) = in_flight {
-            self.requests.remove(&id);
+            self.requests.remove(id);
             let reply = items.get(1).copied().unwrap_or("null");
             let outcome = match event_error(reply) {
                 Some(error) => Err(server_failure(error)),
@@ -166,14 +166,14 @@ impl Session {
         let (Some(ack_id), Some(data)) = (ack_id, data) else {
             return;
         };
-        match self.acks.remove(&ack_id) {
+        match self.acks.remove(ack_id) {
             None => {} // unknown (late, or never ours): ignored
             Some(AckTarget::App(handle)) => {
                 let args = data.to_owned();
                 self.push(Effect::AppAck { handle, args });
             }
             Some(AckTarget::Request(id)) => {
-                if self.requests.remove(&id).is_none() {
+                if self.requests.remove(id).is_none() {
                     return;
                 }
                 let items = json::split_array(data).unwrap_or_default();

@@ -26,11 +26,12 @@ mod tests;
 #[cfg(test)]
 mod tests_connection;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 pub use types::{Config, Effect, Failure, FailureKind, Lifecycle, ReplyMode, Request, RequestId};
 
 use crate::backoff::Backoff;
+use crate::idmap::IdMap;
 use crate::protocol::socketio::{SioKind, SioPacket};
 
 /// Where the connection stands.
@@ -79,8 +80,8 @@ pub struct Session {
     reconnect_at: Option<u64>,
     next_request: RequestId,
     next_ack: u64,
-    requests: BTreeMap<RequestId, requests::Pending>,
-    acks: BTreeMap<u64, AckTarget>,
+    requests: IdMap<requests::Pending>,
+    acks: IdMap<AckTarget>,
     /// Event mode: reply names still blocked by a request that timed out or was aborted, until
     /// its late reply arrives (and is swallowed) or the deadline passes.
     ghosts: Vec<(String, u64)>,
@@ -110,8 +111,8 @@ impl Session {
             reconnect_at: None,
             next_request: 1,
             next_ack: 0,
-            requests: BTreeMap::new(),
-            acks: BTreeMap::new(),
+            requests: IdMap::new(),
+            acks: IdMap::new(),
             ghosts: Vec::new(),
             app_queue: VecDeque::new(),
             effects: Vec::new(),
@@ -190,7 +191,7 @@ impl Session {
 
     /// The earliest time at which [`Session::tick`] has something to do.
     pub fn next_deadline(&self) -> Option<u64> {
-        let requests = self.requests.values().map(|p| p.deadline);
+        let requests = self.requests.iter().map(|(_, p)| p.deadline);
         let ghosts = self.ghosts.iter().map(|g| g.1);
         [
             self.reconnect_at,
@@ -329,8 +330,8 @@ impl Session {
         self.ghosts.clear();
         self.acks.clear();
         self.app_queue.clear();
-        let pending = std::mem::take(&mut self.requests);
-        for id in pending.into_keys() {
+        let pending: Vec<RequestId> = self.requests.drain().map(|(id, _)| id).collect();
+        for id in pending {
             self.push(Effect::Settle {
                 id,
                 outcome: Err(failure.clone()),

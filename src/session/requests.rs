@@ -107,8 +107,8 @@ impl Session {
     /// Requests not yet sent.
     fn queued(&self) -> usize {
         self.requests
-            .values()
-            .filter(|p| p.stage == Stage::Queued)
+            .iter()
+            .filter(|(_, p)| p.stage == Stage::Queued)
             .count()
     }
 
@@ -119,12 +119,12 @@ impl Session {
     /// Removes a request that will get no answer (timeout, abort), keeping its reply name
     /// blocked in event mode if it was in flight.
     fn drop_request(&mut self, now: u64, id: RequestId, failure: Failure) {
-        let Some(p) = self.requests.remove(&id) else {
+        let Some(p) = self.requests.remove(id) else {
             return;
         };
         if let Stage::Sent(ack) = p.stage {
             if let Some(ack) = ack {
-                self.acks.remove(&ack);
+                self.acks.remove(ack);
             }
             if let Some(name) = &p.reply_name {
                 let until = now.saturating_add(self.config.timeout_ms);
@@ -141,13 +141,13 @@ impl Session {
             self.next_ack += 1;
             ack
         });
-        let Some(p) = self.requests.get(&id) else {
+        let Some(p) = self.requests.get(id) else {
             return;
         };
         let frame = self.packet(SioKind::Event, ack, Some(&p.data));
         if self.max_payload > 0 && frame.len() as u64 > self.max_payload {
             // The server would drop the connection; the request could never get through.
-            self.requests.remove(&id);
+            self.requests.remove(id);
             let failure = Failure {
                 kind: FailureKind::Server,
                 status: 413,
@@ -160,7 +160,7 @@ impl Session {
         if let Some(ack) = ack {
             self.acks.insert(ack, AckTarget::Request(id));
         }
-        if let Some(p) = self.requests.get_mut(&id) {
+        if let Some(p) = self.requests.get_mut(id) {
             p.stage = Stage::Sent(ack);
         }
         self.push(Effect::Send(frame));
@@ -172,7 +172,7 @@ impl Session {
             return;
         }
         let mut next = None;
-        for (&id, p) in &self.requests {
+        for (id, p) in self.requests.iter() {
             if p.reply_name.as_deref() == Some(name) {
                 if p.stage != Stage::Queued {
                     return;
@@ -193,10 +193,10 @@ impl Session {
             .requests
             .iter()
             .filter(|(_, p)| p.stage == Stage::Queued)
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
             .collect();
         for id in queued {
-            let name = match self.requests.get(&id) {
+            let name = match self.requests.get(id) {
                 Some(p) if p.stage == Stage::Queued => p.reply_name.clone(),
                 _ => continue,
             };
@@ -236,11 +236,11 @@ impl Session {
             .requests
             .iter()
             .filter(|(_, p)| p.deadline <= now)
-            .map(|(&id, _)| id)
+            .map(|(id, _)| id)
             .collect();
         let mut names = Vec::new();
         for id in due {
-            if let Some(name) = self.requests.get(&id).and_then(|p| p.reply_name.clone()) {
+            if let Some(name) = self.requests.get(id).and_then(|p| p.reply_name.clone()) {
                 names.push(name);
             }
             self.drop_request(now, id, Failure::of(FailureKind::Timeout));
