@@ -31,7 +31,8 @@ export const PLANS = {
 };
 
 const CHROMIUM_ARGS = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--enable-precise-memory-info'];
-const BATCH_TIMEOUT_MS = 180000;
+// Every client fails a request after 10 s, so a batch that takes longer than this is stuck.
+const BATCH_TIMEOUT_MS = 90000;
 
 function withTimeout(promise, ms, what) {
   let timer;

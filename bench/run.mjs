@@ -18,17 +18,19 @@
 // missing id, an attribute that did not round-trip). Timings are reported, never asserted.
 //
 // Options: --smoke, --no-build (use what is built), --skip-browser, --skip-load,
-//          --clients wasm,socketio,xhr,raw
+//          --clients wasm,socketio,xhr,raw, --server-bin PATH (another bss-server build, to
+//          measure a server change before it lands)
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CLIENTS, PLANS, runBrowser } from './browser.mjs';
 import { LOAD_PLANS, runLoad } from './load.mjs';
 import { browserTable, loadTable, targets, targetsTable } from './report.mjs';
-import { repoRoot, startRustServer } from './servers.mjs';
+import { repoRoot, setServerBin, startRustServer } from './servers.mjs';
+import { assembleWww, build } from './setup.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -37,8 +39,10 @@ const { values: flags } = parseArgs({
     'skip-browser': { type: 'boolean', default: false },
     'skip-load': { type: 'boolean', default: false },
     clients: { type: 'string', default: CLIENTS.join(',') },
+    'server-bin': { type: 'string' },
   },
 });
+if (flags['server-bin']) setServerBin(path.resolve(flags['server-bin']));
 const mode = flags.smoke ? 'smoke' : 'full';
 const clients = flags.clients.split(',').filter(Boolean);
 const unknown = clients.filter((c) => !CLIENTS.includes(c));
@@ -49,34 +53,6 @@ if (unknown.length) {
 const log = (...a) => console.log(...a);
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
-
-function build() {
-  log('== build (release): wasm client, bss-server, bss-loadgen');
-  const run = (cmd, args) => {
-    const r = spawnSync(cmd, args, { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal})`);
-  };
-  run('bash', ['scripts/build-client.sh']);
-  run('cargo', ['build', '--release', '-q', '-p', 'backbone-socket-sync-server', '-p', 'bss-loadgen']);
-}
-
-// A temporary --www: the repo's www/ (shim, ESM, pkg), the vendor scripts and bench/page/.
-function assembleWww(dir) {
-  const www = path.join(dir, 'www');
-  cpSync(path.join(repoRoot, 'www'), www, { recursive: true });
-  mkdirSync(path.join(www, 'vendor'), { recursive: true });
-  const vendor = {
-    'jquery.js': 'jquery/dist/jquery.min.js',
-    'underscore.js': 'underscore/underscore-umd-min.js',
-    'backbone.js': 'backbone/backbone-min.js',
-    'socket.io.min.js': 'socket.io-client/dist/socket.io.min.js',
-  };
-  for (const [name, file] of Object.entries(vendor)) {
-    cpSync(path.join(repoRoot, 'node_modules', file), path.join(www, 'vendor', name));
-  }
-  cpSync(path.join(repoRoot, 'bench/page'), path.join(www, 'bench'), { recursive: true });
-  return www;
-}
 
 function sizeReport() {
   try {
@@ -91,7 +67,7 @@ function sizeReport() {
 async function main() {
   const results = { mode, startedAt: new Date(started).toISOString(), machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version } };
   const errors = [];
-  if (!flags['no-build']) build();
+  if (!flags['no-build']) build(log);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'bss-bench-'));
   let server;
   try {
@@ -102,6 +78,7 @@ async function main() {
       try {
         results.browser = await runBrowser(server.url, { plan: PLANS[mode], clients, log });
       } catch (e) {
+        log(`  browser: ERROR ${e.message}`);
         results.browser = { rows: [], errors: [{ client: 'page', workload: 'setup', message: e.message }], pageLog: [] };
       }
       await server.stop();

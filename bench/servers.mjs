@@ -64,9 +64,16 @@ function stop(child) {
   });
 }
 
+let serverBin = path.join(repoRoot, 'target/release/bss-server');
+
+// Measures another build of the server (`--server-bin`) instead of target/release's.
+export function setServerBin(bin) {
+  serverBin = bin;
+}
+
 // The Rust reference server on a fresh SQLite file, serving `www`.
 export function startRustServer(db, www) {
-  return startServer('bss-server', path.join(repoRoot, 'target/release/bss-server'), ['--port', '0', '--db', db, '--www', www], {
+  return startServer('bss-server', serverBin, ['--port', '0', '--db', db, '--www', www], {
     // Request logging would be measured too; warnings and errors still show.
     env: { RUST_LOG: 'warn' },
   });

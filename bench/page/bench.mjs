@@ -113,11 +113,12 @@ window.bench = {
     return result;
   },
 
-  // Fills a collection with `n` small models through the raw client, 500 at a time.
+  // Fills a collection with `n` small models through the raw client, 100 at a time (fewer
+  // than socketioxide's default per-socket buffer of 128 packets: see bench/README.md).
   async seed(endPoint, n) {
     const raw = clients.raw || (clients.raw = await rawClient());
-    for (let i = 0; i < n; i += 500) {
-      const list = Array.from({ length: Math.min(500, n - i) }, (_, j) => ({ title: `seed ${i + j}`, done: (i + j) % 2 === 0 }));
+    for (let i = 0; i < n; i += 100) {
+      const list = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({ title: `seed ${i + j}`, done: (i + j) % 2 === 0 }));
       await raw.createMany(endPoint, list);
     }
     const { length } = await raw.fetchAll(endPoint);

@@ -17,6 +17,9 @@
 
 /* global Backbone, _, io */
 
+// Per-request timeout of the socket.io-client and raw clients, as the wasm client's default.
+const REQUEST_TIMEOUT_MS = 10000;
+
 // A Backbone client: Model and Collection classes whose `sync` is `syncFn`, timed.
 function backboneClient(name, syncFn) {
   const client = { name, syncMs: 0, syncCalls: 0 };
@@ -113,7 +116,15 @@ export async function socketioClient() {
     if (method === 'create' || method === 'update' || method === 'patch') payload.item = options.attrs || model.toJSON(options);
     if (method === 'read' && options.data) payload.data = options.data;
     const promise = new Promise((resolve, reject) => {
+      // socket.io-client has no per-request timeout of its own; without one a lost reply
+      // would hang the benchmark instead of failing it.
+      const timer = setTimeout(() => {
+        const xhr = { status: 0, statusText: 'timeout', responseText: '' };
+        if (options.error) options.error(xhr);
+        reject(xhr);
+      }, REQUEST_TIMEOUT_MS);
       socket.emit(method, payload, (err, result) => {
+        clearTimeout(timer);
         if (err) {
           const xhr = { status: err.status || 500, statusText: 'error', responseJSON: err, responseText: JSON.stringify(err) };
           if (options.error) options.error(xhr);
@@ -143,6 +154,11 @@ export async function rawClient() {
   const ws = new WebSocket(location.origin.replace(/^http/, 'ws') + '/socket.io/?EIO=4&transport=websocket');
   const pending = new Map();
   let ack = 0;
+  // A closed socket fails every pending request rather than leaving it waiting.
+  ws.onclose = (event) => {
+    for (const done of pending.values()) done([{ status: 0, message: `socket closed (${event.code})` }]);
+    pending.clear();
+  };
   await new Promise((resolve, reject) => {
     ws.onerror = () => reject(new Error('raw client: websocket error'));
     ws.onmessage = (event) => {
@@ -170,7 +186,15 @@ export async function rawClient() {
     const arg = { signature: { endPoint, requestId: `raw-${prefix}-${id}` } };
     if (item !== undefined) arg.item = item;
     const promise = new Promise((resolve, reject) => {
-      pending.set(id, (args) => (args[0] == null ? resolve(args[1]) : reject(new Error('raw: ' + JSON.stringify(args[0])))));
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`raw: ${method} ${endPoint}: timeout`));
+      }, REQUEST_TIMEOUT_MS);
+      pending.set(id, (args) => {
+        clearTimeout(timer);
+        if (args[0] == null) resolve(args[1]);
+        else reject(new Error('raw: ' + JSON.stringify(args[0])));
+      });
     });
     ws.send('42' + id + JSON.stringify([method, arg]));
     client.syncMs += performance.now() - t0;
