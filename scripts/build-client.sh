@@ -56,6 +56,48 @@ if [ "$LEVEL" != none ]; then
   mv "$tmp/${LIB}_bg.wasm.opt" "$tmp/${LIB}_bg.wasm"
 fi
 
+# What a production page downloads carries no comments: the glue is stripped in place, and
+# min copies of the documented shim and module are written beside it (they find each other
+# and the glue by name, so those names are rewritten; each rewrite must happen exactly once).
+step "stripping comments: glue, backbone-socket-sync.min.js, backbone-socket-sync.min.mjs"
+node - "$tmp" "$LIB" <<'JS'
+const fs = require('fs');
+const [dir, lib] = process.argv.slice(2);
+// Drops comment-only lines, blank lines and indentation; code lines are kept whole and in
+// order, so automatic semicolon insertion sees the same line breaks.
+function strip(src) {
+  const out = [];
+  let inBlock = false;
+  for (const line of src.split('\n')) {
+    const t = line.trim();
+    if (inBlock) {
+      inBlock = !t.endsWith('*/');
+      continue;
+    }
+    if (t.startsWith('/*') && !t.startsWith('/* @ts-')) {
+      inBlock = !t.endsWith('*/');
+      continue;
+    }
+    if (t === '' || t.startsWith('//')) continue;
+    out.push(t);
+  }
+  return out.join('\n') + '\n';
+}
+function rewrite(src, from, to, file) {
+  const n = src.split(from).length - 1;
+  if (n !== 1) throw new Error(`${file}: expected ${from} once, found it ${n} times`);
+  return src.replace(from, to);
+}
+const glue = `${dir}/${lib}.js`;
+fs.writeFileSync(glue, strip(fs.readFileSync(glue, 'utf8')));
+const shim = fs.readFileSync('www/backbone-socket-sync.js', 'utf8');
+const entry = fs.readFileSync('www/backbone-socket-sync.mjs', 'utf8');
+fs.writeFileSync(`${dir}/backbone-socket-sync.min.js`,
+  strip(rewrite(shim, "'backbone-socket-sync.mjs'", "'backbone-socket-sync.min.mjs'", 'shim')));
+fs.writeFileSync(`${dir}/backbone-socket-sync.min.mjs`,
+  strip(rewrite(entry, "'./pkg/backbone_socket_sync.js'", "'./backbone_socket_sync.js'", 'module')));
+JS
+
 # wasm-bindgen writes a .gitignore ("*") into its out dir, which would keep npm pack from
 # shipping the output; the repository's own .gitignore already covers www/pkg/.
 rm -f "$tmp/.gitignore" "$tmp/package.json"

@@ -52,10 +52,12 @@ test('the tarball ships the shim, the module, the types and the built wasm, and 
     'www/backbone-socket-sync.d.ts',
     'www/pkg/backbone_socket_sync.js',
     'www/pkg/backbone_socket_sync_bg.wasm',
+    'www/pkg/backbone-socket-sync.min.js',
+    'www/pkg/backbone-socket-sync.min.mjs',
   ]) {
     assert.ok(files.includes(f), `${f} is in the package (got ${files.join(', ')})`);
   }
-  const stray = files.filter((f) => !/^(package\.json|README\.md|LICENSE[^/]*|www\/backbone-socket-sync\.(js|mjs|d\.ts)|www\/pkg\/[^/]+\.(js|wasm|d\.ts))$/.test(f));
+  const stray = files.filter((f) => !/^(package\.json|README\.md|LICENSE[^/]*|www\/backbone-socket-sync\.(js|mjs|d\.ts)|www\/pkg\/[^/]+\.(js|mjs|wasm|d\.ts))$/.test(f));
   assert.deepEqual(stray, [], 'no sources, tests or scripts in the package');
   const wasm = readFileSync(path.join(pkgDir(), 'www/pkg/backbone_socket_sync_bg.wasm'));
   assert.deepEqual([...wasm.subarray(0, 4)], [0, 0x61, 0x73, 0x6d], 'a real wasm module');
@@ -70,6 +72,8 @@ test('Node resolves the package exports from the installed folder', () => {
     }).trim();
   assert.match(resolve('backbone-socket-sync'), /\/node_modules\/backbone-socket-sync\/www\/backbone-socket-sync\.mjs$/);
   assert.match(resolve('backbone-socket-sync/script'), /\/www\/backbone-socket-sync\.js$/);
+  assert.match(resolve('backbone-socket-sync/script.min'), /\/www\/pkg\/backbone-socket-sync\.min\.js$/);
+  assert.match(resolve('backbone-socket-sync/min'), /\/www\/pkg\/backbone-socket-sync\.min\.mjs$/);
   assert.match(resolve('backbone-socket-sync/pkg/backbone_socket_sync_bg.wasm'), /\/www\/pkg\/backbone_socket_sync_bg\.wasm$/);
   const meta = JSON.parse(readFileSync(path.join(pkgDir(), 'package.json'), 'utf8'));
   assert.ok(existsSync(path.join(pkgDir(), meta.types)), 'the types file named by package.json exists');
@@ -122,16 +126,18 @@ test('the installed ES module entry installs into Backbone and does a round trip
   await page.context().close();
 });
 
-test('the installed script-tag file works from node_modules too', async () => {
-  await server.reset();
-  const page = await backbonePage(['/app/node_modules/backbone-socket-sync/www/backbone-socket-sync.js']);
-  const r = await page.evaluate(async () => {
-    const M = Backbone.Model.extend({ urlRoot: '/api/tag' });
-    const saving = new M({ via: 'script tag' }).save(); // before ready: queued
-    await BackboneSocketSync.ready;
-    return saving;
+for (const file of ['www/backbone-socket-sync.js', 'www/pkg/backbone-socket-sync.min.js']) {
+  test(`the installed script-tag file ${file} works from node_modules too`, async () => {
+    await server.reset();
+    const page = await backbonePage([`/app/node_modules/backbone-socket-sync/${file}`]);
+    const r = await page.evaluate(async () => {
+      const M = Backbone.Model.extend({ urlRoot: '/api/tag' });
+      const saving = new M({ via: 'script tag' }).save(); // before ready: queued
+      await BackboneSocketSync.ready;
+      return saving;
+    });
+    assert.deepEqual(r, { via: 'script tag', id: 1 });
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
   });
-  assert.deepEqual(r, { via: 'script tag', id: 1 });
-  assert.deepEqual(page.errors, []);
-  await page.context().close();
-});
+}

@@ -369,3 +369,22 @@ test('when the wasm cannot load, ready rejects and queued calls fail instead of 
   assert.match(r.socketError, /could not load/);
   assert.equal(r.late, 'error', 'calls after the failure fail too');
 });
+
+test('the min shim in www/pkg (comments stripped by the build) works the same', async () => {
+  const page = await openPage({
+    shim: '/www/pkg/backbone-socket-sync.min.js',
+    inline: `window.early = new (Backbone.Model.extend({ urlRoot: '/api/min' }))({ a: 1 }).save();`,
+  });
+  const r = await page.evaluate(async () => {
+    await BackboneSocketSync.ready;
+    const saved = await window.early;
+    const acked = await new Promise((resolve) => BackboneSocketSync.socket.emit('echo', 'min', resolve));
+    const modules = performance.getEntriesByType('resource').map((e) => new URL(e.name).pathname).filter((p) => /\.m?js$|\.wasm$/.test(p));
+    return { saved, acked, modules };
+  });
+  assert.deepEqual(r.saved, { a: 1, id: 1 });
+  assert.equal(r.acked, 'min');
+  assert.ok(r.modules.includes('/www/pkg/backbone-socket-sync.min.mjs'), r.modules.join());
+  assert.ok(!r.modules.includes('/www/backbone-socket-sync.mjs'), 'the min shim loads the min module');
+  assert.deepEqual(page.errors, []);
+});
