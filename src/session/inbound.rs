@@ -86,6 +86,7 @@ impl Session {
                 self.sid = sid.and_then(|s| json::unescape(s).ok());
                 self.state = State::Connected;
                 self.connect_deadline = None;
+                self.connect_failed = false;
                 let attempts = self.backoff.attempts();
                 if attempts > 0 {
                     self.push(Effect::Lifecycle(Lifecycle::Reconnect(attempts)));
@@ -97,6 +98,9 @@ impl Session {
             SioKind::ConnectError => {
                 let payload = packet.data.unwrap_or("null").to_owned();
                 self.push(Effect::Lifecycle(Lifecycle::ConnectError(payload.clone())));
+                self.push(Effect::Lifecycle(Lifecycle::Error(
+                    "connection refused by the server",
+                )));
                 self.push(Effect::CloseSocket);
                 let message = json::field(&payload, "message").and_then(|m| json::unescape(m).ok());
                 self.end(Failure {
@@ -110,6 +114,9 @@ impl Session {
                 self.push(Effect::CloseSocket);
                 self.push(Effect::Lifecycle(Lifecycle::Disconnect(
                     "io server disconnect",
+                )));
+                self.push(Effect::Lifecycle(Lifecycle::Error(
+                    "disconnected by the server",
                 )));
                 self.end(Failure::of(FailureKind::Disconnect));
             }

@@ -75,6 +75,9 @@ pub struct Session {
     sid: Option<String>,
     max_payload: u64,
     ping_window_ms: u64,
+    /// Whether the latest connection attempt failed (queued requests that time out then
+    /// report "connect_error": they never reached a server).
+    connect_failed: bool,
     heartbeat_deadline: Option<u64>,
     connect_deadline: Option<u64>,
     reconnect_at: Option<u64>,
@@ -106,6 +109,7 @@ impl Session {
             sid: None,
             max_payload: 0,
             ping_window_ms: 0,
+            connect_failed: false,
             heartbeat_deadline: None,
             connect_deadline: None,
             reconnect_at: None,
@@ -297,9 +301,14 @@ impl Session {
         self.requeue_sent();
         if was_connected {
             self.push(Effect::Lifecycle(Lifecycle::Disconnect(reason)));
+            if !self.config.reconnection {
+                self.push(Effect::Lifecycle(Lifecycle::Error("connection lost")));
+            }
         } else {
+            self.connect_failed = true;
             let payload = crate::protocol::json::quote(reason);
             self.push(Effect::Lifecycle(Lifecycle::ConnectError(payload)));
+            self.push(Effect::Lifecycle(Lifecycle::Error("connection failed")));
         }
         if !self.config.reconnection {
             let kind = match (reason, was_connected) {

@@ -240,10 +240,19 @@ impl Session {
             .collect();
         let mut names = Vec::new();
         for id in due {
-            if let Some(name) = self.requests.get(id).and_then(|p| p.reply_name.clone()) {
-                names.push(name);
+            let Some(p) = self.requests.get(id) else {
+                continue;
+            };
+            if let Some(name) = &p.reply_name {
+                names.push(name.clone());
             }
-            self.drop_request(now, id, Failure::of(FailureKind::Timeout));
+            let unreachable = p.stage == Stage::Queued && self.state != State::Connected;
+            let kind = if unreachable && self.connect_failed {
+                FailureKind::ConnectError
+            } else {
+                FailureKind::Timeout
+            };
+            self.drop_request(now, id, Failure::of(kind));
         }
         let before = self.ghosts.len();
         let mut freed = Vec::new();

@@ -116,6 +116,7 @@ fn connect_error_fails_pending_requests_and_does_not_reconnect() {
             Effect::Lifecycle(Lifecycle::ConnectError(
                 r#"{"message":"Not authorized"}"#.into()
             )),
+            Effect::Lifecycle(Lifecycle::Error("connection refused by the server")),
             Effect::CloseSocket,
             Effect::Settle {
                 id,
@@ -485,6 +486,7 @@ fn server_disconnect_fails_pending_without_reconnecting() {
         [
             Effect::CloseSocket,
             Effect::Lifecycle(Lifecycle::Disconnect("io server disconnect")),
+            Effect::Lifecycle(Lifecycle::Error("disconnected by the server")),
             failed(a, FailureKind::Disconnect)
         ]
     );

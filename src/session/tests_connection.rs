@@ -68,9 +68,10 @@ fn reconnection_follows_the_backoff_schedule_and_resets_on_success() {
         // Connection refused: the socket closes before the handshake.
         assert_eq!(
             s.on_close(now),
-            [lifecycle(Lifecycle::ConnectError(
-                r#""transport close""#.into()
-            ))]
+            [
+                lifecycle(Lifecycle::ConnectError(r#""transport close""#.into())),
+                lifecycle(Lifecycle::Error("connection failed")),
+            ]
         );
     }
     assert_eq!(delays, [1000, 2000, 4000, 5000, 5000]);
@@ -186,6 +187,7 @@ fn without_reconnection_a_drop_fails_everything() {
         fx,
         [
             lifecycle(Lifecycle::Disconnect("transport close")),
+            lifecycle(Lifecycle::Error("connection lost")),
             failed(a, FailureKind::Disconnect)
         ]
     );
@@ -200,7 +202,7 @@ fn without_reconnection_a_drop_fails_everything() {
     let (b, _) = s.request(0, req("read", "/a", "{}"));
     let fx = s.on_close(1);
     assert_eq!(
-        fx[1],
+        fx[2],
         failed(b, FailureKind::ConnectError),
         "refused: {fx:?}"
     );
@@ -222,6 +224,7 @@ fn exhausted_attempts_give_up() {
         fx,
         [
             lifecycle(Lifecycle::ConnectError(r#""transport close""#.into())),
+            lifecycle(Lifecycle::Error("connection failed")),
             lifecycle(Lifecycle::ReconnectFailed),
             failed(a, FailureKind::ConnectError)
         ]
@@ -240,7 +243,8 @@ fn a_handshake_that_never_finishes_times_out() {
         fx,
         [
             Effect::CloseSocket,
-            lifecycle(Lifecycle::ConnectError(r#""timeout""#.into()))
+            lifecycle(Lifecycle::ConnectError(r#""timeout""#.into())),
+            lifecycle(Lifecycle::Error("connection failed")),
         ]
     );
     assert_eq!(s.next_deadline(), Some(21_000));
@@ -358,4 +362,26 @@ fn hostile_frames_never_panic_in_any_state() {
         let _ = s.tick(u64::MAX);
         let _ = s.next_deadline();
     }
+}
+
+#[test]
+fn queued_requests_that_never_reach_a_server_fail_as_connect_errors() {
+    let mut s = Session::new(Config {
+        timeout_ms: 2500,
+        ..quiet()
+    });
+    s.start(0);
+    let (a, _) = s.request(0, req("read", "/a", "{}"));
+    // Refused, retried at 1000, refused again: the request is still waiting when it expires.
+    s.on_close(5);
+    s.tick(1005);
+    s.on_close(1010);
+    assert_eq!(s.tick(2500), [failed(a, FailureKind::ConnectError)]);
+    // Once a connection succeeds, a request that is merely slow times out as such.
+    let at = s.next_deadline().unwrap();
+    s.tick(at);
+    s.on_frame(at, OPEN);
+    s.on_frame(at, r#"40{"sid":"s"}"#);
+    let (b, _) = s.request(at, req("read", "/a", "{}"));
+    assert_eq!(s.tick(at + 2500), [failed(b, FailureKind::Timeout)]);
 }

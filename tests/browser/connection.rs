@@ -391,3 +391,39 @@ async fn app_events_and_acks_share_the_socket() {
         "reserved names are refused"
     );
 }
+
+#[wasm_bindgen_test]
+async fn connection_refused_fails_requests_clearly() {
+    // Nothing listens on port 1 (and browsers refuse it outright): every attempt fails.
+    let nowhere = ("url", JsValue::from_str("http://127.0.0.1:1"));
+    let fast = [
+        nowhere.clone(),
+        ("timeout", 600.into()),
+        ("reconnectionDelay", 50.into()),
+        ("reconnectionDelayMax", 100.into()),
+    ];
+    let socket = connect_only("ack", &fast);
+    let log = log_events(&socket);
+    let err = call("read", &unique("/api/r"), &obj(&[]))
+        .await
+        .expect_err("unreachable");
+    assert_eq!(get(&err, "status").as_f64(), Some(0.0));
+    assert_eq!(
+        get(&err, "statusText").as_string().as_deref(),
+        Some("connect_error")
+    );
+    assert!(has(&log, "connect_error:"), "{:?}", log.borrow());
+    assert!(has(&log, "error:connection failed"), "{:?}", log.borrow());
+    assert!(has(&log, "reconnect_attempt:"), "{:?}", log.borrow());
+    assert!(!socket.connected());
+
+    let socket = connect_only("ack", &[nowhere, ("reconnection", false.into())]);
+    let err = call("read", &unique("/api/r"), &obj(&[]))
+        .await
+        .expect_err("unreachable");
+    assert_eq!(
+        get(&err, "statusText").as_string().as_deref(),
+        Some("connect_error")
+    );
+    assert!(!socket.connected());
+}
