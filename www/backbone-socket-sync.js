@@ -139,6 +139,17 @@
     get id() { return mod ? mod.socket.id : undefined; }
   };
 
+  // Replays one queued socket call. One that throws (a reserved event name, a listener
+  // that is not a function) is reported as an uncaught error, as it would have been at
+  // once, without stopping the others.
+  function replay(target, call) {
+    try {
+      target[call[0]].apply(target, call[1]);
+    } catch (e) {
+      setTimeout(function () { throw e; });
+    }
+  }
+
   // Calls the `error` listeners added so far with the reason the module did not load.
   function reportLoadError() {
     for (var i = 0; i < socketCalls.length; i++) {
@@ -159,7 +170,7 @@
       m.install(Backbone, connectOptions);
       mod = m;
       var queued = socketCalls.splice(0);
-      for (var i = 0; i < queued.length; i++) m.socket[queued[i][0]].apply(m.socket, queued[i][1]);
+      for (var i = 0; i < queued.length; i++) replay(m.socket, queued[i]);
       flush();
       return api;
     })
