@@ -100,26 +100,7 @@ pub async fn run(ws: &mut Ws, conn: usize, plan: &Plan, first: Instant, end: Ins
             None => Instant::now(),
         };
         ack += 1;
-        let request_id = format!("lg-{}-{conn}-{ack}", plan.run_id);
-        let (text, create) = match last_id {
-            Some(id) if ack.is_multiple_of(2) => {
-                let endpoint = format!("{}/{id}", plan.endpoint);
-                (
-                    frame::request(ack, "read", &endpoint, &request_id, None),
-                    false,
-                )
-            }
-            _ => {
-                let item = format!(
-                    r#"{{"title":"load {conn}-{ack}","done":false,"pad":"{}"}}"#,
-                    plan.pad
-                );
-                (
-                    frame::request(ack, "create", &plan.endpoint, &request_id, Some(&item)),
-                    true,
-                )
-            }
-        };
+        let (text, create) = next_request(plan, conn, ack, last_id);
         if let Err(e) = ws.send(Message::text(text)).await {
             out.failure = Some(format!("send: {e}"));
             out.errors += 1;
@@ -155,6 +136,31 @@ pub async fn run(ws: &mut Ws, conn: usize, plan: &Plan, first: Instant, end: Ins
     out
 }
 
+/// The frame of request number `ack` of connection `conn`: a `create`, or every other time
+/// (once an id is known) a `read` of the model created last. Returns it and whether it creates.
+pub fn next_request(plan: &Plan, conn: usize, ack: u64, last_id: Option<i64>) -> (String, bool) {
+    let request_id = format!("lg-{}-{conn}-{ack}", plan.run_id);
+    match last_id {
+        Some(id) if ack.is_multiple_of(2) => {
+            let endpoint = format!("{}/{id}", plan.endpoint);
+            (
+                frame::request(ack, "read", &endpoint, &request_id, None),
+                false,
+            )
+        }
+        _ => {
+            let item = format!(
+                r#"{{"title":"load {conn}-{ack}","done":false,"pad":"{}"}}"#,
+                plan.pad
+            );
+            (
+                frame::request(ack, "create", &plan.endpoint, &request_id, Some(&item)),
+                true,
+            )
+        }
+    }
+}
+
 async fn await_ack(
     ws: &mut Ws,
     want: u64,
@@ -173,7 +179,7 @@ async fn await_ack(
     }
 }
 
-async fn next_text(ws: &mut Ws, deadline: Instant) -> Result<Incoming, String> {
+pub(crate) async fn next_text(ws: &mut Ws, deadline: Instant) -> Result<Incoming, String> {
     loop {
         let message = timeout_at(deadline, ws.next())
             .await

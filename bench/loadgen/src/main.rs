@@ -7,6 +7,7 @@
 
 mod conn;
 mod frame;
+mod pipeline;
 mod procfs;
 
 use std::time::Duration;
@@ -41,6 +42,9 @@ struct Args {
     /// PID of the server process, for its RSS and CPU time.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Requests in flight per connection (flat out only; 1 = wait for each reply).
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
     /// Worker threads of the generator's runtime (the server shares the machine).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -111,6 +115,11 @@ async fn run(args: Args) -> i32 {
             (url.clone(), plan.clone(), gate.clone(), report_tx.clone());
         let (mut start, mut close) = (start_rx.clone(), close_rx.clone());
         let conns = args.conns;
+        let window = if plan.interval.is_some() {
+            1
+        } else {
+            args.pipeline.max(1)
+        };
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await.expect("semaphore open");
             let opened = conn::open(&url, timeout).await;
@@ -131,7 +140,11 @@ async fn run(args: Args) -> i32 {
             let offset = plan
                 .interval
                 .map_or(Duration::ZERO, |i| i.mul_f64(index as f64 / conns as f64));
-            let outcome = conn::run(&mut ws, index, &plan, begin + offset, begin + duration).await;
+            let outcome = if window > 1 {
+                pipeline::run(&mut ws, index, &plan, window, begin + duration).await
+            } else {
+                conn::run(&mut ws, index, &plan, begin + offset, begin + duration).await
+            };
             let _ = report.send(Report::Done(outcome));
             // Keep the socket open until the server's memory has been sampled.
             let _ = close.wait_for(|c| *c).await;
@@ -200,6 +213,7 @@ async fn run(args: Args) -> i32 {
         "connect_s": round(connect_s, 3),
         "duration_s": round(elapsed, 3),
         "target_rate": args.rate,
+        "pipeline": args.pipeline,
         "ops": ops,
         "creates": creates,
         "reads": reads,
