@@ -36,9 +36,16 @@ pub(crate) fn error(message: &str) -> JsValue {
     js_sys::Error::new(message).into()
 }
 
-/// Milliseconds since the epoch (the session's clock).
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+}
+
+/// Milliseconds on a monotonic clock (`performance.now()`), the session's time: unlike
+/// `Date.now()` it does not jump when the system clock is adjusted, so timeouts stay honest.
 pub(crate) fn now() -> u64 {
-    js_sys::Date::now() as u64
+    performance_now() as u64
 }
 
 /// Calls `f` (if it is a function) with `this` and `args`. An exception thrown by app code is
