@@ -17,17 +17,19 @@
   var transport = params.get('transport') === 'ajax' ? 'ajax' : 'socket';
   var replies = params.get('replies') === 'event' ? 'event' : 'ack';
 
-  if (transport === 'ajax') {
-    Backbone.sync = Backbone.ajaxSync;
-  } else {
-    BackboneSocketSync.connect({ replies: replies });
-  }
+  // `ajaxSync: true` on the model and collection (below) makes the installed sync hand them
+  // to the original XHR one; assigning `Backbone.sync` here would not last, since the shim
+  // installs the module's sync once the wasm is loaded.
+  var ajax = transport === 'ajax';
+  if (!ajax) BackboneSocketSync.connect({ replies: replies });
 
   // Models
   // ------
 
   // One todo: a title, whether it is done, and its place in the list.
   var Todo = Backbone.Model.extend({
+    ajaxSync: ajax,
+
     defaults: function () {
       return { title: '', done: false, order: 0 };
     },
@@ -41,6 +43,7 @@
   var TodoList = Backbone.Collection.extend({
     model: Todo,
     url: '/api/todos',
+    ajaxSync: ajax,
     comparator: 'order',
 
     done: function () {

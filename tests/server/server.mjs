@@ -37,6 +37,10 @@ export function startServer({ db, args = [] } = {}) {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });
+  // Never leave a server behind, even when the test process dies early.
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.removeListener('exit', reap));
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
