@@ -28,7 +28,11 @@ impl<V> IdMap<V> {
     pub fn insert(&mut self, id: u64, value: V) {
         match self.0.last() {
             Some(last) if last.0 >= id => match self.find(id) {
-                Ok(i) => self.0[i].1 = value,
+                Ok(i) => {
+                    if let Some(entry) = self.0.get_mut(i) {
+                        entry.1 = value;
+                    }
+                }
                 Err(i) => self.0.insert(i, (id, value)),
             },
             _ => self.0.push((id, value)),
@@ -42,12 +46,13 @@ impl<V> IdMap<V> {
 
     /// The value of `id`.
     pub fn get(&self, id: u64) -> Option<&V> {
-        self.find(id).ok().map(|i| &self.0[i].1)
+        self.find(id).ok().and_then(|i| self.0.get(i)).map(|e| &e.1)
     }
 
     /// The value of `id`, mutably.
     pub fn get_mut(&mut self, id: u64) -> Option<&mut V> {
-        self.find(id).ok().map(|i| &mut self.0[i].1)
+        let i = self.find(id).ok()?;
+        self.0.get_mut(i).map(|e| &mut e.1)
     }
 
     /// How many entries there are.

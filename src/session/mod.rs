@@ -26,8 +26,6 @@ mod tests;
 #[cfg(test)]
 mod tests_connection;
 
-use std::collections::VecDeque;
-
 pub use types::{Config, Effect, Failure, FailureKind, Lifecycle, ReplyMode, Request, RequestId};
 
 use crate::backoff::Backoff;
@@ -88,7 +86,7 @@ pub struct Session {
     /// Event mode: reply names still blocked by a request that timed out or was aborted, until
     /// its late reply arrives (and is swallowed) or the deadline passes.
     ghosts: Vec<(String, u64)>,
-    app_queue: VecDeque<AppEmit>,
+    app_queue: Vec<AppEmit>,
     effects: Vec<Effect>,
 }
 
@@ -118,7 +116,7 @@ impl Session {
             requests: IdMap::new(),
             acks: IdMap::new(),
             ghosts: Vec::new(),
-            app_queue: VecDeque::new(),
+            app_queue: Vec::new(),
             effects: Vec::new(),
         }
     }
@@ -231,7 +229,7 @@ impl Session {
         } else if self.app_queue.len() >= self.config.queue_size {
             self.push(Effect::Lifecycle(Lifecycle::Error("queue full")));
         } else {
-            self.app_queue.push_back(emit);
+            self.app_queue.push(emit);
         }
         self.take()
     }

@@ -205,7 +205,7 @@ impl Session {
                 None => self.send_request(id),
             }
         }
-        while let Some(emit) = self.app_queue.pop_front() {
+        for emit in std::mem::take(&mut self.app_queue) {
             self.send_app(emit);
         }
     }

@@ -352,3 +352,20 @@ async fn unknown_methods_are_refused() {
     )
     .is_err());
 }
+
+#[wasm_bindgen_test]
+async fn ctx_names_the_reply_in_event_mode() {
+    let _socket = open("event", &[("timeout", 2000.into())]).await;
+    let todos = unique("/api/ctx");
+    let options = obj(&[("attrs", json(r#"{"c":1}"#)), ("ctx", "room-1".into())]);
+    let created = call("create", &todos, &options)
+        .await
+        .expect("reply to create:<endPoint>:room-1");
+    assert_eq!(get(&created, "c").as_f64(), Some(1.0));
+    // model.ctx is used when options.ctx is not given.
+    let model = obj(&[("url", todos.as_str().into()), ("ctx", "room-2".into())]);
+    let list = settle(sync("read", model, JsValue::UNDEFINED).unwrap())
+        .await
+        .expect("read with model.ctx");
+    assert_eq!(Array::from(&list).length(), 1);
+}
