@@ -185,13 +185,19 @@ impl Session {
                 }
                 let items = json::split_array(data).unwrap_or_default();
                 let outcome = match items.first().copied() {
-                    Some(err) if err != "null" => Err(server_failure(err)),
+                    Some(err) if !is_falsy(err) => Err(server_failure(err)),
                     _ => Ok(items.get(1).copied().unwrap_or("null").to_owned()),
                 };
                 self.settle(id, outcome);
             }
         }
     }
+}
+
+/// Node-style `(err, result)`: like JavaScript's `if (err)`, a falsy error means success.
+fn is_falsy(value: &str) -> bool {
+    matches!(value, "null" | "false" | "\"\"")
+        || json::parse_u64(value.trim_start_matches('-')) == Some(0)
 }
 
 /// Event mode: a reply whose only key is `error`, holding an object, is an error.

@@ -193,7 +193,8 @@ fn error_acks_carry_status_message_and_body() {
         "1",
         r#"{"status":"404"}"#,
         r#"{"status":99999}"#,
-        "false",
+        "true",
+        "[]",
     ]
     .iter()
     .enumerate()
@@ -212,6 +213,12 @@ fn error_acks_carry_status_message_and_body() {
             (id, FailureKind::Server, 500),
             "{err}"
         );
+    }
+    // Falsy errors mean success, as `if (err)` in the Node-style callback would have it.
+    for (i, err) in ["false", "0", "-0", r#""""#].iter().enumerate() {
+        let (id, _) = s.request(0, req("read", "/api/t", "{}"));
+        let fx = s.on_frame(1, &format!("43{}[{err},7]", i + 7));
+        assert_eq!(fx, [ok(id, "7")], "{err}");
     }
 }
 
