@@ -148,3 +148,60 @@ async fn real_backbone_in_ack_mode() {
 async fn real_backbone_in_event_mode() {
     backbone_scenario("event").await;
 }
+
+/// 100 `collection.create` calls at once, through real Backbone.
+const HUNDRED: &str = r#"
+  Backbone.sync = sync;
+  const Todos = Backbone.Collection.extend({ url: endpoint });
+  const todos = new Todos();
+  const created = await Promise.all(Array.from({ length: 100 }, (_, n) =>
+    new Promise((resolve, reject) =>
+      todos.create({ n }, { success: resolve, error: (m, xhr) => reject(xhr) }))));
+  const check = new Todos();
+  await check.fetch();
+  return {
+    ids: created.map((m) => m.id),
+    ns: created.map((m) => m.get('n')),
+    length: todos.length,
+    serverLength: check.length,
+  };
+"#;
+
+async fn hundred_collection_creates(replies: &str) {
+    let backbone = load_backbone().await;
+    let _socket = open(replies, &[]).await;
+    let endpoint = unique("/api/bb100");
+    let body = String::from("return (async () => {") + HUNDRED + "})();";
+    let scenario = Function::new_with_args("Backbone, sync, endpoint", &body);
+    let args = js_sys::Array::of3(&backbone, &sync_fn(), &endpoint.as_str().into());
+    let promise = scenario.apply(&JsValue::UNDEFINED, &args).expect("starts");
+    let out = JsFuture::from(promise.unchecked_into::<Promise>())
+        .await
+        .expect("all 100 created");
+    let ids = js_sys::Array::from(&get(&out, "ids"));
+    let mut distinct: Vec<u64> = ids
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .map(|f| f as u64)
+        .collect();
+    assert_eq!(distinct.len(), 100, "{}", text(&out));
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 100, "each its own id: {}", text(&out));
+    let ns = js_sys::Array::from(&get(&out, "ns"));
+    for (i, n) in ns.iter().enumerate() {
+        assert_eq!(n.as_f64(), Some(i as f64), "each model got its own reply");
+    }
+    assert_eq!(get(&out, "length").as_f64(), Some(100.0));
+    assert_eq!(get(&out, "serverLength").as_f64(), Some(100.0));
+}
+
+#[wasm_bindgen_test]
+async fn hundred_backbone_collection_creates_in_ack_mode() {
+    hundred_collection_creates("ack").await;
+}
+
+#[wasm_bindgen_test]
+async fn hundred_backbone_collection_creates_in_event_mode() {
+    hundred_collection_creates("event").await;
+}
