@@ -68,6 +68,11 @@ async function main() {
   const results = { mode, startedAt: new Date(started).toISOString(), machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version } };
   const errors = [];
   if (!flags['no-build']) build(log);
+  // Other work on this machine skews every number: say so in the output and the JSON.
+  results.machine.loadavgAtStart = os.loadavg().map((x) => Number(x.toFixed(2)));
+  if (results.machine.loadavgAtStart[0] > 1) {
+    log(`note: load average ${results.machine.loadavgAtStart[0]} on ${os.cpus().length} cores before the run: timings will be noisy`);
+  }
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'bss-bench-'));
   let server;
   try {
@@ -99,6 +104,7 @@ async function main() {
   results.targets = targets(results.browser, results.load, results.size);
   results.errors = errors;
   results.seconds = Math.round((Date.now() - started) / 1000);
+  results.machine.loadavgAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
 
   log('\n== size (scripts/size.mjs)');
   log(results.size.text.trimEnd());
@@ -121,7 +127,8 @@ async function main() {
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${results.startedAt.replace(/[:.]/g, '-')}${mode === 'smoke' ? '-smoke' : ''}.json`);
   writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
-  log(`\nresults: ${path.relative(process.cwd(), file)}   (${results.seconds} s)`);
+  log(`\nload average at start ${results.machine.loadavgAtStart.join(' ')}, at end ${results.machine.loadavgAtEnd.join(' ')} (${os.cpus().length} cores)`);
+  log(`results: ${path.relative(process.cwd(), file)}   (${results.seconds} s)`);
   if (errors.length) {
     log(`\nFAILED: ${errors.length} error(s)`);
     for (const e of errors) log(`  ${e}`);
