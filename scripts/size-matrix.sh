@@ -9,6 +9,7 @@
 # variants; www/pkg and the shared target dir are not touched.
 #
 # Usage: bash scripts/size-matrix.sh [LEVELS...]     (default levels: none -O2 -O3 -O4 -Os -Oz)
+#        ONLY=REGEX bash scripts/size-matrix.sh ...   (only the variants whose name matches)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -36,12 +37,15 @@ variants=(
   "codegen-units=16|CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16"
   "panic=unwind|CARGO_PROFILE_RELEASE_PANIC=unwind"
   "strip=true|CARGO_PROFILE_RELEASE_STRIP=true"
+  "z+strip|CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_STRIP=true"
+  "z+strip+lto=false|CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_STRIP=true CARGO_PROFILE_RELEASE_LTO=false"
 )
 
 printf '%-18s %-6s %10s %10s %14s\n' variant wasm-opt 'wasm B' 'wasm gz' 'all gz (tag)'
 for v in "${variants[@]}"; do
   name=${v%%|*}
   assignments=${v#*|}
+  [[ -z "${ONLY:-}" || "$name" =~ $ONLY ]] || continue
   for level in "${levels[@]}"; do
     dir=$out/$name$level
     if ! env $assignments WASM_OPT_LEVEL="$level" BUILD_OUT="$dir" bash scripts/build-client.sh >"$out/log" 2>&1; then
