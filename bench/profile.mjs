@@ -5,6 +5,7 @@
 // function.
 //
 //   node bench/profile.mjs --client wasm --workload throughput [--n 1000] [--repeat 3] [--no-build]
+//                          [--server-bin PATH]
 //
 // Workloads are those of bench/page/bench.mjs: latency, throughput, fetch, size (--bytes).
 
@@ -13,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { repoRoot, startRustServer } from './servers.mjs';
+import { repoRoot, setServerBin, startRustServer } from './servers.mjs';
 import { assembleWww, build } from './setup.mjs';
 
 const { values: f } = parseArgs({
@@ -25,8 +26,10 @@ const { values: f } = parseArgs({
     repeat: { type: 'string', default: '3' },
     top: { type: 'string', default: '25' },
     'no-build': { type: 'boolean', default: false },
+    'server-bin': { type: 'string' },
   },
 });
+if (f['server-bin']) setServerBin(path.resolve(f['server-bin']));
 
 if (!f['no-build']) build(console.log);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'bss-profile-'));
