@@ -122,7 +122,8 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
 
     // One batch of one workload on one client, measured; `rows` maps result -> row entries.
     async function batch(client, workload, params, rows, record = true) {
-      if (failed.has(client)) return;
+      // A client that failed a workload skips that workload's later rounds, not the others.
+      if (failed.has(`${client} ${workload}`)) return;
       const before = await cpu();
       let result;
       try {
@@ -132,7 +133,7 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
           `${client} ${workload}`,
         );
       } catch (e) {
-        failed.add(client);
+        failed.add(`${client} ${workload}`);
         errors.push({ client, workload, message: String(e.message || e).split('\n')[0] });
         log(`  ${client} ${workload}: ERROR ${String(e.message || e).split('\n')[0]}`);
         return;
