@@ -4,6 +4,8 @@
 //! sorted vector (binary search, push at the end) does the job of a `BTreeMap` in a fraction of
 //! the code size, which every page downloads.
 
+use crate::prelude::*;
+
 /// A map from `u64` ids to `V`, iterated in id order.
 #[derive(Debug, Clone)]
 pub struct IdMap<V>(Vec<(u64, V)>);

@@ -1,8 +1,12 @@
 //! Small helpers for talking to JavaScript values without `core::fmt` or panics.
 
+use core::cell::OnceCell;
+
 use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
+
+use crate::prelude::*;
 
 /// `target[key]`, or `undefined` when `target` is not an object or the lookup throws.
 pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
@@ -59,12 +63,32 @@ pub(crate) fn call(f: &JsValue, this: &JsValue, args: &Array) {
     }
 }
 
-thread_local! {
-    /// A do-nothing function, made once and kept for the module's lifetime.
-    static NOOP: JsValue = Closure::<dyn Fn()>::new(|| {}).into_js_value();
-}
+/// A do-nothing function, made once and kept for the module's lifetime.
+static NOOP: Local<OnceCell<JsValue>> = Local::new(OnceCell::new());
 
 /// A shared do-nothing function (for `promise.then(f, noop)` and marking rejections handled).
 pub(crate) fn noop() -> Function {
-    NOOP.with(|f| f.clone().unchecked_into())
+    let f = NOOP
+        .get()
+        .get_or_init(|| Closure::<dyn Fn()>::new(|| {}).into_js_value());
+    f.clone().unchecked_into()
+}
+
+/// Module-wide state (what `thread_local!` holds in a `std` build): the wasm module has one
+/// thread (lib.rs refuses to build with atomics), so a static may hold `!Sync` values.
+pub(crate) struct Local<T>(T);
+
+// SAFETY: single-threaded wasm (see lib.rs): no other thread can reach the value.
+unsafe impl<T> Sync for Local<T> {}
+
+impl<T> Local<T> {
+    /// Wraps `value` for a `static`.
+    pub(crate) const fn new(value: T) -> Self {
+        Local(value)
+    }
+
+    /// The value.
+    pub(crate) fn get(&self) -> &T {
+        &self.0
+    }
 }

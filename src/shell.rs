@@ -5,10 +5,12 @@
 //! app code (a success callback, a listener) first takes what it needs out of the shared state,
 //! ends the borrow, then calls — so a callback may call `sync` or `emit` again.
 
-use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use crate::prelude::*;
 
-use gloo_timers::callback::Timeout;
+use alloc::rc::{Rc, Weak};
+use core::cell::RefCell;
+
+use crate::listener::Timeout;
 use js_sys::{Array, Function, JSON};
 use wasm_bindgen::JsValue;
 

@@ -1,19 +1,18 @@
 //! `connect(options)` and the `Socket` class: the connection `sync` uses, open to the app for
 //! its own events (the `#[wasm_bindgen]` boundary of the connection).
 
-use std::cell::RefCell;
+use core::cell::RefCell;
 
 use js_sys::{Array, Function, JSON};
 use wasm_bindgen::prelude::*;
 
-use crate::js;
+use crate::js::{self, Local};
+use crate::prelude::*;
 use crate::session::{Config, ReplyMode, Session};
 use crate::shell::{self, Inner, Shared};
 
-thread_local! {
-    /// The connection `sync` uses.
-    static CURRENT: RefCell<Option<Shared>> = const { RefCell::new(None) };
-}
+/// The connection `sync` uses.
+static CURRENT: Local<RefCell<Option<Shared>>> = Local::new(RefCell::new(None));
 
 /// Event names socket.io reserves for the connection's own lifecycle: the app cannot emit them.
 const RESERVED: [&str; 6] = [
@@ -39,7 +38,7 @@ pub struct Socket {
 pub fn connect(options: JsValue) -> Result<Socket, JsValue> {
     let (config, url) = parse_options(&options)?;
     let shared = Inner::new(Session::new(config), url);
-    let old = CURRENT.with(|c| c.replace(Some(shared.clone())));
+    let old = CURRENT.get().replace(Some(shared.clone()));
     if let Some(old) = old {
         shell::drive(&old, |s, now| s.close(now));
     }
@@ -49,7 +48,7 @@ pub fn connect(options: JsValue) -> Result<Socket, JsValue> {
 
 /// The current connection, opened with the default options if there is none.
 pub(crate) fn current_or_connect() -> Result<Shared, JsValue> {
-    if let Some(shared) = CURRENT.with(|c| c.borrow().clone()) {
+    if let Some(shared) = CURRENT.get().borrow().clone() {
         return Ok(shared);
     }
     Ok(connect(JsValue::UNDEFINED)?.shared)

@@ -8,11 +8,14 @@
 //! `options.errorThrown` set as Backbone's sync sets them; `model.trigger('request', model,
 //! xhr, options)` fires; the return value is a Promise that is also jqXHR-like.
 
+use core::cell::Cell;
+
 use js_sys::{Array, Function, Object, Promise, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::js;
+use crate::js::{self, Local};
+use crate::prelude::*;
 use crate::session::{Failure, FailureKind, Request, RequestId};
 use crate::shell::{self, Shared};
 use crate::socket;
@@ -139,9 +142,8 @@ fn payload(
     Ok(JSON::stringify(&body)?.into())
 }
 
-thread_local! {
-    static COUNTER: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
+/// How many fallback request ids were made.
+static COUNTER: Local<Cell<u32>> = Local::new(Cell::new(0));
 
 /// A unique request id: `crypto.randomUUID()` where available, else a counter and randomness.
 fn request_id() -> JsValue {
@@ -151,10 +153,9 @@ fn request_id() -> JsValue {
             return id;
         }
     }
-    let n = COUNTER.with(|c| {
-        c.set(c.get().wrapping_add(1));
-        c.get()
-    });
+    let counter = COUNTER.get();
+    counter.set(counter.get().wrapping_add(1));
+    let n = counter.get();
     let random = js_sys::Number::from(js_sys::Math::random() * 9e15).to_string_with_radix(36);
     let n = js_sys::Number::from(n).to_string_with_radix(36);
     match (random, n) {
@@ -211,7 +212,7 @@ fn then(promise: &Promise, on_ok: &JsValue, on_err: &JsValue) {
 
 /// `xhr.abort()`: fails the request with statusText "abort".
 fn add_abort(xhr: &JsValue, shared: &Shared, id: RequestId) {
-    let weak = std::rc::Rc::downgrade(shared);
+    let weak = alloc::rc::Rc::downgrade(shared);
     let abort = Closure::<dyn Fn()>::new(move || {
         if let Some(shared) = weak.upgrade() {
             shell::drive(&shared, |s, now| s.abort(now, id));

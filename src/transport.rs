@@ -3,9 +3,11 @@
 //! The listeners are owned by the [`Transport`], so dropping it unhooks them (and closes the
 //! socket): a replaced or abandoned socket can never report into the session again.
 
-use std::rc::Rc;
+use crate::prelude::*;
 
-use gloo_events::EventListener;
+use alloc::rc::Rc;
+
+use crate::listener::EventListener;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, MessageEvent, WebSocket};
 

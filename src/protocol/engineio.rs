@@ -12,6 +12,8 @@
 //!
 //! In Engine.IO v4 the *server* pings and the client answers with a pong.
 
+use crate::prelude::*;
+
 use super::{json, ProtocolError};
 
 /// The handshake data of the open packet.

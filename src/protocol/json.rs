@@ -9,6 +9,8 @@
 //! The scanner is iterative (an explicit stack, not recursion), so hostile nesting cannot
 //! overflow the call stack.
 
+use crate::prelude::*;
+
 use super::ProtocolError;
 
 type Result<T> = core::result::Result<T, ProtocolError>;

@@ -17,6 +17,8 @@
 //! Examples: `0`, `0{"sid":"x"}`, `2["create",{…}]`, `21["create",{…}]`, `31[null,{…}]`,
 //! `2/admin,3["x"]`, `1`.
 
+use crate::prelude::*;
+
 use super::{json, ProtocolError};
 
 /// The kind of a (text) Socket.IO packet.

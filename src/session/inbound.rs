@@ -1,5 +1,7 @@
 //! What the server sends: Engine.IO frames and the Socket.IO packets inside them.
 
+use crate::prelude::*;
+
 use super::requests::{server_failure, Stage};
 use super::{AckTarget, Effect, Failure, FailureKind, Lifecycle, Session, State};
 use crate::protocol::engineio::{self, EioPacket};

@@ -17,6 +17,8 @@
 //! again after it (same payload, so the same `signature.requestId`, with a new ack id). A
 //! server DISCONNECT (`41`) or a CONNECT_ERROR ends the session: pending requests fail.
 
+use crate::prelude::*;
+
 mod inbound;
 mod requests;
 mod types;
@@ -255,7 +257,7 @@ impl Session {
     }
 
     fn take(&mut self) -> Vec<Effect> {
-        std::mem::take(&mut self.effects)
+        core::mem::take(&mut self.effects)
     }
 
     fn push(&mut self, effect: Effect) {

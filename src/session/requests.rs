@@ -3,6 +3,8 @@
 //! An entry is inserted before its frame is sent and removed when it settles; in ack mode the
 //! ack id is registered before the frame goes out, and an ack for an unknown id is ignored.
 
+use crate::prelude::*;
+
 use super::{AckTarget, AppEmit, Effect, Failure, FailureKind, ReplyMode, Request, RequestId};
 use super::{Session, State};
 use crate::protocol::json;
@@ -205,7 +207,7 @@ impl Session {
                 None => self.send_request(id),
             }
         }
-        for emit in std::mem::take(&mut self.app_queue) {
+        for emit in core::mem::take(&mut self.app_queue) {
             self.send_app(emit);
         }
     }

@@ -1,6 +1,8 @@
 //! The session's vocabulary: its configuration, the requests it carries and the effects it asks
 //! the shell to perform.
 
+use crate::prelude::*;
+
 /// How the server answers a request (the `replies` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyMode {
