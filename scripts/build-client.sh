@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the wasm client into www/pkg/ (gitignored), ready to be served or packed:
-#   1. cargo build --release --target wasm32-unknown-unknown -p backbone-socket-sync
+#   1. cargo rustc --release --target wasm32-unknown-unknown -p backbone-socket-sync
+#      --crate-type cdylib (the release build of the wasm, with LTO really applied)
 #   2. wasm-bindgen --target web (the CLI must equal the `=` pin in Cargo.lock)
 #   3. wasm-opt from npm `binaryen` (Debian's and crates.io's reject today's rustc output)
 # Idempotent; fails loudly at the first broken step; www/pkg/ is replaced only when every
@@ -31,8 +32,12 @@ cli=$(wasm-bindgen --version | awk '{ print $2 }')
 [ "$pinned" = "$cli" ] || die "wasm-bindgen CLI $cli != crate $pinned in Cargo.lock: the glue would not match"
 if [ "$LEVEL" != none ] && [ ! -x "$WASM_OPT" ]; then die "$WASM_OPT missing: run scripts/setup.sh (npm binaryen)"; fi
 
-step "cargo build --release --target wasm32-unknown-unknown -p $CRATE"
-cargo build --release --target wasm32-unknown-unknown -p "$CRATE"
+# `cargo rustc --crate-type cdylib` rather than `cargo build`: with the crate's
+# crate-type = ["cdylib", "rlib"], cargo does not pass `-C lto` at all (the rlib is for the
+# native and browser tests), so `lto = true` in [profile.release] silently did nothing;
+# building the cdylib alone applies it (measured: wasm 36.2 -> 25.9 KB gzip, see the report).
+step "cargo rustc --release --target wasm32-unknown-unknown -p $CRATE --crate-type cdylib"
+cargo rustc --release --target wasm32-unknown-unknown -p "$CRATE" --crate-type cdylib
 wasm=$TARGET_DIR/wasm32-unknown-unknown/release/$LIB.wasm
 [ -f "$wasm" ] || die "$wasm was not produced (is the crate a cdylib?)"
 
