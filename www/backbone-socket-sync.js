@@ -16,6 +16,9 @@
 // model or collection with `ajaxSync: true` keeps using it. Until the ES module next to
 // this file (and the wasm it loads) is ready, syncs, `connect` and socket calls are
 // queued here; then they go to the module, which does all the real work.
+//
+// `pkg/backbone-socket-sync.min.js` (written by scripts/build-client.sh) is this file
+// without its comments, for production pages; it loads the matching `.min.mjs`.
 
 (function () {
   'use strict';
