@@ -22,7 +22,6 @@ pub mod store;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use socketioxide::SocketIo;
 
@@ -62,8 +61,7 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     )
     .map_err(|e| format!("namespace pattern: {e}"))?;
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
-    let router = rest::router(api)
-        .layer(DefaultBodyLimit::max(max_message))
+    let router = rest::router(api, max_message)
         .merge(static_files::router(&www))
         .layer(layer);
     Ok(Server { router, io, store })

@@ -6,8 +6,7 @@
 //! exactly as `signature.requestId` does over the socket. Query-string values are filters: a
 //! value that parses as a JSON number, boolean or null compares as that, otherwise as a string.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, Method as HttpMethod, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -18,24 +17,32 @@ use serde_json::{Map, Value};
 use crate::api::{Api, Method, Request};
 use crate::error::ApiError;
 
-/// Routes `<prefix>` and everything under it to the store.
-pub fn router(api: Api) -> Router {
+#[derive(Clone)]
+struct Rest {
+    api: Api,
+    max_body: usize,
+}
+
+/// Routes `<prefix>` and everything under it to the store; request bodies over `max_body`
+/// bytes get a 413 (at once when their `Content-Length` says so).
+pub fn router(api: Api, max_body: usize) -> Router {
     let prefix = api.prefix().to_owned();
     Router::new()
         .route(&prefix, any(handle))
         .route(&format!("{prefix}/{{*rest}}"), any(handle))
-        .with_state(api)
+        .with_state(Rest { api, max_body })
 }
 
 async fn handle(
-    State(api): State<Api>,
+    State(rest): State<Rest>,
     http_method: HttpMethod,
     uri: Uri,
     headers: HeaderMap,
     Query(query): Query<Vec<(String, String)>>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
-    match respond(&api, http_method, &uri, &headers, query, body).await {
+    let body = read_body(&headers, body, rest.max_body).await;
+    match respond(&rest.api, http_method, &uri, &headers, query, body).await {
         Ok(response) => response,
         Err(error) => error_response(error),
     }
@@ -47,7 +54,7 @@ async fn respond(
     uri: &Uri,
     headers: &HeaderMap,
     query: Vec<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, ApiError>,
 ) -> Result<Response, ApiError> {
     let method = match http_method {
         HttpMethod::GET => Method::Read,
@@ -62,10 +69,7 @@ async fn respond(
             })
         }
     };
-    let body = body.map_err(|rejection| ApiError {
-        status: rejection.status().as_u16(),
-        message: rejection.body_text(),
-    })?;
+    let body = body?;
     let item = match method {
         Method::Create | Method::Update | Method::Patch => Some(
             serde_json::from_slice(&body)
@@ -113,6 +117,25 @@ async fn respond(
             .into_response());
     }
     Ok(Json(value).into_response())
+}
+
+/// Reads a request body of at most `limit` bytes, refusing a larger declared length before
+/// reading anything.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError {
+        status: 413,
+        message: format!("request body is larger than {limit} bytes"),
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
 }
 
 fn query_value(raw: String) -> Value {

@@ -184,24 +184,36 @@ impl Client {
         }
     }
 
-    /// Next frame without answering pings (for heartbeat tests).
+    /// Next text frame without answering pings (for heartbeat tests): `None` when `wait`
+    /// passed, `Some(None)` when the connection closed.
     pub async fn recv_raw(&mut self, wait: Duration) -> Option<Option<String>> {
-        match tokio::time::timeout(wait, self.ws.next()).await {
-            Err(_) => None,
-            Ok(Some(Ok(Message::Text(text)))) => Some(Some(text.as_str().to_owned())),
-            Ok(_) => Some(None),
+        loop {
+            return match tokio::time::timeout(wait, self.ws.next()).await {
+                Err(_) => None,
+                Ok(Some(Ok(Message::Text(text)))) => Some(Some(text.as_str().to_owned())),
+                Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => Some(None),
+                Ok(Some(Ok(_))) => continue, // WebSocket-level ping/pong, binary
+            };
         }
     }
 
-    /// True when the server closes the connection (or sends a disconnect) within `WAIT`,
-    /// ignoring other frames on the way.
+    /// True when the server closes the connection (or sends an Engine.IO CLOSE or a
+    /// socket.io DISCONNECT) within `WAIT`, ignoring other frames on the way; false if it
+    /// stays open.
     pub async fn closes(&mut self) -> bool {
-        while let Some(frame) = self.recv().await {
-            if frame.starts_with("1") || frame.starts_with("41") {
-                return true;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv_raw(left).await {
+                None => return false,
+                Some(None) => return true,
+                Some(Some(frame)) if frame == "1" || frame.starts_with("41") => return true,
+                Some(Some(frame)) if frame == "2" => {
+                    let _ = self.send_raw(Message::text("3")).await;
+                }
+                Some(Some(_)) => {}
             }
         }
-        true
     }
 
     /// Emits `method` with `arg` and an ack id; returns the ack's argument array.
