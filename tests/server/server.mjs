@@ -10,6 +10,18 @@ import { fileURLToPath } from 'node:url';
 
 export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+// Never leave a server behind, even when the test process ends early (an uncaught error,
+// or a SIGINT/SIGTERM from a runner's timeout).
+const running = new Set();
+const reapAll = () => running.forEach((child) => child.kill('SIGKILL'));
+process.on('exit', reapAll);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    reapAll();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
+}
+
 // The server binary: $BSS_SERVER_BIN, or the debug build, (re)built once per process.
 let built = false;
 export function serverBinary() {
@@ -37,10 +49,8 @@ export function startServer({ db, args = [] } = {}) {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' },
   });
-  // Never leave a server behind, even when the test process dies early.
-  const reap = () => child.kill('SIGKILL');
-  process.once('exit', reap);
-  child.once('exit', () => process.removeListener('exit', reap));
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
