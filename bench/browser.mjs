@@ -13,8 +13,8 @@ export const PLANS = {
   full: {
     seed: 10000,
     warmup: { latency: 10, throughput: 100, size: 3 },
-    latency: { n: 50, rounds: 4 },
-    throughput: { n: 1000, rounds: 3 },
+    latency: { n: 50, rounds: 6 },
+    throughput: { n: 1000, rounds: 5 },
     fetch: { rounds: 5 },
     size1k: { n: 50, rounds: 2, bytes: 1024 },
     size100k: { n: 10, rounds: 3, bytes: 100 * 1024 },
