@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::live::Live;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
 
 /// Backbone's five sync methods.
@@ -71,6 +72,7 @@ pub struct Request {
 pub struct Api {
     store: Arc<dyn Store>,
     prefix: String,
+    live: Live,
 }
 
 impl Api {
@@ -79,12 +81,18 @@ impl Api {
         Self {
             store,
             prefix: prefix.into(),
+            live: Live::default(),
         }
     }
 
     /// The api prefix, e.g. `/api`.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The live broadcaster shared by every transport (see [`crate::live`]).
+    pub fn live(&self) -> &Live {
+        &self.live
     }
 
     /// The store behind this api.

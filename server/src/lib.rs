@@ -5,7 +5,7 @@
 //! REST ([`rest`]), both through the transport-independent [`api::Api`]; it also serves the
 //! demo app ([`static_files`]).
 //!
-//! Live broadcasts (issue 4) will go through socketioxide rooms, whose adapter can later be
+//! Live broadcasts ([`live`]) go through socketioxide rooms, whose adapter can later be
 //! swapped for one that spans several nodes.
 
 #![warn(missing_docs)]
@@ -14,6 +14,7 @@ pub mod api;
 pub mod config;
 pub mod endpoint;
 pub mod error;
+pub mod live;
 pub mod rest;
 pub mod socket;
 pub mod static_files;
@@ -53,6 +54,7 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
         .build_layer();
+    api.live().attach(io.clone());
     use socketioxide::handler::ConnectHandler as _;
     io.ns("/", socket::on_connect.with(socket::register_handlers));
     io.dyn_ns(
@@ -61,7 +63,8 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     )
     .map_err(|e| format!("namespace pattern: {e}"))?;
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
-    let router = rest::router(api, max_message)
+    let router = rest::router(api.clone(), max_message)
+        .merge(live::stats_router(api))
         .merge(static_files::router(&www))
         .layer(layer);
     Ok(Server { router, io, store })

@@ -97,7 +97,7 @@ async fn respond(
         data,
         request_id,
     };
-    let value = api.handle(request).await?;
+    let value = crate::live::execute(api, request, None).await?;
     if method == Method::Create {
         let location = value
             .get("id")

@@ -68,6 +68,7 @@ pub async fn register_handlers(socket: SocketRef) -> Result<(), Infallible> {
     for method in Method::ALL {
         socket.on(method.name(), on_request);
     }
+    crate::live::register(&socket);
     socket.on_fallback(on_unknown);
     Ok(())
 }
@@ -89,7 +90,10 @@ async fn on_request(
         return; // only registered for method names
     };
     let (reply_event, result) = match parse_request(method, args) {
-        Ok((request, reply_event)) => (Some(reply_event), api.handle(request).await),
+        Ok((request, reply_event)) => {
+            let result = crate::live::execute(&api, request, Some(&socket)).await;
+            (Some(reply_event), result)
+        }
         Err((reply_event, error)) => (reply_event, Err(error)),
     };
     if ack_id.is_some() {
@@ -112,7 +116,7 @@ async fn on_unknown(socket: SocketRef, Event(event): Event, AckId(ack_id): AckId
     }
 }
 
-fn send_ack(ack: AckSender, result: Result<Value, ApiError>) {
+pub(crate) fn send_ack(ack: AckSender, result: Result<Value, ApiError>) {
     let sent = match result {
         Ok(value) => ack.send(&(Value::Null, value)),
         Err(error) => ack.send(&(error,)),
@@ -122,7 +126,7 @@ fn send_ack(ack: AckSender, result: Result<Value, ApiError>) {
     }
 }
 
-fn send_event(socket: &SocketRef, event: &str, result: Result<Value, ApiError>) {
+pub(crate) fn send_event(socket: &SocketRef, event: &str, result: Result<Value, ApiError>) {
     let payload = result.unwrap_or_else(|error| json!({ "error": error }));
     if let Err(error) = socket.emit(event, &payload) {
         tracing::debug!(%error, "reply not sent");

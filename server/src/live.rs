@@ -1,0 +1,257 @@
+//! Live collections: a socket that sends `subscribe` with `{"signature":{"endPoint":"/api/todos"}}`
+//! joins the socket.io room named for that collection path (`unsubscribe` leaves it), and after
+//! every committed write, over the socket or over REST, the room hears one of
+//!
+//! ```text
+//! created / updated / patched / deleted   {"endPoint": …, "collection": …, "item": …}
+//! ```
+//!
+//! `endPoint` is the write's own (normalised) endpoint, `collection` the collection path (the
+//! room), `item` the stored model (for `deleted`, `{"id": …}`). A socket write is not echoed
+//! to the socket that made it (it has its reply); a write replayed from a known request id is
+//! not broadcast again. Broadcasts go through socketioxide rooms in every namespace, so an
+//! adapter that spans several nodes (Redis) carries them without changes here.
+//!
+//! `subscribe`/`unsubscribe` are answered like the Backbone methods: through the ack
+//! (`[null, {"endPoint": "/api/todos"}]`) or, without an ack id, by emitting
+//! `subscribe:<endPoint>` (`unsubscribe:<endPoint>`) back, errors as `{"error": {…}}`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, Event, SocketRef, State};
+use socketioxide::SocketIo;
+
+use crate::api::{Api, Method, Request};
+use crate::endpoint::Endpoint;
+use crate::error::ApiError;
+use crate::socket::{send_ack, send_event, AckId, Args, ERROR_EVENT};
+
+/// Path of the JSON counters of this process (outside the api prefix).
+pub const STATS_PATH: &str = "/_bss/stats";
+
+/// The broadcaster every transport shares: the socket.io handle (set once it exists) and
+/// counters of what happened since the process started.
+#[derive(Clone, Default)]
+pub struct Live {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    io: OnceLock<SocketIo>,
+    writes: AtomicU64,
+    replays: AtomicU64,
+    broadcasts: AtomicU64,
+}
+
+impl Live {
+    /// Gives the broadcaster its socket.io handle; until then writes are not broadcast.
+    pub fn attach(&self, io: SocketIo) {
+        let _ = self.inner.io.set(io);
+    }
+
+    /// `{"writes", "replays", "broadcasts"}`: committed writes, writes answered from their
+    /// request id without being applied again (duplicates prevented), and broadcasts sent.
+    pub fn stats(&self) -> Value {
+        json!({
+            "writes": self.inner.writes.load(Ordering::Relaxed),
+            "replays": self.inner.replays.load(Ordering::Relaxed),
+            "broadcasts": self.inner.broadcasts.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Sends `event` with `payload` to the `room` of every namespace, leaving out `origin`.
+    async fn publish(&self, origin: Option<&SocketRef>, room: &str, event: &str, payload: &Value) {
+        let Some(io) = self.inner.io.get() else {
+            return;
+        };
+        for ns in io.nsps() {
+            let room = room.to_owned();
+            let ops = match origin {
+                // `broadcast()` on the writer's socket excludes that socket.
+                Some(socket) if socket.ns() == ns.ns_path() => socket.broadcast().to(room),
+                _ => ns.to(room),
+            };
+            if let Err(error) = ops.emit(event, payload).await {
+                tracing::warn!(%error, event, "live broadcast failed");
+            }
+        }
+        self.inner.broadcasts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs `request` through `api` and, when it committed a new write, broadcasts the change to
+/// the collection's room (without `origin`, the socket that sent it, if any). A write replayed
+/// from its request id is counted and logged, never broadcast twice.
+pub async fn execute(
+    api: &Api,
+    request: Request,
+    origin: Option<&SocketRef>,
+) -> Result<Value, ApiError> {
+    let method = request.method;
+    let endpoint = request.endpoint.clone();
+    let request_id = request.request_id.clone();
+    let applied = api.execute(request).await?;
+    if method == Method::Read {
+        return Ok(applied.value);
+    }
+    let live = api.live();
+    if applied.replayed {
+        live.inner.replays.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(request_id = request_id.as_deref(), %endpoint, "dedupe hit: write replayed");
+        return Ok(applied.value);
+    }
+    live.inner.writes.fetch_add(1, Ordering::Relaxed);
+    // `api.execute` accepted the endpoint, so it parses.
+    if let Ok(parsed) = Endpoint::parse(&endpoint, api.prefix()) {
+        let (event, payload) = change(method, &parsed, &applied.value);
+        live.publish(origin, parsed.collection(), event, &payload)
+            .await;
+    }
+    Ok(applied.value)
+}
+
+/// The broadcast for a committed write: its event name and `{endPoint, collection, item}`.
+pub fn change(method: Method, endpoint: &Endpoint, value: &Value) -> (&'static str, Value) {
+    let event = match method {
+        Method::Create => "created",
+        Method::Update => "updated",
+        Method::Patch => "patched",
+        Method::Delete | Method::Read => "deleted",
+    };
+    let item = match (method, endpoint) {
+        (Method::Delete, Endpoint::Model { id, .. }) => json!({ "id": id_value(id) }),
+        _ => value.clone(),
+    };
+    let payload = json!({
+        "endPoint": endpoint.path(),
+        "collection": endpoint.collection(),
+        "item": item,
+    });
+    (event, payload)
+}
+
+/// An id segment as the store returns it: a number when it is a canonical integer.
+fn id_value(id: &str) -> Value {
+    match id.parse::<i64>() {
+        Ok(n) if n.to_string() == id => Value::from(n),
+        _ => Value::from(id),
+    }
+}
+
+/// Registers `subscribe` and `unsubscribe` on a connecting socket.
+pub fn register(socket: &SocketRef) {
+    socket.on("subscribe", on_subscription);
+    socket.on("unsubscribe", on_subscription);
+}
+
+async fn on_subscription(
+    socket: SocketRef,
+    Event(event): Event,
+    AckId(ack_id): AckId,
+    ack: AckSender,
+    State(api): State<Api>,
+    Args(args): Args,
+) {
+    let (reply_event, result) = match subscription_endpoint(args) {
+        Ok(endpoint) => {
+            let reply_event = format!("{event}:{endpoint}");
+            let result = match Endpoint::parse(&endpoint, api.prefix()) {
+                Ok(Endpoint::Collection(room)) => {
+                    if event == "subscribe" {
+                        socket.join(room.clone());
+                    } else {
+                        socket.leave(room.clone());
+                    }
+                    Ok(json!({ "endPoint": room }))
+                }
+                Ok(Endpoint::Model { .. }) => Err(ApiError::bad_request(format!(
+                    "{event} needs a collection endPoint"
+                ))),
+                Err(error) => Err(error),
+            };
+            (Some(reply_event), result)
+        }
+        Err(error) => (None, Err(error)),
+    };
+    if ack_id.is_some() {
+        send_ack(ack, result);
+    } else {
+        send_event(
+            &socket,
+            reply_event.as_deref().unwrap_or(ERROR_EVENT),
+            result,
+        );
+    }
+}
+
+/// `signature.endPoint` of the single `{signature}` argument.
+fn subscription_endpoint(args: Option<Vec<Value>>) -> Result<String, ApiError> {
+    let arg = args.and_then(|args| args.into_iter().next());
+    match arg.as_ref().and_then(|a| a.pointer("/signature/endPoint")) {
+        Some(Value::String(endpoint)) => Ok(endpoint.clone()),
+        _ => Err(ApiError::bad_request(
+            "expected {\"signature\":{\"endPoint\":\"<collection>\"}}",
+        )),
+    }
+}
+
+/// `GET /_bss/stats`: this process's [`Live::stats`] counters.
+pub fn stats_router(api: Api) -> Router {
+    Router::new().route(
+        STATS_PATH,
+        get(move || {
+            let stats = api.live().stats();
+            async move { Json(stats) }
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_carry_the_endpoint_collection_and_item() {
+        let model = Endpoint::parse("/api/todos/7", "/api").unwrap();
+        let (event, payload) = change(Method::Patch, &model, &json!({"id": 7, "done": true}));
+        assert_eq!(event, "patched");
+        assert_eq!(
+            payload,
+            json!({"endPoint": "/api/todos/7", "collection": "/api/todos", "item": {"id": 7, "done": true}})
+        );
+        let (event, payload) = change(Method::Delete, &model, &json!({}));
+        assert_eq!(event, "deleted");
+        assert_eq!(payload["item"], json!({"id": 7}));
+        let named = Endpoint::parse("/api/todos/abc", "/api").unwrap();
+        assert_eq!(
+            change(Method::Delete, &named, &json!({})).1["item"],
+            json!({"id": "abc"})
+        );
+        let collection = Endpoint::parse("/api/todos/", "/api").unwrap();
+        let (event, payload) = change(Method::Create, &collection, &json!({"id": 1}));
+        assert_eq!(
+            (event, &payload["endPoint"]),
+            ("created", &json!("/api/todos"))
+        );
+        assert_eq!(change(Method::Update, &model, &json!({})).0, "updated");
+    }
+
+    #[test]
+    fn subscriptions_need_a_signature_endpoint() {
+        let ok = subscription_endpoint(Some(vec![json!({"signature": {"endPoint": "/api/x"}})]));
+        assert_eq!(ok.unwrap(), "/api/x");
+        for bad in [
+            None,
+            Some(vec![]),
+            Some(vec![json!("x")]),
+            Some(vec![json!({"signature": {"endPoint": 5}})]),
+        ] {
+            assert_eq!(subscription_endpoint(bad).unwrap_err().status, 400);
+        }
+    }
+}
