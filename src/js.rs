@@ -1,6 +1,7 @@
 //! Small helpers for talking to JavaScript values without `core::fmt` or panics.
 
-use core::cell::OnceCell;
+use alloc::rc::Rc;
+use core::cell::{Cell, OnceCell};
 
 use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
@@ -24,14 +25,86 @@ pub(crate) fn set(target: &JsValue, key: &str, value: &JsValue) {
 
 /// Whether `value` is `null` or `undefined`.
 pub(crate) fn is_nullish(value: &JsValue) -> bool {
-    value.is_null() || value.is_undefined()
+    value.is_undefined() || *value == JsValue::NULL
+}
+
+/// `value` when it is a boolean.
+pub(crate) fn as_bool(value: &JsValue) -> Option<bool> {
+    if *value == JsValue::TRUE {
+        Some(true)
+    } else if *value == JsValue::FALSE {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 /// `String(value)`.
 pub(crate) fn to_string(value: &JsValue) -> String {
     match value.as_string() {
         Some(s) => s,
-        None => Array::of1(value).join("").into(),
+        None => array(&[value]).join("").into(),
+    }
+}
+
+/// A JS array of `items`. Built with the `Reflect.set` the module imports anyway, rather than
+/// `Array.of` (one import per arity).
+pub(crate) fn array(items: &[&JsValue]) -> Array {
+    let a = Array::new();
+    for (i, item) in (0u32..).zip(items) {
+        let _ = Reflect::set(&a, &JsValue::from(i), item);
+    }
+    a
+}
+
+/// `f.apply(this, args)` for a function the caller knows is one; exceptions are returned.
+pub(crate) fn apply(f: &Function, this: &JsValue, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+    f.apply(this, &array(args))
+}
+
+/// The one Rust closure type this module hands to JavaScript. Every distinct closure type costs
+/// its own glue and wasm shims, so listeners, timers, the promise executor and the jqXHR
+/// methods all take (up to) two arguments and return a value. `Fn`, not `FnMut`: a callback
+/// may be re-entered (an `error` callback calling `xhr.abort()` again).
+pub(crate) type Callback = Closure<dyn Fn(JsValue, JsValue) -> JsValue>;
+
+/// Wraps `f` as a [`Callback`].
+pub(crate) fn callback(f: impl Fn(JsValue, JsValue) -> JsValue + 'static) -> Callback {
+    Closure::new(f)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global object (`globalThis`).
+    #[wasm_bindgen(thread_local_v2, js_name = globalThis)]
+    static GLOBAL: JsValue;
+
+    /// `Promise`, for a constructor that takes a [`Callback`] (js-sys's takes a stack closure
+    /// of a type of its own).
+    #[wasm_bindgen(js_name = Promise)]
+    type PromiseCtor;
+    #[wasm_bindgen(constructor, js_class = "Promise")]
+    fn new(executor: &JsValue) -> PromiseCtor;
+}
+
+/// `globalThis[key]`.
+pub(crate) fn global(key: &str) -> JsValue {
+    GLOBAL.with(|g| get(g, key))
+}
+
+/// A new Promise and its `resolve` and `reject` functions.
+pub(crate) fn promise() -> (Promise, Function, Function) {
+    let slots: Rc<Cell<Option<(JsValue, JsValue)>>> = Rc::default();
+    let s = slots.clone();
+    let executor = callback(move |resolve, reject| {
+        s.set(Some((resolve, reject)));
+        JsValue::UNDEFINED
+    });
+    // The executor runs synchronously inside `new Promise`; it is freed when this returns.
+    let promise: Promise = PromiseCtor::new(executor.as_ref()).unchecked_into();
+    match slots.take() {
+        Some((resolve, reject)) => (promise, resolve.unchecked_into(), reject.unchecked_into()),
+        None => (promise, noop(), noop()),
     }
 }
 
@@ -70,7 +143,7 @@ static NOOP: Local<OnceCell<JsValue>> = Local::new(OnceCell::new());
 pub(crate) fn noop() -> Function {
     let f = NOOP
         .get()
-        .get_or_init(|| Closure::<dyn Fn()>::new(|| {}).into_js_value());
+        .get_or_init(|| callback(|_, _| JsValue::UNDEFINED).into_js_value());
     f.clone().unchecked_into()
 }
 

@@ -12,7 +12,7 @@ use core::cell::RefCell;
 
 use crate::listener::Timeout;
 use js_sys::{Array, Function, JSON};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::idmap::IdMap;
 use crate::js;
@@ -119,22 +119,23 @@ pub(crate) fn apply(shared: &Shared, effects: Vec<Effect>) {
                     call.settle(outcome);
                 }
             }
-            Effect::Event { name, args } => {
-                let args = JSON::parse(&args).map_or_else(|_| Array::new(), |v| Array::from(&v));
-                dispatch(shared, &name, &args);
-            }
+            Effect::Event { name, args } => dispatch(shared, &name, &parse_args(&args)),
             Effect::AppAck { handle, args } => {
                 let f = shared.borrow_mut().acks.remove(handle);
                 if let Some(f) = f {
-                    let args =
-                        JSON::parse(&args).map_or_else(|_| Array::new(), |v| Array::from(&v));
-                    js::call(&f, &JsValue::UNDEFINED, &args);
+                    js::call(&f, &JsValue::UNDEFINED, &parse_args(&args));
                 }
             }
             Effect::Lifecycle(event) => lifecycle(shared, event),
         }
     }
     arm_timer(shared);
+}
+
+/// The arguments of an event or ack: the session hands over the text of a JSON array it has
+/// already validated, so `JSON.parse` gives an array (an empty one should it ever fail).
+fn parse_args(args: &str) -> Array {
+    JSON::parse(args).map_or_else(|_| Array::new(), JsCast::unchecked_into)
 }
 
 /// Calls the listeners of `name` with `args` (once-listeners are removed first).
@@ -168,7 +169,7 @@ fn lifecycle(shared: &Shared, event: Lifecycle) {
     let args = if arg.is_undefined() {
         Array::new()
     } else {
-        Array::of1(&arg)
+        js::array(&[&arg])
     };
     dispatch(shared, name, &args);
 }

@@ -107,7 +107,7 @@ fn parse_options(options: &JsValue) -> Result<(Config, String), JsValue> {
     let get = |key| js::get(options, key);
     let url = get("url");
     let base = if js::is_nullish(&url) {
-        let location = js::get(&js_sys::global(), "location");
+        let location = js::global("location");
         js::get(&location, "origin").as_string().unwrap_or_default()
     } else {
         js::to_string(&url)
@@ -138,7 +138,7 @@ fn parse_options(options: &JsValue) -> Result<(Config, String), JsValue> {
     if let Some(n) = number("queueSize") {
         config.queue_size = n as usize;
     }
-    if let Some(b) = get("reconnection").as_bool() {
+    if let Some(b) = js::as_bool(&get("reconnection")) {
         config.reconnection = b;
     }
     if let Some(n) = number("reconnectionAttempts") {

@@ -10,7 +10,7 @@
 
 use core::cell::Cell;
 
-use js_sys::{Array, Function, Object, Promise, JSON};
+use js_sys::{Function, Object, Promise, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -77,7 +77,7 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
     shared.borrow_mut().add_call(id, call);
     js::set(&options, "xhr", &xhr);
     let trigger = js::get(&model, "trigger");
-    let args = Array::of4(&"request".into(), &model, &xhr, &options);
+    let args = js::array(&[&"request".into(), &model, &xhr, &options]);
     js::call(&trigger, &model, &args);
     // Effects last: a request refused at once (queue full) fails after the 'request' event,
     // as an XHR error would.
@@ -93,7 +93,7 @@ fn endpoint(model: &JsValue, options: &JsValue) -> Result<String, JsValue> {
     }
     let mut url = js::get(model, "url");
     if let Some(f) = url.dyn_ref::<Function>() {
-        url = f.call0(model)?;
+        url = js::apply(f, model, &[])?;
     }
     if url.is_truthy() {
         Ok(js::to_string(&url))
@@ -124,7 +124,7 @@ fn payload(
             if !item.is_truthy() {
                 let to_json = js::get(model, "toJSON");
                 item = match to_json.dyn_ref::<Function>() {
-                    Some(f) => f.call1(model, options)?,
+                    Some(f) => js::apply(f, model, &[options])?,
                     None => model.clone(),
                 };
             }
@@ -145,38 +145,46 @@ fn payload(
 /// How many fallback request ids were made.
 static COUNTER: Local<Cell<u32>> = Local::new(Cell::new(0));
 
-/// A unique request id: `crypto.randomUUID()` where available, else a counter and randomness.
+/// A unique request id: `crypto.randomUUID()` where available (secure contexts), else a
+/// counter and randomness in base 36.
 fn request_id() -> JsValue {
-    let crypto = js::get(&js_sys::global(), "crypto");
+    let crypto = js::global("crypto");
     if let Some(f) = js::get(&crypto, "randomUUID").dyn_ref::<Function>() {
-        if let Ok(id) = f.call0(&crypto) {
+        if let Ok(id) = js::apply(f, &crypto, &[]) {
             return id;
         }
     }
     let counter = COUNTER.get();
     counter.set(counter.get().wrapping_add(1));
-    let n = counter.get();
-    let random = js_sys::Number::from(js_sys::Math::random() * 9e15).to_string_with_radix(36);
-    let n = js_sys::Number::from(n).to_string_with_radix(36);
-    match (random, n) {
-        (Ok(r), Ok(n)) => {
-            let r: String = r.into();
-            let n: String = n.into();
-            (n + "-" + &r).into()
+    let mut id = String::new();
+    push_base36(&mut id, u64::from(counter.get()));
+    id.push('-');
+    push_base36(&mut id, (js_sys::Math::random() * 9e15) as u64);
+    id.into()
+}
+
+/// Appends `n` in base 36 (lower case), as JavaScript's `n.toString(36)` writes it.
+fn push_base36(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 13];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
+        n /= 36;
+        if n == 0 {
+            break;
         }
-        _ => js_sys::Math::random().into(),
     }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// The returned object: a real Promise, plus jqXHR's `done`, `fail`, `always` and the xhr
 /// fields. Its rejection is marked handled, so a Backbone app that only uses `options.error`
 /// does not log an unhandled rejection; promises derived with `then` still reject.
 fn deferred() -> (JsValue, Function, Function) {
-    let mut slots: Option<(Function, Function)> = None;
-    let promise = Promise::new(&mut |resolve, reject| slots = Some((resolve, reject)));
+    let (promise, resolve, reject) = js::promise();
     let noop = js::noop();
     then(&promise, &JsValue::UNDEFINED, &noop);
-    let (resolve, reject) = slots.unwrap_or_else(|| (noop.clone(), noop.clone()));
     let xhr: JsValue = promise.clone().into();
     js::set(&xhr, "readyState", &1.into());
     js::set(&xhr, "status", &0.into());
@@ -185,7 +193,7 @@ fn deferred() -> (JsValue, Function, Function) {
         let p = promise.clone();
         let x = xhr.clone();
         let n = noop.clone();
-        let f = Closure::<dyn Fn(JsValue) -> JsValue>::new(move |f: JsValue| {
+        let f = js::callback(move |f, _| {
             if f.is_function() {
                 let none: JsValue = n.clone().into();
                 then(
@@ -207,16 +215,17 @@ fn deferred() -> (JsValue, Function, Function) {
 /// `promise.then(on_ok, on_err)`, through the promise's own `then`.
 fn then(promise: &Promise, on_ok: &JsValue, on_err: &JsValue) {
     let then = js::get(promise, "then");
-    js::call(&then, promise, &Array::of2(on_ok, on_err));
+    js::call(&then, promise, &js::array(&[on_ok, on_err]));
 }
 
 /// `xhr.abort()`: fails the request with statusText "abort".
 fn add_abort(xhr: &JsValue, shared: &Shared, id: RequestId) {
     let weak = alloc::rc::Rc::downgrade(shared);
-    let abort = Closure::<dyn Fn()>::new(move || {
+    let abort = js::callback(move |_, _| {
         if let Some(shared) = weak.upgrade() {
             shell::drive(&shared, |s, now| s.abort(now, id));
         }
+        JsValue::UNDEFINED
     });
     js::set(xhr, "abort", &abort.into_js_value());
 }
@@ -239,9 +248,9 @@ impl SyncCall {
                 js::set(xhr, "responseText", &text.into());
                 js::set(xhr, "responseJSON", &response);
                 let success = js::get(&self.options, "success");
-                let args = Array::of3(&response, &"success".into(), xhr);
+                let args = js::array(&[&response, &"success".into(), xhr]);
                 js::call(&success, &context, &args);
-                let _ = self.resolve.call1(&JsValue::UNDEFINED, &response);
+                let _ = js::apply(&self.resolve, &JsValue::UNDEFINED, &[&response]);
             }
             Err(failure) => {
                 let status_text = match (failure.kind, failure.message) {
@@ -260,9 +269,9 @@ impl SyncCall {
                 js::set(&self.options, "textStatus", &text_status);
                 js::set(&self.options, "errorThrown", &status_text.as_str().into());
                 let error = js::get(&self.options, "error");
-                let args = Array::of3(xhr, &text_status, &status_text.as_str().into());
+                let args = js::array(&[xhr, &text_status, &status_text.as_str().into()]);
                 js::call(&error, &context, &args);
-                let _ = self.reject.call1(&JsValue::UNDEFINED, xhr);
+                let _ = js::apply(&self.reject, &JsValue::UNDEFINED, &[xhr]);
             }
         }
     }
