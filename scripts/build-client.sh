@@ -8,7 +8,8 @@
 # step succeeded, so a failed build never leaves half an output behind.
 #
 # Knobs (for size measurements; the defaults are the measured best, see the size report):
-#   WASM_OPT_LEVEL=-Oz    wasm-opt level (-O1..-O4, -Os, -Oz); WASM_OPT_LEVEL=none skips wasm-opt
+#   WASM_OPT_LEVEL=-Os    wasm-opt level (-O1..-O4, -Os, -Oz); none skips wasm-opt. -Os measured
+#                         best on gzip (-Oz is smaller raw but ~40 B larger gzipped)
 #   WASM_OPT_EXTRA=...    more wasm-opt flags (e.g. --converge)
 #   BUILD_OUT=www/pkg     output folder (the size matrix builds elsewhere)
 #   CARGO_PROFILE_RELEASE_*, CARGO_TARGET_DIR  cargo's own overrides of [profile.release]
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 CRATE=backbone-socket-sync
 LIB=backbone_socket_sync
 OUT=${BUILD_OUT:-www/pkg}
-LEVEL=${WASM_OPT_LEVEL:--Oz}
+LEVEL=${WASM_OPT_LEVEL:--Os}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 WASM_OPT=node_modules/.bin/wasm-opt
 
