@@ -63,9 +63,11 @@ if [ "$LEVEL" != none ]; then
 fi
 
 # What a production page downloads carries no comments: the glue is stripped in place, and
-# min copies of the documented shim and module are written beside it (they find each other
-# and the glue by name, so those names are rewritten; each rewrite must happen exactly once).
-step "stripping comments: glue, backbone-socket-sync.min.js, backbone-socket-sync.min.mjs"
+# `.min` copies of the documented shim and of the ES modules (the entry and the www/*.mjs
+# it imports, transitively) are written beside it. They find each other and the glue by
+# name, so those names are rewritten. The stripping works line by line, so the sources
+# must not hold multi-line strings or template literals.
+step "stripping comments: glue, backbone-socket-sync.min.js, *.min.mjs"
 node - "$tmp" "$LIB" <<'JS'
 const fs = require('fs');
 const [dir, lib] = process.argv.slice(2);
@@ -89,19 +91,34 @@ function strip(src) {
   }
   return out.join('\n') + '\n';
 }
-function rewrite(src, from, to, file) {
+// Replaces `from` by `to`, which must occur exactly once.
+function rewriteOnce(src, from, to, file) {
   const n = src.split(from).length - 1;
   if (n !== 1) throw new Error(`${file}: expected ${from} once, found it ${n} times`);
   return src.replace(from, to);
 }
 const glue = `${dir}/${lib}.js`;
 fs.writeFileSync(glue, strip(fs.readFileSync(glue, 'utf8')));
+
 const shim = fs.readFileSync('www/backbone-socket-sync.js', 'utf8');
-const entry = fs.readFileSync('www/backbone-socket-sync.mjs', 'utf8');
 fs.writeFileSync(`${dir}/backbone-socket-sync.min.js`,
-  strip(rewrite(shim, "'backbone-socket-sync.mjs'", "'backbone-socket-sync.min.mjs'", 'shim')));
-fs.writeFileSync(`${dir}/backbone-socket-sync.min.mjs`,
-  strip(rewrite(entry, "'./pkg/backbone_socket_sync.js'", "'./backbone_socket_sync.js'", 'module')));
+  strip(rewriteOnce(shim, "'backbone-socket-sync.mjs'", "'backbone-socket-sync.min.mjs'", 'shim')));
+
+// The entry and the sibling modules it imports ('./name.mjs'), transitively.
+const relImport = /(\bfrom\s*|\bimport\s*\(?\s*)(['"])\.\/([\w.-]+)\.mjs\2/g;
+const modules = new Set();
+for (const todo = ['backbone-socket-sync']; todo.length; ) {
+  const name = todo.pop();
+  if (modules.has(name)) continue;
+  modules.add(name);
+  for (const m of fs.readFileSync(`www/${name}.mjs`, 'utf8').matchAll(relImport)) todo.push(m[3]);
+}
+for (const name of modules) {
+  let src = fs.readFileSync(`www/${name}.mjs`, 'utf8');
+  if (name === 'backbone-socket-sync') src = rewriteOnce(src, `'./pkg/${lib}.js'`, `'./pkg/${lib}.js'`, 'entry');
+  src = src.replace(relImport, (_, kw, q, dep) => `${kw}${q}./${dep}.min.mjs${q}`).split("'./pkg/").join("'./");
+  fs.writeFileSync(`${dir}/${name}.min.mjs`, strip(src));
+}
 JS
 
 # wasm-bindgen writes a .gitignore ("*") into its out dir, which would keep npm pack from

@@ -13,7 +13,7 @@
 //   --pkg DIR  measure another build output instead of www/pkg
 // Exits 1 only when a file is missing; the ratio is reported, not enforced.
 
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { gzipSync, constants } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -22,14 +22,27 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const pkgFlag = process.argv.indexOf('--pkg');
 const pkg = pkgFlag > 0 ? path.relative(root, path.resolve(process.argv[pkgFlag + 1] ?? '')) : 'www/pkg';
 
+// The ES modules: the entry and whatever sibling modules the build found it importing
+// (each has a `.min.mjs` in the build output and a documented source in www/).
+const moduleNames = existsSync(path.join(root, pkg))
+  ? readdirSync(path.join(root, pkg)).filter((f) => f.endsWith('.min.mjs')).map((f) => f.slice(0, -'.min.mjs'.length))
+  : [];
+if (!moduleNames.includes('backbone-socket-sync')) moduleNames.unshift('backbone-socket-sync');
+moduleNames.sort((a, b) => (a === 'backbone-socket-sync' ? -1 : b === 'backbone-socket-sync' ? 1 : a.localeCompare(b)));
+
 const files = {
   wasm: { file: `${pkg}/backbone_socket_sync_bg.wasm`, what: 'wasm' },
   glue: { file: `${pkg}/backbone_socket_sync.js`, what: 'wasm-bindgen glue' },
-  minModule: { file: `${pkg}/backbone-socket-sync.min.mjs`, what: 'ES module entry, min' },
   minShim: { file: `${pkg}/backbone-socket-sync.min.js`, what: 'script-tag shim, min' },
-  module: { file: 'www/backbone-socket-sync.mjs', what: 'ES module entry' },
   shim: { file: 'www/backbone-socket-sync.js', what: 'script-tag shim' },
 };
+for (const name of moduleNames) {
+  const what = name === 'backbone-socket-sync' ? 'ES module entry' : 'ES module';
+  files[`min:${name}`] = { file: `${pkg}/${name}.min.mjs`, what: `${what}, min` };
+  files[`doc:${name}`] = { file: `www/${name}.mjs`, what };
+}
+const minModules = moduleNames.map((n) => `min:${n}`);
+const docModules = moduleNames.map((n) => `doc:${n}`);
 const peer = { file: 'node_modules/socket.io-client/dist/socket.io.min.js', what: 'socket.io-client 4.8 (min)' };
 
 const missing = [...Object.values(files), peer].filter((f) => !existsSync(path.join(root, f.file)));
@@ -54,9 +67,9 @@ const total = (what, keys) => {
   return { what, files: keys.map((k) => m[k].file), raw, gzip, ratio: gzip / ref.gzip };
 };
 const totals = {
-  scriptTag: total('script tag, min (wasm + glue + min.mjs + min.js)', ['wasm', 'glue', 'minModule', 'minShim']),
-  esm: total('ES module, min (wasm + glue + min.mjs)', ['wasm', 'glue', 'minModule']),
-  scriptTagDocumented: total('script tag, documented www/ sources', ['wasm', 'glue', 'module', 'shim']),
+  scriptTag: total('script tag, min (wasm + glue + .min.mjs + .min.js)', ['wasm', 'glue', ...minModules, 'minShim']),
+  esm: total('ES module, min (wasm + glue + .min.mjs)', ['wasm', 'glue', ...minModules]),
+  scriptTagDocumented: total('script tag, documented www/ sources', ['wasm', 'glue', ...docModules, 'shim']),
 };
 
 if (process.argv.includes('--json')) {
