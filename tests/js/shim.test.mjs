@@ -390,3 +390,45 @@ test('the min shim in www/pkg (comments stripped by the build) works the same', 
   assert.ok(!r.modules.includes('/www/backbone-socket-sync.mjs'), 'the min shim loads the min module');
   assert.deepEqual(page.errors, []);
 });
+
+test('listeners survive connect() replacing the connection; off(name) removes them all; install twice keeps the original', async () => {
+  const page = await openPage({ inline: `BackboneSocketSync.connect();` });
+  const r = await page.evaluate(async () => {
+    await BackboneSocketSync.ready;
+    const s = BackboneSocketSync.socket;
+    const got = [];
+    const connects = [];
+    s.on('connect', () => connects.push(s.id));
+    s.on('echoed', (tag) => got.push(`a:${tag}`));
+    s.on('echoed', (tag) => got.push(`b:${tag}`));
+    const ack = (tag) => new Promise((resolve) => s.emit('echo', tag, resolve));
+    const echoed = (tag) => new Promise((resolve) => s.once('echoed', (t) => t === tag && resolve()));
+    let seen = echoed('one');
+    await ack('one');
+    await seen;
+    const firstId = s.id;
+    const reconnected = new Promise((resolve) => s.once('connect', resolve));
+    BackboneSocketSync.connect({ replies: 'event' }); // a new connection replaces the old
+    await reconnected;
+    seen = echoed('two');
+    await ack('two');
+    await seen;
+    s.off('echoed');
+    await ack('three'); // no listener left: nothing recorded
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The module is the same instance the shim loaded: installing again keeps the original.
+    const m = await import('/www/backbone-socket-sync.mjs');
+    const original = Backbone.ajaxSync;
+    m.install(Backbone);
+    return { got, firstId, secondId: s.id, connects: connects.length, kept: Backbone.ajaxSync === original, sameSocket: m.socket.id === s.id };
+  });
+  assert.deepEqual(r.got, ['a:one', 'b:one', 'a:two', 'b:two']);
+  assert.notEqual(r.firstId, r.secondId, 'a new socket.io session');
+  assert.equal(r.connects, 2, 'the connect listener moved to the new connection');
+  assert.equal(r.kept, true);
+  assert.equal(r.sameSocket, true);
+  const st = await server.stats();
+  assert.equal(st.connections, 2);
+  assert.equal(st.connected, 1, 'the replaced connection was closed');
+  assert.deepEqual(page.errors, []);
+});
