@@ -8,9 +8,10 @@ pub const ENGINE_PATH: &str = "/socket.io/?EIO=4&transport=websocket";
 /// Turns `http(s)://host[:port][/]` or `ws(s)://…` into the Engine.IO WebSocket URL.
 ///
 /// `base` is the app's `url` option, or the page's origin when it gave none. A URL with no
-/// scheme is taken as a host (`ws://`). Returns `None` for an empty string.
+/// scheme is taken as a host (`ws://`). Returns `None` for an empty string. Surrounding ASCII
+/// whitespace is ignored (ASCII only: Unicode's tables would cost the wasm ~1 KB).
 pub fn websocket_url(base: &str) -> Option<String> {
-    let base = base.trim();
+    let base = base.trim_ascii();
     if base.is_empty() {
         return None;
     }

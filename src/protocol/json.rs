@@ -173,7 +173,7 @@ pub fn unescape(literal: &str) -> Result<String> {
 
 /// Reads a JSON number that is a non-negative integer fitting in a `u64` (`25000`, not `2.5e4`).
 pub fn parse_u64(text: &str) -> Option<u64> {
-    let t = text.trim();
+    let t = text.trim_ascii();
     if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
         return None;
     }

@@ -134,7 +134,7 @@ pub fn parse(text: &str) -> Result<SioPacket<'_>, ProtocolError> {
     };
     let shape_ok = match kind {
         SioKind::Connect => {
-            ack_id.is_none() && data.is_none_or(|d| d.trim_start().starts_with('{'))
+            ack_id.is_none() && data.is_none_or(|d| d.trim_ascii_start().starts_with('{'))
         }
         SioKind::Disconnect => ack_id.is_none() && data.is_none(),
         SioKind::Event => data.is_some_and(first_is_string),

@@ -51,7 +51,7 @@ pub(super) fn server_failure(error: &str) -> Failure {
         .filter(|s| (100..=599).contains(s))
         .map_or(500, |s| s as u16);
     let message = json::field(error, "message")
-        .or_else(|| error.trim_start().starts_with('"').then_some(error))
+        .or_else(|| error.trim_ascii_start().starts_with('"').then_some(error))
         .and_then(|m| json::unescape(m).ok());
     Failure {
         kind: FailureKind::Server,
