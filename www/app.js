@@ -60,6 +60,8 @@
   });
 
   var todos = new TodoList();
+  // Other pages' changes appear here as they happen (and are caught up after a reconnection).
+  if (!ajax) BackboneSocketSync.live(todos);
 
   // Pending requests
   // ----------------
@@ -106,6 +108,7 @@
     initialize: function () {
       this.listenTo(this.model, 'change', this.render);
       this.listenTo(this.model, 'destroy', this.remove);
+      this.listenTo(this.model, 'remove', this.remove); // also when a re-fetch drops it
     },
 
     render: function () {

@@ -26,6 +26,10 @@ export interface ConnectOptions {
   reconnectionDelayMax?: number;
   /** Jitter of the delays, 0..1, default 0.5. */
   randomizationFactor?: number;
+  /** `'auto'`: while the WebSocket cannot be opened, calls go through `Backbone.ajaxSync` (the REST twin); default `'socket'`. */
+  transport?: 'socket' | 'auto';
+  /** Failed connection attempts in a row before `'auto'` falls back to XHR, default 3. */
+  fallbackAfter?: number;
 }
 
 /** What `options.error` receives and a failed sync promise rejects with. */
@@ -97,6 +101,20 @@ export function install(Backbone: BackboneLike, options?: ConnectOptions): Backb
 /** Whether a model (or its collection) has `ajaxSync: true`. */
 export function usesAjax(model: any): boolean;
 
+/** A Backbone collection, as far as `live` uses it. */
+export interface LiveCollection {
+  url: string | (() => string);
+}
+
+/**
+ * Makes `collection` apply other clients' writes to its endpoint (`created`, `updated`, `patched`,
+ * `deleted` broadcasts) with `add` / `set` / the `destroy` event, and fetch again after a reconnection.
+ */
+export function live<C extends LiveCollection>(collection: C): C;
+
+/** Stops applying broadcasts to `collection`; unsubscribes once no live collection uses its endpoint. */
+export function unlive<C extends LiveCollection>(collection: C): C;
+
 /** The connection. */
 export const socket: SocketSyncSocket;
 
@@ -113,6 +131,8 @@ declare const BackboneSocketSync: {
   socket: SocketSyncSocket;
   ready: Promise<void>;
   usesAjax: typeof usesAjax;
+  live: typeof live;
+  unlive: typeof unlive;
   Socket: typeof Socket;
 };
 export default BackboneSocketSync;
@@ -122,6 +142,8 @@ declare global {
   interface Window {
     BackboneSocketSync: {
       connect(options?: ConnectOptions): SocketSyncSocket;
+      live: typeof live;
+      unlive: typeof unlive;
       socket: SocketSyncSocket;
       /** Resolves with this object once the wasm is loaded and installed. */
       ready: Promise<Window['BackboneSocketSync']>;

@@ -122,12 +122,13 @@
   // The socket
   // ----------
 
-  // A socket method that goes to the module's socket, or waits in `socketCalls`.
-  function later(name) {
+  // A socket method that goes to the module's socket, or waits in `socketCalls`. With
+  // `fn`, a function of the module itself (`live`), returning its first argument.
+  function later(name, fn) {
     return function () {
-      if (mod) mod.socket[name].apply(mod.socket, arguments);
-      else socketCalls.push([name, arguments]);
-      return socket;
+      if (mod) (fn ? mod[fn] : mod.socket[name]).apply(mod.socket, arguments);
+      else socketCalls.push([name, arguments, fn]);
+      return fn ? arguments[0] : socket;
     };
   }
 
@@ -147,7 +148,8 @@
   // once, without stopping the others.
   function replay(target, call) {
     try {
-      target[call[0]].apply(target, call[1]);
+      if (call[2]) mod[call[2]].apply(target, call[1]);
+      else target[call[0]].apply(target, call[1]);
     } catch (e) {
       setTimeout(function () { throw e; });
     }
@@ -196,6 +198,10 @@
       else connectOptions = options === undefined ? {} : options;
       return socket;
     },
+    // **live** / **unlive** (see live.mjs): other clients' writes applied to a collection
+    // as they happen. Before the wasm is ready they wait for it.
+    live: later(null, 'live'),
+    unlive: later(null, 'unlive'),
     socket: socket,
     // **ready** resolves (with this object) once the wasm is loaded and installed, and
     // rejects when it could not be loaded; queued syncs then fail with statusText "error".

@@ -16,6 +16,8 @@
 // (`backbone-socket-sync.js`) imports this file and queues calls until it has loaded.
 
 import init, * as wasm from './pkg/backbone_socket_sync.js';
+import { createLive } from './live.mjs';
+import { createFallback } from './fallback.mjs';
 
 await init();
 
@@ -78,6 +80,8 @@ function ensureSocket() {
 // request, 10000), `queueSize`, and the reconnection options of socket.io-client. Returns
 // `socket`; listeners already added stay attached to the new connection.
 export function connect(options) {
+  fallback.configure(options);
+  replies = (options && options.replies) || 'ack';
   current = wasm.connect(options === undefined ? {} : options);
   for (const name of listeners.keys()) attach(name);
   return socket;
@@ -125,6 +129,20 @@ export const socket = {
   },
 };
 
+// Live collections and the XHR fallback
+// -------------------------------------
+
+// How the current connection gets its replies, for `live`'s subscribe requests.
+let replies = 'ack';
+
+// **live(collection)** / **unlive(collection)**: apply other clients' writes to a
+// collection as they happen, and catch up after a reconnection (see `live.mjs`).
+export const { live, unlive } = createLive(socket, () => replies, ensureSocket);
+
+// With `transport: 'auto'`, calls go through XHR while the socket cannot connect (see
+// `fallback.mjs`).
+const fallback = createFallback(socket);
+
 // Backbone.sync
 // -------------
 
@@ -151,7 +169,8 @@ export function install(Backbone, options) {
   }
   const ajaxSync = Backbone.sync.ajaxSync || Backbone.sync;
   function socketSync(method, model, opts) {
-    return usesAjax(model) ? Backbone.ajaxSync.apply(this, arguments) : sync(method, model, opts);
+    const ajax = usesAjax(model) || fallback.active();
+    return ajax ? Backbone.ajaxSync.apply(this, arguments) : sync(method, model, opts);
   }
   socketSync.ajaxSync = ajaxSync;
   Backbone.ajaxSync = ajaxSync;
@@ -166,4 +185,4 @@ export const ready = Promise.resolve();
 
 export const Socket = wasm.Socket;
 
-export default { install, connect, sync, socket, ready, usesAjax, Socket };
+export default { install, connect, sync, socket, ready, usesAjax, live, unlive, Socket };

@@ -1,0 +1,147 @@
+//     live.mjs
+//     Live collections for backbone-socket-sync.
+//     MIT licence.
+//
+// A collection made live hears the writes other clients make to its endpoint and applies
+// them with Backbone's own methods, so its views update by themselves:
+//
+//     import { live, unlive } from 'backbone-socket-sync';
+//     live(todos);      // sends subscribe {"signature":{"endPoint":"/api/todos"}}
+//     unlive(todos);    // sends unsubscribe once no live collection uses that endpoint
+//
+// The server answers every committed write with one broadcast to the endpoint's room:
+// `created`, `updated`, `patched` or `deleted`, carrying `{endPoint, collection, item}`.
+// They are applied as
+//
+//     created            collection.add(item, {merge: true})
+//     updated, patched   collection.get(item).set(item)   (add when missing)
+//     deleted            model.trigger('destroy', model, collection, options)
+//
+// so `add`, `change` and `remove` fire as usual; `deleted` goes through the `destroy` event,
+// as `model.destroy()` would, which removes the model from every collection holding it and
+// tells the views that listen for `destroy`. Every options object carries `live: true`, so
+// an app can tell these changes from its own.
+//
+// The socket (re)joins the rooms on every `connect`. After a connection was lost, it fetches
+// each live collection again (`collection.fetch()`, which merges, adds and removes), so the
+// changes made while it was offline show up too. The writer's own socket gets no broadcast
+// for its writes: it has its reply.
+//
+// This file needs only what the entry module hands to `createLive`.
+
+// Collection paths as the server names its rooms: no origin, no query, no trailing slash.
+function roomOf(url) {
+  let path = String(url);
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\/[^/]*/i.exec(path);
+  if (scheme) path = path.slice(scheme[0].length) || '/';
+  path = path.replace(/[?#].*$/, '');
+  return path.length > 1 ? path.replace(/\/+$/, '') : path;
+}
+
+// The endpoint a collection syncs with, as `Backbone.sync` resolves it.
+function endpointOf(collection) {
+  const url = typeof collection.url === 'function' ? collection.url() : collection.url;
+  if (!url) throw new Error('live(collection): A "url" property or function must be specified');
+  return String(url);
+}
+
+// **createLive** returns `{live, unlive}` working over `socket` (the entry's socket
+// object); `replyMode()` tells how the connection gets its replies (`"ack"` or `"event"`),
+// and `open()` opens the connection when none was made yet.
+export function createLive(socket, replyMode, open) {
+  // room -> {endPoint, collections: Set, joined: whether a connection ever joined it}
+  const rooms = new Map();
+  let hooked = false;
+
+  // Sends `subscribe`/`unsubscribe` for `room`; `done(error)` runs when the server answered.
+  function request(event, room, done) {
+    const arg = { signature: { endPoint: room.endPoint } };
+    const finish = done || function () {};
+    if (replyMode() === 'event') {
+      socket.once(`${event}:${room.endPoint}`, (reply) => {
+        const failed = reply && typeof reply === 'object' && reply.error;
+        finish(failed ? reply.error : null);
+      });
+      socket.emit(event, arg);
+    } else {
+      socket.emit(event, arg, (error) => finish(error || null));
+    }
+  }
+
+  // Joins one room and, when a previous connection had joined it (so changes may have been
+  // missed in between), fetches its collections again once the server confirmed.
+  function join(room) {
+    const catchUp = room.joined;
+    request('subscribe', room, (error) => {
+      if (error) {
+        for (const collection of room.collections) collection.trigger('error', collection, error, { live: true });
+        return;
+      }
+      room.joined = true;
+      if (catchUp) for (const collection of room.collections) collection.fetch({ live: true });
+    });
+  }
+
+  // Applies one broadcast to every live collection of its room.
+  function apply(event, change) {
+    const room = change && rooms.get(roomOf(change.collection));
+    if (!room || !change.item || typeof change.item !== 'object') return;
+    const options = { live: true };
+    for (const collection of [...room.collections]) {
+      const model = collection.get(change.item);
+      if (event === 'created') {
+        collection.add(change.item, { merge: true, live: true });
+      } else if (event === 'deleted') {
+        if (model) model.trigger('destroy', model, model.collection, options);
+      } else if (model) {
+        model.set(change.item, options);
+      } else {
+        collection.add(change.item, options);
+      }
+    }
+  }
+
+  // The socket's listeners, added once the first collection goes live.
+  function hook() {
+    if (hooked) return;
+    hooked = true;
+    socket.on('connect', () => {
+      for (const room of rooms.values()) join(room);
+    });
+    for (const event of ['created', 'updated', 'patched', 'deleted']) {
+      socket.on(event, (change) => apply(event, change));
+    }
+  }
+
+  // **live** makes `collection` apply the changes other clients make to its endpoint, from
+  // now on and after every reconnection. Returns the collection.
+  function live(collection) {
+    const endPoint = endpointOf(collection);
+    const key = roomOf(endPoint);
+    hook();
+    let room = rooms.get(key);
+    if (room) {
+      room.collections.add(collection);
+      return collection;
+    }
+    room = { endPoint, collections: new Set([collection]), joined: false };
+    rooms.set(key, room);
+    // Not connected yet: the `connect` listener joins it.
+    if (socket.connected) join(room);
+    else open();
+    return collection;
+  }
+
+  // **unlive** stops applying broadcasts to `collection`; the socket leaves the room once no
+  // live collection uses that endpoint. Returns the collection.
+  function unlive(collection) {
+    for (const [key, room] of rooms) {
+      if (!room.collections.delete(collection) || room.collections.size) continue;
+      rooms.delete(key);
+      if (socket.connected) request('unsubscribe', room);
+    }
+    return collection;
+  }
+
+  return { live, unlive };
+}
