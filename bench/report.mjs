@@ -35,10 +35,12 @@ export function browserTable(browser) {
 // The server table: one line per load run.
 export function loadTable(load) {
   const lines = [];
-  lines.push(`${'run'.padEnd(26)} ${fmt('conns', 6)} ${fmt('ops/s', 8)} ${fmt('p50 ms', 8)} ${fmt('p99 ms', 8)} ${fmt('max ms', 8)} ${fmt('RSS MiB', 8)} ${fmt('srv µs/op', 9)} ${fmt('errors', 7)}`);
+  lines.push(
+    `${'run'.padEnd(26)} ${fmt('conns', 6)} ${fmt('ops/s', 8)} ${fmt('p50 ms', 8)} ${fmt('p99 ms', 8)} ${fmt('max ms', 8)} ${fmt('create p99', 10)} ${fmt('read p99', 9)} ${fmt('RSS MiB', 8)} ${fmt('srv µs/op', 9)} ${fmt('errors', 7)}`,
+  );
   for (const r of load.runs) {
     lines.push(
-      `${r.label.padEnd(26)} ${fmt(r.connected, 6)} ${fmt(Math.round(r.ops_per_s), 8)} ${fmt(r.p50_ms, 8)} ${fmt(r.p99_ms, 8)} ${fmt(r.max_ms, 8)} ` +
+      `${r.label.padEnd(26)} ${fmt(r.connected, 6)} ${fmt(Math.round(r.ops_per_s), 8)} ${fmt(r.p50_ms, 8)} ${fmt(r.p99_ms, 8)} ${fmt(r.max_ms, 8)} ${fmt(r.create_p99_ms, 10)} ${fmt(r.read_p99_ms, 9)} ` +
         `${fmt(Math.round((r.server_rss_kib_end || 0) / 1024), 8)} ${fmt(r.server_cpu_us_per_op, 9)} ${fmt(r.errors + r.connect_errors, 7)}`,
     );
   }

@@ -34,8 +34,10 @@ pub struct Plan {
 /// What one connection measured.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Latency of every completed request, microseconds.
-    pub latencies_us: Vec<u32>,
+    /// Latency of every completed create, microseconds.
+    pub create_us: Vec<u32>,
+    /// Latency of every completed read, microseconds.
+    pub read_us: Vec<u32>,
     /// Completed creates.
     pub creates: u64,
     /// Completed reads.
@@ -44,6 +46,20 @@ pub struct Outcome {
     pub errors: u64,
     /// Why the connection stopped early, if it did.
     pub failure: Option<String>,
+}
+
+impl Outcome {
+    /// Records one successful request that took `since.elapsed()`.
+    pub fn record(&mut self, create: bool, since: Instant) {
+        let us = since.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        if create {
+            self.creates += 1;
+            self.create_us.push(us);
+        } else {
+            self.reads += 1;
+            self.read_us.push(us);
+        }
+    }
 }
 
 /// Opens the WebSocket and completes the Engine.IO open + namespace CONNECT handshake.
@@ -108,13 +124,9 @@ pub async fn run(ws: &mut Ws, conn: usize, plan: &Plan, first: Instant, end: Ins
         }
         match await_ack(ws, ack, Instant::now() + plan.timeout).await {
             Ok((true, id)) => {
-                out.latencies_us
-                    .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                out.record(create, t0);
                 if create {
-                    out.creates += 1;
                     last_id = id.or(last_id);
-                } else {
-                    out.reads += 1;
                 }
             }
             Ok((false, _)) => {

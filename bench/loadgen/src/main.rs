@@ -167,14 +167,17 @@ async fn run(args: Args) -> i32 {
     let begin = Instant::now() + Duration::from_millis(50);
     let _ = start_tx.send(Some(begin));
 
-    let mut latencies: Vec<u32> = Vec::new();
+    let (mut latencies, mut create_us, mut read_us) = (Vec::new(), Vec::new(), Vec::new());
     let (mut creates, mut reads, mut errors, mut failures) = (0u64, 0u64, 0u64, Vec::new());
     let mut done = 0;
     while done < connected {
         match reports.recv().await {
             Some(Report::Done(o)) => {
                 done += 1;
-                latencies.extend_from_slice(&o.latencies_us);
+                latencies.extend_from_slice(&o.create_us);
+                latencies.extend_from_slice(&o.read_us);
+                create_us.extend_from_slice(&o.create_us);
+                read_us.extend_from_slice(&o.read_us);
                 creates += o.creates;
                 reads += o.reads;
                 errors += o.errors;
@@ -189,14 +192,10 @@ async fn run(args: Args) -> i32 {
     let self_cpu = procfs::self_cpu_s() - self_cpu_before;
     let _ = close_tx.send(true);
 
-    latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
-        latencies[rank.clamp(1, latencies.len()) - 1] as f64 / 1000.0
-    };
+    for list in [&mut latencies, &mut create_us, &mut read_us] {
+        list.sort_unstable();
+    }
+    let pct = |p: f64| percentile_ms(&latencies, p);
     let ops = creates + reads;
     let ops_per_s = ops as f64 / elapsed;
     let server_cpu = match (before, after) {
@@ -224,6 +223,10 @@ async fn run(args: Args) -> i32 {
         "p90_ms": round(pct(90.0), 3),
         "p99_ms": round(pct(99.0), 3),
         "max_ms": round(pct(100.0), 3),
+        "create_p50_ms": round(percentile_ms(&create_us, 50.0), 3),
+        "create_p99_ms": round(percentile_ms(&create_us, 99.0), 3),
+        "read_p50_ms": round(percentile_ms(&read_us, 50.0), 3),
+        "read_p99_ms": round(percentile_ms(&read_us, 99.0), 3),
         "server_rss_kib_connected": before.map(|s| s.rss_kib),
         "server_rss_kib_end": after.map(|s| s.rss_kib),
         "server_hwm_kib": after.map(|s| s.hwm_kib),
@@ -251,6 +254,15 @@ async fn run(args: Args) -> i32 {
     } else {
         0
     }
+}
+
+/// The p-th percentile (nearest rank) of sorted microseconds, in milliseconds.
+fn percentile_ms(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1] as f64 / 1000.0
 }
 
 fn round(value: f64, places: i32) -> f64 {

@@ -46,13 +46,9 @@ pub async fn run(ws: &mut Ws, conn: usize, plan: &Plan, window: usize, end: Inst
                     out.failure.get_or_insert_with(|| "error reply".into());
                     continue;
                 }
-                out.latencies_us
-                    .push(t0.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                out.record(create, t0);
                 if create {
-                    out.creates += 1;
                     last_id = id.or(last_id);
-                } else {
-                    out.reads += 1;
                 }
             }
             Ok(Incoming::Ping) => {
