@@ -33,6 +33,12 @@ cli=$(wasm-bindgen --version | awk '{ print $2 }')
 [ "$pinned" = "$cli" ] || die "wasm-bindgen CLI $cli != crate $pinned in Cargo.lock: the glue would not match"
 if [ "$LEVEL" != none ] && [ ! -x "$WASM_OPT" ]; then die "$WASM_OPT missing: run scripts/setup.sh (npm binaryen)"; fi
 
+# Several people build at once on this machine: one build at a time per target dir, so two
+# runs never swap $OUT under each other (a mv into an existing folder would nest the output).
+mkdir -p "$TARGET_DIR"
+exec 9>"$TARGET_DIR/build-client.lock"
+flock 9
+
 # `cargo rustc --crate-type cdylib` rather than `cargo build`: with the crate's
 # crate-type = ["cdylib", "rlib"], cargo does not pass `-C lto` at all (the rlib is for the
 # native and browser tests), so `lto = true` in [profile.release] silently did nothing;
@@ -125,7 +131,7 @@ JS
 # shipping the output; the repository's own .gitignore already covers www/pkg/.
 rm -f "$tmp/.gitignore" "$tmp/package.json"
 rm -rf "$OUT"
-mv "$tmp" "$OUT"
+mv -T "$tmp" "$OUT"
 chmod 755 "$OUT"
 trap - EXIT
 step "done: $(cd "$OUT" && ls -1 | tr '\n' ' ')($(wc -c <"$OUT/${LIB}_bg.wasm") bytes of wasm)"
