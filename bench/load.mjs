@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { repoRoot, startRustServer, startStubServer } from './servers.mjs';
+import { repoRoot, startRustServer, startStubServer, track } from './servers.mjs';
 
 export const LOAD_PLANS = {
   full: { conns: [100, 1000, 5000], seconds: 8, rate: 10000 },
@@ -16,7 +16,7 @@ export const LOAD_PLANS = {
 // Runs the generator once; resolves with its JSON report (plus `exitCode`).
 function loadgen(args) {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(repoRoot, 'target/release/bss-loadgen'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(path.join(repoRoot, 'target/release/bss-loadgen'), args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));
@@ -38,6 +38,7 @@ export async function runLoad(plan, www, { log = console.log } = {}) {
   const runs = [];
   const errors = [];
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bss-load-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   try {
     for (const server of ['rust', 'stub']) {
       for (const conns of plan.conns) {

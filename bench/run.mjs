@@ -74,6 +74,7 @@ async function main() {
     log(`note: load average ${results.machine.loadavgAtStart[0]} on ${os.cpus().length} cores before the run: timings will be noisy`);
   }
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'bss-bench-'));
+  process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
   let server;
   try {
     const www = assembleWww(tmp);

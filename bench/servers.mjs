@@ -8,6 +8,24 @@ import path from 'node:path';
 
 export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
+// Servers still running: killed when this process exits for any reason (an error, Ctrl-C,
+// a closed stdout), so no run leaves one behind.
+const live = new Set();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+// Has `child` killed when this process exits, if it is still running then.
+export function track(child) {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.once(signal, () => process.exit(130));
+// `node bench/run.mjs | head` must not crash on EPIPE before cleaning up.
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(141);
+});
+
 // Starts `command args` with the open-files limit raised (for thousands of sockets) and
 // resolves with {pid, url, stop()} once it printed its address.
 export function startServer(name, command, args, { env = {}, nofile = 65536 } = {}) {
@@ -18,6 +36,7 @@ export function startServer(name, command, args, { env = {}, nofile = 65536 } = 
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  track(child);
   let log = '';
   const remember = (chunk) => {
     log = (log + chunk).slice(-8000);
