@@ -24,6 +24,7 @@ extern crate alloc;
 pub mod backoff;
 pub mod idmap;
 pub mod protocol;
+pub mod request_id;
 pub mod session;
 pub mod url;
 

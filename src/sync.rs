@@ -145,8 +145,8 @@ fn payload(
 /// How many fallback request ids were made.
 static COUNTER: Local<Cell<u32>> = Local::new(Cell::new(0));
 
-/// A unique request id: `crypto.randomUUID()` where available (secure contexts), else a
-/// counter and randomness in base 36.
+/// A unique request id: `crypto.randomUUID()` where available (secure contexts), else
+/// [`crate::request_id::fallback`].
 fn request_id() -> JsValue {
     let crypto = js::global("crypto");
     if let Some(f) = js::get(&crypto, "randomUUID").dyn_ref::<Function>() {
@@ -156,26 +156,7 @@ fn request_id() -> JsValue {
     }
     let counter = COUNTER.get();
     counter.set(counter.get().wrapping_add(1));
-    let mut id = String::new();
-    push_base36(&mut id, u64::from(counter.get()));
-    id.push('-');
-    push_base36(&mut id, (js_sys::Math::random() * 9e15) as u64);
-    id.into()
-}
-
-/// Appends `n` in base 36 (lower case), as JavaScript's `n.toString(36)` writes it.
-fn push_base36(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 13];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize];
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+    crate::request_id::fallback(counter.get(), js_sys::Math::random()).into()
 }
 
 /// The returned object: a real Promise, plus jqXHR's `done`, `fail`, `always` and the xhr
