@@ -60,10 +60,13 @@ if [ "$LEVEL" != none ]; then
   step "wasm-opt $LEVEL"
   # strip = true in [profile.release] drops the target-features section, so the features
   # rustc's wasm32 target emits by default are named here (see ../shared/TOOLCHAIN.md).
-  "$WASM_OPT" "$LEVEL" \
+  # The level runs twice around --flatten --rereloop (which rebuild the control flow from
+  # scratch, so the second pass finds more to fold): measured ~0.18 KB gzip smaller than one
+  # pass. The target-features section is metadata no browser reads (~0.1 KB).
+  "$WASM_OPT" "$LEVEL" --flatten --rereloop "$LEVEL" \
     --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
     --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    --strip-debug --strip-producers ${WASM_OPT_EXTRA:-} \
+    --strip-debug --strip-producers --strip-target-features ${WASM_OPT_EXTRA:-} \
     "$tmp/${LIB}_bg.wasm" -o "$tmp/${LIB}_bg.wasm.opt"
   mv "$tmp/${LIB}_bg.wasm.opt" "$tmp/${LIB}_bg.wasm"
 fi
