@@ -15,7 +15,11 @@ pub fn websocket_url(base: &str) -> Option<String> {
     if base.is_empty() {
         return None;
     }
-    let (scheme, rest) = match base.split_once("://") {
+    // A byte search rather than `split_once("://")`, whose substring searcher costs the wasm
+    // ~1 KB; "://" is ASCII, so both sides are valid strings.
+    let sep = base.as_bytes().windows(3).position(|w| w == b"://");
+    let split = sep.and_then(|i| Some((base.get(..i)?, base.get(i + 3..)?)));
+    let (scheme, rest) = match split {
         Some((s, r)) => (s.to_ascii_lowercase(), r),
         None => ("ws".to_owned(), base),
     };

@@ -130,7 +130,7 @@ pub fn unescape(literal: &str) -> Result<String> {
         return Err(ProtocolError::TrailingData);
     }
     let inner = &literal[1..literal.len() - 1];
-    if !inner.contains('\\') {
+    if !inner.bytes().any(|c| c == b'\\') {
         return Ok(inner.to_owned());
     }
     let mut out = String::with_capacity(inner.len());

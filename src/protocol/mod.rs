@@ -13,6 +13,14 @@ pub mod socketio;
 #[cfg(test)]
 mod tests;
 
+/// `text.split_once(sep)` for an ASCII `sep`, as a plain byte loop: core's char searcher and
+/// `memchr` cost the wasm ~0.6 KB, and an ASCII byte is always a char boundary.
+pub(crate) fn split_once_ascii(text: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = text.bytes().position(|b| b == sep)?;
+    let (head, tail) = text.split_at_checked(i)?;
+    Some((head, tail.get(1..)?))
+}
+
 /// Everything that can be wrong with a frame received from the server.
 ///
 /// Every variant is a clean rejection of the frame: parsing never panics, whatever the bytes.

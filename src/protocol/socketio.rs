@@ -113,7 +113,7 @@ pub fn parse(text: &str) -> Result<SioPacket<'_>, ProtocolError> {
         b'4' => SioKind::ConnectError,
         b'5' | b'6' => {
             // Binary header: `51-…`; report its ack id if we can read one.
-            let rest = text[1..].split_once('-').map_or("", |(_, r)| r);
+            let rest = super::split_once_ascii(&text[1..], b'-').map_or("", |(_, r)| r);
             let rest = skip_namespace(rest).1;
             let ack_id = read_ack_id(rest).ok().and_then(|(id, _)| id);
             return Err(ProtocolError::BinaryUnsupported { ack_id });
@@ -161,10 +161,7 @@ fn skip_namespace(text: &str) -> (&str, &str) {
     if !text.starts_with('/') {
         return ("/", text);
     }
-    match text.find(',') {
-        Some(comma) => (&text[..comma], &text[comma + 1..]),
-        None => (text, ""),
-    }
+    super::split_once_ascii(text, b',').unwrap_or((text, ""))
 }
 
 fn read_ack_id(text: &str) -> Result<(Option<u64>, &str), ProtocolError> {
