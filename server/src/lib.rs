@@ -30,6 +30,10 @@ use crate::api::Api;
 use crate::config::Config;
 use crate::store::Store;
 
+/// Packets one socket may have queued for sending: far more than a client pipelines (its
+/// offline queue alone holds 1,000), so a burst of replies plus broadcasts fits.
+const SEND_BUFFER_PACKETS: usize = 16_384;
+
 /// Everything a running server is made of.
 pub struct Server {
     /// The HTTP app: socket.io, REST twin and static files.
@@ -48,6 +52,9 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     let max_message = config.max_message_bytes();
     let (layer, io) = SocketIo::builder()
         .with_state(api.clone())
+        // socketioxide's default of 128 queued packets per socket is less than one client's
+        // pipelined burst (the client queues up to 1,000 requests): replies past it were lost.
+        .max_buffer_size(SEND_BUFFER_PACKETS)
         .max_payload(max_message as u64)
         .ws_max_message_size(max_message)
         .ws_max_frame_size(max_message)

@@ -28,7 +28,7 @@ use socketioxide::SocketIo;
 use crate::api::{Api, Method, Request};
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
-use crate::socket::{send_ack, send_event, AckId, Args, ERROR_EVENT};
+use crate::socket::{reply, AckId, Args};
 
 /// Path of the JSON counters of this process (outside the api prefix).
 pub const STATS_PATH: &str = "/_bss/stats";
@@ -178,15 +178,7 @@ async fn on_subscription(
         }
         Err(error) => (None, Err(error)),
     };
-    if ack_id.is_some() {
-        send_ack(ack, result);
-    } else {
-        send_event(
-            &socket,
-            reply_event.as_deref().unwrap_or(ERROR_EVENT),
-            result,
-        );
-    }
+    reply(&socket, ack_id, ack, reply_event.as_deref(), result);
 }
 
 /// `signature.endPoint` of the single `{signature}` argument.

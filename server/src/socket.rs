@@ -96,40 +96,41 @@ async fn on_request(
         }
         Err((reply_event, error)) => (reply_event, Err(error)),
     };
-    if ack_id.is_some() {
-        send_ack(ack, result);
-    } else {
-        send_event(
-            &socket,
-            reply_event.as_deref().unwrap_or(ERROR_EVENT),
-            result,
-        );
-    }
+    reply(&socket, ack_id, ack, reply_event.as_deref(), result);
 }
 
 async fn on_unknown(socket: SocketRef, Event(event): Event, AckId(ack_id): AckId, ack: AckSender) {
     let error = ApiError::bad_request(format!("unknown event {event:?}"));
-    if ack_id.is_some() {
-        send_ack(ack, Err(error));
-    } else {
-        send_event(&socket, ERROR_EVENT, Err(error));
-    }
+    reply(&socket, ack_id, ack, None, Err(error));
 }
 
-pub(crate) fn send_ack(ack: AckSender, result: Result<Value, ApiError>) {
-    let sent = match result {
-        Ok(value) => ack.send(&(Value::Null, value)),
-        Err(error) => ack.send(&(error,)),
+/// Answers a request the way it was asked: through its ack when it carried an ack id, else by
+/// emitting `reply_event` (or [`ERROR_EVENT`] when there is none) to the requesting socket.
+///
+/// A reply that cannot be queued (the socket's send buffer is full, or it is closing) is never
+/// dropped silently: the write it reports is already committed, so the socket is closed, and
+/// its client reconnects and re-sends with the same `requestId`, which the store answers with
+/// the committed result instead of applying it again.
+pub(crate) fn reply(
+    socket: &SocketRef,
+    ack_id: Option<i64>,
+    ack: AckSender,
+    reply_event: Option<&str>,
+    result: Result<Value, ApiError>,
+) {
+    let sent = if ack_id.is_some() {
+        match result {
+            Ok(value) => ack.send(&(Value::Null, value)),
+            Err(error) => ack.send(&(error,)),
+        }
+    } else {
+        let payload = result.unwrap_or_else(|error| json!({ "error": error }));
+        socket.emit(reply_event.unwrap_or(ERROR_EVENT), &payload)
     };
     if let Err(error) = sent {
-        tracing::debug!(%error, "ack not sent");
-    }
-}
-
-pub(crate) fn send_event(socket: &SocketRef, event: &str, result: Result<Value, ApiError>) {
-    let payload = result.unwrap_or_else(|error| json!({ "error": error }));
-    if let Err(error) = socket.emit(event, &payload) {
-        tracing::debug!(%error, "reply not sent");
+        tracing::warn!(%error, sid = %socket.id, "reply not sent; closing the socket so its client retries");
+        // Already disconnected is the only failure here, and then there is nothing to close.
+        let _ = socket.clone().disconnect();
     }
 }
 

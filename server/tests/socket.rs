@@ -387,3 +387,30 @@ async fn concurrent_writers_get_unique_ids() {
     let all = c.ok("read", req("/api/load", None)).await;
     assert_eq!(all.as_array().unwrap().len(), CLIENTS * WRITES);
 }
+
+/// One socket pipelining a whole burst (as the client does with 1,000 `collection.create`
+/// calls at once) gets every reply: socketioxide's default send buffer of 128 packets used to
+/// drop the replies past it while their writes were committed.
+#[tokio::test]
+async fn one_socket_pipelining_a_burst_gets_every_reply() {
+    const BURST: usize = 1000;
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &[]);
+    let mut c = Client::connect(server.port).await;
+    for n in 0..BURST {
+        let arg = req_id("/api/burst", Some(json!({ "n": n })), &format!("burst-{n}"));
+        c.send(&format!("42{}{}", n + 1, json!(["create", arg])))
+            .await;
+    }
+    let mut acked = vec![false; BURST];
+    for _ in 0..BURST {
+        let frame = c.recv().await.expect("every reply before close");
+        let rest = frame.strip_prefix("43").expect("an ack");
+        let start = rest.find('[').unwrap();
+        let ack_id: usize = rest[..start].parse().unwrap();
+        let reply: Vec<Value> = serde_json::from_str(&rest[start..]).unwrap();
+        assert!(reply[0].is_null(), "{frame}");
+        acked[ack_id - 1] = true;
+    }
+    assert!(acked.iter().all(|&a| a));
+}
