@@ -8,7 +8,8 @@
 #      server started here on a free loopback port
 #   5. the JS tests (node --test): shim, npm package, interop with socket.io-client,
 #      end-to-end demo in Chromium; each starts and stops its own servers
-#   6. the size report
+#   6. the benchmark's smoke run (tiny sizes: it checks every client's results, never timings)
+#   7. the size report
 # Every stage runs even when an earlier one failed; the exit code is non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +59,7 @@ stage "native tests (cargo test --workspace)" cargo test --workspace
 stage "client build (wasm release + wasm-opt)" bash scripts/build-client.sh
 stage "browser tests (wasm-bindgen-test in headless Chromium)" browser_tests
 stage "JS tests (node --test)" js_tests
+stage "benchmark smoke run (npm run bench -- --smoke)" node bench/run.mjs --smoke
 stage "size report" node scripts/size.mjs
 
 printf '\n===== summary =====\n'
