@@ -51,7 +51,9 @@ browser_tests() {
 }
 
 js_tests() {
-  node --test --test-concurrency=1 tests/js/ tests/server/
+  # Every *.test.mjs below tests/ (js: shim + npm package; server: interop + e2e demo;
+  # live: live collections + fallback; fault: drops and a kill -9 mid-run), one file at a time.
+  node --test --test-concurrency=1 tests/
 }
 
 stage "lint (fmt, clippy host + wasm32)" lint
