@@ -198,8 +198,10 @@ impl Session {
 
 /// Node-style `(err, result)`: like JavaScript's `if (err)`, a falsy error means success.
 fn is_falsy(value: &str) -> bool {
+    // `-0` is falsy too; the minus sign is skipped byte-wise (no char searcher in the wasm).
+    let minus = value.bytes().take_while(|&b| b == b'-').count();
     matches!(value, "null" | "false" | "\"\"")
-        || json::parse_u64(value.trim_start_matches('-')) == Some(0)
+        || value.get(minus..).and_then(json::parse_u64) == Some(0)
 }
 
 /// Event mode: a reply whose only key is `error`, holding an object, is an error.
