@@ -12,4 +12,4 @@ cargo build --release -q -p backbone-socket-sync-server
 
 mkdir -p data
 echo "[demo] starting the server; open the URL it prints (Ctrl-C stops it)" >&2
-exec target/release/bss-server --www www "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/bss-server" --www www "$@"
