@@ -43,7 +43,7 @@ pub fn split_array(text: &str) -> Result<Vec<&str>> {
         loop {
             let start = skip_ws(b, i);
             let end = scan_value(b, start)?;
-            items.push(&text[start..end]);
+            items.push(super::sub(text, start, end));
             i = skip_ws(b, end);
             match b.get(i) {
                 Some(b',') => i += 1,
@@ -82,7 +82,7 @@ pub fn object_fields(text: &str) -> Result<Vec<(String, &str)>> {
                 return Err(eof_or(b, key_start, ProtocolError::InvalidJson));
             }
             let key_end = scan_string(b, key_start)?;
-            let key = unescape(&text[key_start..key_end])?;
+            let key = unescape(super::sub(text, key_start, key_end))?;
             i = skip_ws(b, key_end);
             match b.get(i) {
                 Some(b':') => i += 1,
@@ -90,7 +90,7 @@ pub fn object_fields(text: &str) -> Result<Vec<(String, &str)>> {
             }
             let start = skip_ws(b, i);
             let end = scan_value(b, start)?;
-            fields.push((key, &text[start..end]));
+            fields.push((key, super::sub(text, start, end)));
             i = skip_ws(b, end);
             match b.get(i) {
                 Some(b',') => i += 1,
@@ -129,7 +129,7 @@ pub fn unescape(literal: &str) -> Result<String> {
     if scan_string(b, 0)? != b.len() {
         return Err(ProtocolError::TrailingData);
     }
-    let inner = &literal[1..literal.len() - 1];
+    let inner = super::sub(literal, 1, literal.len() - 1);
     if !inner.bytes().any(|c| c == b'\\') {
         return Ok(inner.to_owned());
     }

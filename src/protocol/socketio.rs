@@ -113,14 +113,15 @@ pub fn parse(text: &str) -> Result<SioPacket<'_>, ProtocolError> {
         b'4' => SioKind::ConnectError,
         b'5' | b'6' => {
             // Binary header: `51-…`; report its ack id if we can read one.
-            let rest = super::split_once_ascii(&text[1..], b'-').map_or("", |(_, r)| r);
+            let rest = super::split_once_ascii(super::sub(text, 1, text.len()), b'-')
+                .map_or("", |(_, r)| r);
             let rest = skip_namespace(rest).1;
             let ack_id = read_ack_id(rest).ok().and_then(|(id, _)| id);
             return Err(ProtocolError::BinaryUnsupported { ack_id });
         }
         _ => return Err(ProtocolError::UnknownPacketType),
     };
-    let (namespace, rest) = skip_namespace(&text[1..]);
+    let (namespace, rest) = skip_namespace(super::sub(text, 1, text.len()));
     let (ack_id, rest) = read_ack_id(rest)?;
     let data = if rest.is_empty() { None } else { Some(rest) };
     if let Some(d) = data {
@@ -170,11 +171,11 @@ fn read_ack_id(text: &str) -> Result<(Option<u64>, &str), ProtocolError> {
         return Ok((None, text));
     }
     let mut id: u64 = 0;
-    for d in text[..digits].bytes() {
+    for d in text.bytes().take(digits) {
         id = id
             .checked_mul(10)
             .and_then(|v| v.checked_add(u64::from(d - b'0')))
             .ok_or(ProtocolError::AckIdOverflow)?;
     }
-    Ok((Some(id), &text[digits..]))
+    Ok((Some(id), super::sub(text, digits, text.len())))
 }
