@@ -59,7 +59,7 @@ export function startServer(db, www = join(repo, 'www')) {
   const child = spawn(serverBinary(), ['--port', '0', '--host', '127.0.0.1', '--db', db, '--www', www], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: 'warn,backbone_socket_sync_server::live=info' },
+    env: { ...process.env, RUST_LOG: 'warn,backbone_socket_sync_server::live=info', NO_COLOR: '1' },
   });
   children.add(child);
   let hits = 0;
@@ -153,14 +153,18 @@ export async function startProxy(target) {
       client.pipe(upstream);
     });
     upstream.pipe(client);
-    if (drops) {
-      pair.timer = setTimeout(() => {
-        if (!open.has(pair)) return;
-        stats.drops++;
-        close();
-      }, drops.min + Math.random() * (drops.max - drops.min));
-    }
+    pair.close = close;
+    if (drops) scheduleDrop(pair);
   });
+  // Closes `pair` after a random time in the current drop range.
+  function scheduleDrop(pair) {
+    clearTimeout(pair.timer);
+    pair.timer = setTimeout(() => {
+      if (!open.has(pair)) return;
+      stats.drops++;
+      pair.close();
+    }, drops.min + Math.random() * (drops.max - drops.min));
+  }
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = server.address().port;
   return {
@@ -176,8 +180,13 @@ export async function startProxy(target) {
     blockUpgrades(on) {
       blocking = on;
     },
+    // Drops every connection, open or new, after a random time in [min, max) ms; null stops.
     randomDrops(range) {
       drops = range;
+      for (const pair of open) {
+        if (drops) scheduleDrop(pair);
+        else clearTimeout(pair.timer);
+      }
     },
     // Closes every open connection; returns how many.
     cut() {
