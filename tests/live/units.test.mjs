@@ -1,0 +1,146 @@
+// Unit tests of live.mjs and fallback.mjs in Node, with real Backbone collections and a
+// small in-process socket double that records what is emitted and lets the test deliver
+// events (the browser tests run the same code against the real server).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import Backbone from 'backbone';
+import { createLive } from '../../www/live.mjs';
+import { createFallback } from '../../www/fallback.mjs';
+
+// The subset of the entry's `socket` that live.mjs and fallback.mjs use.
+function socketDouble() {
+  const listeners = new Map();
+  const socket = {
+    connected: false,
+    emitted: [],
+    on(name, fn) {
+      listeners.set(name, [...(listeners.get(name) || []), { fn, once: false }]);
+      return socket;
+    },
+    once(name, fn) {
+      listeners.set(name, [...(listeners.get(name) || []), { fn, once: true }]);
+      return socket;
+    },
+    emit(event, ...args) {
+      socket.emitted.push([event, ...args]);
+      return socket;
+    },
+    // Delivers a server event (or a lifecycle event) to the listeners.
+    deliver(name, ...args) {
+      const list = listeners.get(name) || [];
+      listeners.set(name, list.filter((l) => !l.once));
+      for (const l of list) l.fn(...args);
+    },
+  };
+  return socket;
+}
+
+function todos(url = '/api/todos') {
+  const fetched = [];
+  const Todos = Backbone.Collection.extend({ url });
+  const collection = new Todos([{ id: 1, title: 'a' }, { id: 2, title: 'b' }]);
+  collection.fetch = (options) => fetched.push(options);
+  collection.fetched = fetched;
+  return collection;
+}
+
+test('broadcasts are applied with add, set and the destroy event', () => {
+  const socket = socketDouble();
+  socket.connected = true;
+  const { live } = createLive(socket, () => 'ack', () => {});
+  const c = live(todos());
+  const events = [];
+  c.on('all', (name) => events.push(name));
+
+  const change = (item) => ({ endPoint: '/api/todos', collection: '/api/todos', item });
+  socket.deliver('created', change({ id: 3, title: 'c' }));
+  socket.deliver('patched', change({ id: 1, title: 'a', done: true }));
+  socket.deliver('updated', change({ id: 9, title: 'new to us' })); // unknown: added
+  socket.deliver('deleted', change({ id: 2 }));
+  socket.deliver('deleted', change({ id: 42 })); // unknown: nothing
+  socket.deliver('created', { endPoint: '/api/other', collection: '/api/other', item: { id: 5 } });
+  socket.deliver('created', change('not an object'));
+  socket.deliver('created', null);
+
+  assert.deepEqual(c.toJSON(), [
+    { id: 1, title: 'a', done: true },
+    { id: 3, title: 'c' },
+    { id: 9, title: 'new to us' },
+  ]);
+  // As after model.destroy(): the collection removes the model while handling 'destroy',
+  // before the 'destroy' itself reaches the collection's own listeners.
+  assert.deepEqual(events, ['add', 'update', 'change:done', 'change', 'add', 'update', 'remove', 'update', 'destroy']);
+});
+
+test('subscribe in both reply modes, re-subscribe and re-fetch only after a reconnection', () => {
+  for (const mode of ['ack', 'event']) {
+    const socket = socketDouble();
+    let opened = 0;
+    const { live, unlive } = createLive(socket, () => mode, () => opened++);
+    const a = live(todos('http://127.0.0.1:3000/api/todos/?x=1'));
+    const b = live(todos('/api/todos'));
+    assert.equal(opened, 1, 'not connected: the connection is opened, the connect listener joins');
+    assert.deepEqual(socket.emitted, []);
+
+    const answer = () => {
+      const [event, arg, ack] = socket.emitted.at(-1);
+      if (mode === 'ack') ack(null, { endPoint: '/api/todos' });
+      else socket.deliver(`${event}:${arg.signature.endPoint}`, { endPoint: '/api/todos' });
+    };
+    socket.connected = true;
+    socket.deliver('connect');
+    assert.equal(socket.emitted.length, 1, 'one room, one subscribe');
+    assert.deepEqual(socket.emitted[0].slice(0, 2), ['subscribe', { signature: { endPoint: 'http://127.0.0.1:3000/api/todos/?x=1' } }]);
+    assert.equal(typeof socket.emitted[0][2], mode === 'ack' ? 'function' : 'undefined');
+    answer();
+    assert.deepEqual([a.fetched, b.fetched], [[], []], 'the first join fetches nothing');
+
+    socket.deliver('connect'); // a reconnection
+    answer();
+    assert.deepEqual([a.fetched, b.fetched], [[{ live: true }], [{ live: true }]]);
+
+    unlive(a);
+    assert.equal(socket.emitted.length, 2, 'b still uses the room');
+    unlive(b);
+    assert.deepEqual(socket.emitted[2].slice(0, 2), ['unsubscribe', { signature: { endPoint: 'http://127.0.0.1:3000/api/todos/?x=1' } }]);
+    socket.deliver('created', { collection: '/api/todos', item: { id: 7 } });
+    assert.equal(b.get(7), undefined, 'no longer live');
+  }
+});
+
+test('a refused subscription is reported on the collection and fetches nothing', () => {
+  const socket = socketDouble();
+  socket.connected = true;
+  const { live } = createLive(socket, () => 'ack', () => {});
+  const c = live(todos());
+  const errors = [];
+  c.on('error', (collection, error, options) => errors.push([error, options]));
+  socket.emitted[0][2]({ status: 400, message: 'subscribe needs a collection endPoint' });
+  assert.deepEqual(errors, [[{ status: 400, message: 'subscribe needs a collection endPoint' }, { live: true }]]);
+  assert.throws(() => live(new Backbone.Collection()), /"url" property or function must be specified/);
+});
+
+test("the fallback switches after fallbackAfter failures with transport 'auto' only, and back on connect", () => {
+  const socket = socketDouble();
+  const fallback = createFallback(socket);
+  fallback.configure(undefined);
+  for (let i = 0; i < 5; i++) socket.deliver('connect_error', new Error('refused'));
+  assert.equal(fallback.active(), false, "transport 'socket' never falls back");
+
+  fallback.configure({ transport: 'auto', fallbackAfter: 2 });
+  socket.deliver('connect_error', new Error('refused'));
+  assert.equal(fallback.active(), false);
+  socket.deliver('connect_error', new Error('refused'));
+  assert.equal(fallback.active(), true);
+  socket.connected = true;
+  socket.deliver('connect');
+  assert.equal(fallback.active(), false);
+  socket.connected = false;
+  socket.deliver('disconnect', 'transport close');
+  socket.deliver('connect_error', new Error('refused'));
+  assert.equal(fallback.active(), false, 'counting starts again after a connection');
+
+  assert.throws(() => fallback.configure({ transport: 'xhr' }), /transport must be 'socket' or 'auto'/);
+  assert.throws(() => fallback.configure({ transport: 'auto', fallbackAfter: 0 }), /fallbackAfter must be a positive integer/);
+});
