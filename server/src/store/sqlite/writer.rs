@@ -21,16 +21,16 @@ pub(super) fn run_writer(mut conn: Connection, rx: mpsc::Receiver<Job>, max_doc_
                 Err(_) => break,
             }
         }
-        let outcome = apply_batch(&mut conn, &batch, max_doc_bytes);
-        match outcome {
+        let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
+        match apply_batch(&mut conn, writes, max_doc_bytes) {
             Ok(results) => {
-                for ((_, reply), result) in batch.into_iter().zip(results) {
+                for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
             }
             Err(error) => {
                 tracing::error!(%error, "batch commit failed");
-                for (_, reply) in batch {
+                for reply in replies {
                     let _ = reply.send(Err(StoreError::Internal(error.to_string())));
                 }
             }
@@ -42,12 +42,12 @@ type BatchResult = Vec<Result<Applied, StoreError>>;
 
 fn apply_batch(
     conn: &mut Connection,
-    batch: &[Job],
+    batch: Vec<Write>,
     max_doc_bytes: usize,
 ) -> rusqlite::Result<BatchResult> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(batch.len());
-    for (write, _) in batch {
+    for write in batch {
         let sp = tx.savepoint()?;
         let result = apply_write(&sp, write, max_doc_bytes);
         if result.is_ok() {
@@ -61,19 +61,20 @@ fn apply_batch(
 
 fn apply_write(
     conn: &Connection,
-    write: &Write,
+    write: Write,
     max_doc_bytes: usize,
 ) -> Result<Applied, StoreError> {
     let method = write.op.method();
     let endpoint = write.op.endpoint();
     if let Some(request_id) = &write.request_id {
         let known: Option<(String, String, String)> = conn
-            .query_row(
-                "SELECT method, endpoint, result FROM requests WHERE request_id = ?1",
-                [request_id],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-            )
-            .optional()
+            .prepare_cached("SELECT method, endpoint, result FROM requests WHERE request_id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([request_id], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                })
+                .optional()
+            })
             .map_err(internal)?;
         if let Some((known_method, known_endpoint, result)) = known {
             if known_method != method || known_endpoint != endpoint {
@@ -87,12 +88,14 @@ fn apply_write(
             });
         }
     }
-    let value = apply_op(conn, &write.op, max_doc_bytes)?;
+    let (value, text) = apply_op(conn, write.op, max_doc_bytes)?;
     if let Some(request_id) = &write.request_id {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO requests (request_id, method, endpoint, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![request_id, method, endpoint, value.to_string(), now_secs() as i64],
         )
+        .and_then(|mut stmt| {
+            stmt.execute(params![request_id, method, endpoint, text, now_secs() as i64])
+        })
         .map_err(internal)?;
     }
     Ok(Applied {
@@ -101,85 +104,99 @@ fn apply_write(
     })
 }
 
-fn apply_op(conn: &Connection, op: &WriteOp, max_doc_bytes: usize) -> Result<Value, StoreError> {
+/// Applies one write; returns the reply and its JSON text (the stored document itself, so the
+/// request record does not serialise it again).
+fn apply_op(
+    conn: &Connection,
+    op: WriteOp,
+    max_doc_bytes: usize,
+) -> Result<(Value, String), StoreError> {
     match op {
-        WriteOp::Create { collection, item } => {
-            let id: i64 = conn
-                .query_row(
-                    "INSERT INTO sequences (collection, last_id) VALUES (?1, 1)
-                     ON CONFLICT (collection) DO UPDATE SET last_id = last_id + 1
-                     RETURNING last_id",
-                    [collection],
-                    |row| row.get(0),
-                )
-                .map_err(internal)?;
-            let mut item = item.clone();
+        WriteOp::Create {
+            collection,
+            mut item,
+        } => {
+            let id: i64 = run(conn, NEXT_ID, [&collection], |stmt, p| {
+                stmt.query_row(p, |row| row.get(0))
+            })?;
             item.insert("id".into(), Value::from(id));
             let doc = to_doc(&item, max_doc_bytes)?;
-            conn.execute(
-                "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)",
+            run(
+                conn,
+                INSERT_DOC,
                 params![collection, id.to_string(), doc],
-            )
-            .map_err(internal)?;
-            Ok(Value::Object(item))
+                |stmt, p| stmt.execute(p),
+            )?;
+            Ok((Value::Object(item), doc))
         }
         WriteOp::Update {
             collection,
             id,
             item,
         } => {
-            let doc = to_doc(item, max_doc_bytes)?;
-            conn.execute(
-                "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (collection, id) DO UPDATE SET doc = excluded.doc",
-                params![collection, id, doc],
-            )
-            .map_err(internal)?;
+            let doc = to_doc(&item, max_doc_bytes)?;
+            run(conn, UPSERT_DOC, params![collection, id, doc], |stmt, p| {
+                stmt.execute(p)
+            })?;
             // Keep ids assigned by create above any integer id a client chose itself.
             if let Ok(n) = id.parse::<i64>() {
-                conn.execute(
-                    "INSERT INTO sequences (collection, last_id) VALUES (?1, ?2)
-                     ON CONFLICT (collection) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
-                    params![collection, n],
-                )
-                .map_err(internal)?;
+                run(conn, RAISE_ID, params![collection, n], |stmt, p| {
+                    stmt.execute(p)
+                })?;
             }
-            Ok(Value::Object(item.clone()))
+            Ok((Value::Object(item), doc))
         }
         WriteOp::Patch {
             collection,
             id,
             item,
         } => {
-            let Some(Value::Object(mut stored)) = load(conn, collection, id)? else {
+            let Some(Value::Object(mut stored)) = load(conn, &collection, &id)? else {
                 return Err(StoreError::NotFound);
             };
             for (key, value) in item {
                 if key != "id" {
-                    stored.insert(key.clone(), value.clone());
+                    stored.insert(key, value);
                 }
             }
             let doc = to_doc(&stored, max_doc_bytes)?;
-            conn.execute(
-                "UPDATE documents SET doc = ?3 WHERE collection = ?1 AND id = ?2",
-                params![collection, id, doc],
-            )
-            .map_err(internal)?;
-            Ok(Value::Object(stored))
+            run(conn, UPDATE_DOC, params![collection, id, doc], |stmt, p| {
+                stmt.execute(p)
+            })?;
+            Ok((Value::Object(stored), doc))
         }
         WriteOp::Delete { collection, id } => {
-            let removed = conn
-                .execute(
-                    "DELETE FROM documents WHERE collection = ?1 AND id = ?2",
-                    params![collection, id],
-                )
-                .map_err(internal)?;
+            let removed = run(conn, DELETE_DOC, params![collection, id], |stmt, p| {
+                stmt.execute(p)
+            })?;
             if removed == 0 {
                 return Err(StoreError::NotFound);
             }
-            Ok(Value::Object(Object::new()))
+            Ok((Value::Object(Object::new()), "{}".into()))
         }
     }
+}
+
+const NEXT_ID: &str = "INSERT INTO sequences (collection, last_id) VALUES (?1, 1)
+     ON CONFLICT (collection) DO UPDATE SET last_id = last_id + 1
+     RETURNING last_id";
+const INSERT_DOC: &str = "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)";
+const UPSERT_DOC: &str = "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)
+     ON CONFLICT (collection, id) DO UPDATE SET doc = excluded.doc";
+const RAISE_ID: &str = "INSERT INTO sequences (collection, last_id) VALUES (?1, ?2)
+     ON CONFLICT (collection) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
+const UPDATE_DOC: &str = "UPDATE documents SET doc = ?3 WHERE collection = ?1 AND id = ?2";
+const DELETE_DOC: &str = "DELETE FROM documents WHERE collection = ?1 AND id = ?2";
+
+/// Runs `f` on the cached prepared statement for `sql` (parsed once per connection).
+fn run<P, T>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&mut rusqlite::CachedStatement<'_>, P) -> rusqlite::Result<T>,
+) -> Result<T, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(internal)?;
+    f(&mut stmt, params).map_err(internal)
 }
 
 fn to_doc(item: &Object, max_doc_bytes: usize) -> Result<String, StoreError> {
