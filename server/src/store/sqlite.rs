@@ -7,9 +7,10 @@
 //! that queued up while the previous batch was committing, which is what makes FULL cheap.
 //!
 //! SQLite calls block, so they never run on the async runtime: writes go to the writer thread
-//! over a channel and come back through a oneshot after COMMIT; reads run in `spawn_blocking`.
+//! over a channel and come back through a oneshot after COMMIT; reads go to a fixed set of
+//! reader threads over one queue ([`readers`]) and come back the same way.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,7 +19,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+mod readers;
 mod writer;
+
+use readers::Readers;
 
 use super::{Applied, Query, Store, StoreError, StoreFuture, Write};
 
@@ -28,8 +32,8 @@ const MAX_BATCH: usize = 512;
 const REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Reader connections kept open for reuse.
-const MAX_IDLE_READERS: usize = 8;
+/// Reader threads, each with its own connection (WAL: they read while the writer commits).
+const READER_THREADS: usize = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
@@ -55,11 +59,10 @@ type Job = (Write, oneshot::Sender<Result<Applied, StoreError>>);
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
-    path: PathBuf,
     max_doc_bytes: usize,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    readers: Arc<Mutex<Vec<Connection>>>,
+    readers: Arc<Readers>,
 }
 
 impl SqliteStore {
@@ -78,17 +81,17 @@ impl SqliteStore {
             [cutoff as i64],
         )
         .map_err(internal)?;
+        let readers = Arc::new(Readers::start(path, READER_THREADS)?);
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || writer::run_writer(conn, rx, max_doc_bytes))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self {
-            path: path.to_owned(),
             max_doc_bytes,
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
-            readers: Arc::new(Mutex::new(Vec::new())),
+            readers,
         })
     }
 
@@ -97,30 +100,22 @@ impl SqliteStore {
         self.max_doc_bytes
     }
 
-    /// Runs `f` on a pooled reader connection on the blocking thread pool.
+    /// Runs `f` on a reader thread's connection.
     fn read<T, F>(&self, f: F) -> StoreFuture<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let readers = self.readers.clone();
-        let path = self.path.clone();
+        let (tx, rx) = oneshot::channel();
+        let queued = self.readers.push(Box::new(move |conn: &Connection| {
+            let _ = tx.send(f(conn));
+        }));
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                let pooled = readers.lock().expect("reader pool").pop();
-                let conn = match pooled {
-                    Some(conn) => conn,
-                    None => open_connection(&path)?,
-                };
-                let result = f(&conn);
-                let mut pool = readers.lock().expect("reader pool");
-                if pool.len() < MAX_IDLE_READERS {
-                    pool.push(conn);
-                }
-                result
-            })
-            .await
-            .map_err(|e| StoreError::Internal(e.to_string()))?
+            if !queued {
+                return Err(StoreError::Internal("store is closed".into()));
+            }
+            rx.await
+                .map_err(|_| StoreError::Internal("reader thread stopped".into()))?
         })
     }
 }
@@ -155,7 +150,11 @@ impl Store for SqliteStore {
         // Dropping the sender ends the writer loop once the queued jobs are committed.
         self.writer.lock().expect("writer").take();
         let thread = self.thread.lock().expect("thread").take();
+        let readers = self.readers.clone();
         Box::pin(async move {
+            tokio::task::spawn_blocking(move || readers.stop())
+                .await
+                .map_err(|e| StoreError::Internal(e.to_string()))?;
             if let Some(thread) = thread {
                 tokio::task::spawn_blocking(move || thread.join())
                     .await
@@ -195,12 +194,11 @@ fn parse_doc(doc: &str) -> Result<Value, StoreError> {
 
 fn load(conn: &Connection, collection: &str, id: &str) -> Result<Option<Value>, StoreError> {
     let doc: Option<String> = conn
-        .query_row(
-            "SELECT doc FROM documents WHERE collection = ?1 AND id = ?2",
-            params![collection, id],
-            |row| row.get(0),
-        )
-        .optional()
+        .prepare_cached("SELECT doc FROM documents WHERE collection = ?1 AND id = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![collection, id], |row| row.get(0))
+                .optional()
+        })
         .map_err(internal)?;
     doc.as_deref().map(parse_doc).transpose()
 }
