@@ -71,34 +71,30 @@ if [ "$LEVEL" != none ]; then
   mv "$tmp/${LIB}_bg.wasm.opt" "$tmp/${LIB}_bg.wasm"
 fi
 
-# What a production page downloads carries no comments: the glue is stripped in place, and
-# `.min` copies of the documented shim and of the ES modules (the entry and the www/*.mjs
-# it imports, transitively) are written beside it. They find each other and the glue by
-# name, so those names are rewritten. The stripping works line by line, so the sources
-# must not hold multi-line strings or template literals.
-step "stripping comments: glue, backbone-socket-sync.min.js, *.min.mjs"
+# What a production page downloads is minified with terser (npm devDependency): the glue in
+# place, and `.min` copies of the documented shim and of the ES modules (the entry and the
+# www/*.mjs it imports, statically or with a dynamic import(), transitively) beside it. They
+# find each other and the glue by name, so those names are rewritten before minifying.
+# Property names are never mangled (the glue's import object and the wasm exports are looked
+# up by name); the modules' top-level names are, their exports are kept.
+TERSER=node_modules/terser
+[ -d "$TERSER" ] || die "$TERSER missing: npm install (devDependency terser)"
+step "terser: glue, backbone-socket-sync.min.js, *.min.mjs"
 node - "$tmp" "$LIB" <<'JS'
 const fs = require('fs');
+const { minify } = require(process.cwd() + '/node_modules/terser');
 const [dir, lib] = process.argv.slice(2);
-// Drops comment-only lines, blank lines and indentation; code lines are kept whole and in
-// order, so automatic semicolon insertion sees the same line breaks.
-function strip(src) {
-  const out = [];
-  let inBlock = false;
-  for (const line of src.split('\n')) {
-    const t = line.trim();
-    if (inBlock) {
-      inBlock = !t.endsWith('*/');
-      continue;
-    }
-    if (t.startsWith('/*') && !t.startsWith('/* @ts-')) {
-      inBlock = !t.endsWith('*/');
-      continue;
-    }
-    if (t === '' || t.startsWith('//')) continue;
-    out.push(t);
-  }
-  return out.join('\n') + '\n';
+// Minifies one script (`module`: an ES module, whose top level may be mangled).
+async function min(src, file, module) {
+  const out = await minify(src, {
+    module,
+    ecma: 2020,
+    compress: { passes: 2 },
+    mangle: true,
+    format: { comments: false },
+  });
+  if (typeof out.code !== 'string' || !out.code) throw new Error(`${file}: terser produced nothing`);
+  return out.code + '\n';
 }
 // Replaces `from` by `to`, which must occur exactly once.
 function rewriteOnce(src, from, to, file) {
@@ -106,28 +102,33 @@ function rewriteOnce(src, from, to, file) {
   if (n !== 1) throw new Error(`${file}: expected ${from} once, found it ${n} times`);
   return src.replace(from, to);
 }
-const glue = `${dir}/${lib}.js`;
-fs.writeFileSync(glue, strip(fs.readFileSync(glue, 'utf8')));
+(async () => {
+  const glue = `${dir}/${lib}.js`;
+  fs.writeFileSync(glue, await min(fs.readFileSync(glue, 'utf8'), glue, true));
 
-const shim = fs.readFileSync('www/backbone-socket-sync.js', 'utf8');
-fs.writeFileSync(`${dir}/backbone-socket-sync.min.js`,
-  strip(rewriteOnce(shim, "'backbone-socket-sync.mjs'", "'backbone-socket-sync.min.mjs'", 'shim')));
+  const shim = fs.readFileSync('www/backbone-socket-sync.js', 'utf8');
+  fs.writeFileSync(`${dir}/backbone-socket-sync.min.js`,
+    await min(rewriteOnce(shim, "'backbone-socket-sync.mjs'", "'backbone-socket-sync.min.mjs'", 'shim'), 'shim', false));
 
-// The entry and the sibling modules it imports ('./name.mjs'), transitively.
-const relImport = /(\bfrom\s*|\bimport\s*\(?\s*)(['"])\.\/([\w.-]+)\.mjs\2/g;
-const modules = new Set();
-for (const todo = ['backbone-socket-sync']; todo.length; ) {
-  const name = todo.pop();
-  if (modules.has(name)) continue;
-  modules.add(name);
-  for (const m of fs.readFileSync(`www/${name}.mjs`, 'utf8').matchAll(relImport)) todo.push(m[3]);
-}
-for (const name of modules) {
-  let src = fs.readFileSync(`www/${name}.mjs`, 'utf8');
-  if (name === 'backbone-socket-sync') src = rewriteOnce(src, `'./pkg/${lib}.js'`, `'./pkg/${lib}.js'`, 'entry');
-  src = src.replace(relImport, (_, kw, q, dep) => `${kw}${q}./${dep}.min.mjs${q}`).split("'./pkg/").join("'./");
-  fs.writeFileSync(`${dir}/${name}.min.mjs`, strip(src));
-}
+  // The entry and the sibling modules it imports ('./name.mjs'), transitively.
+  const relImport = /(\bfrom\s*|\bimport\s*\(?\s*)(['"])\.\/([\w.-]+)\.mjs\2/g;
+  const modules = new Set();
+  for (const todo = ['backbone-socket-sync']; todo.length; ) {
+    const name = todo.pop();
+    if (modules.has(name)) continue;
+    modules.add(name);
+    for (const m of fs.readFileSync(`www/${name}.mjs`, 'utf8').matchAll(relImport)) todo.push(m[3]);
+  }
+  for (const name of modules) {
+    let src = fs.readFileSync(`www/${name}.mjs`, 'utf8');
+    if (name === 'backbone-socket-sync') src = rewriteOnce(src, `'./pkg/${lib}.js'`, `'./pkg/${lib}.js'`, 'entry');
+    src = src.replace(relImport, (_, kw, q, dep) => `${kw}${q}./${dep}.min.mjs${q}`).split("'./pkg/").join("'./");
+    fs.writeFileSync(`${dir}/${name}.min.mjs`, await min(src, name, true));
+  }
+})().catch((e) => {
+  console.error(`build-client: ${e.message}`);
+  process.exit(1);
+});
 JS
 
 # wasm-bindgen writes a .gitignore ("*") into its out dir, which would keep npm pack from
