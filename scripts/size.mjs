@@ -5,9 +5,12 @@
 // run, and their ratio. Target: below 1.0, the whole sync replacement lighter than
 // socket.io-client alone.
 //
-// The headline is what a production page downloads: the `.min` shim and module that
-// scripts/build-client.sh writes into www/pkg (the documented sources less their comments).
-// The documented www/ sources are measured too, for a page that loads them as they are.
+// The headline is what a production page downloads: the `.min` shim and modules that
+// scripts/build-client.sh writes into www/pkg (the documented sources minified by terser).
+// The base page counts only the modules the entry imports statically; a module it loads with
+// a dynamic import() when a feature is first used (live.mjs) is listed as optional, with a
+// total of its own for pages that use it. The documented www/ sources are measured too, for
+// a page that loads them as they are.
 //
 // Usage: node scripts/size.mjs [--json] [--pkg DIR]   (build first: bash scripts/build-client.sh)
 //   --pkg DIR  measure another build output instead of www/pkg
@@ -41,9 +44,32 @@ for (const name of moduleNames) {
   files[`min:${name}`] = { file: `${pkg}/${name}.min.mjs`, what: `${what}, min` };
   files[`doc:${name}`] = { file: `www/${name}.mjs`, what };
 }
-const minModules = moduleNames.map((n) => `min:${n}`);
-const docModules = moduleNames.map((n) => `doc:${n}`);
+// Labels once it is known which modules are optional (below).
+function labelLazy(lazy) {
+  for (const name of lazy) {
+    files[`min:${name}`].what += ', optional (import() on use)';
+    files[`doc:${name}`].what += ', optional (import() on use)';
+  }
+}
+// Which modules every page downloads: the entry and what it imports statically
+// (`from './x.min.mjs'`), transitively. The others are only reached by a dynamic `import()`
+// (e.g. live.mjs, on the first `live(collection)`), so a page that does not use them never
+// downloads them: they are reported apart, as optional.
+const staticNames = new Set();
+for (const todo = ['backbone-socket-sync']; todo.length; ) {
+  const name = todo.pop();
+  const file = path.join(root, pkg, `${name}.min.mjs`);
+  if (staticNames.has(name) || !existsSync(file)) continue;
+  staticNames.add(name);
+  const src = readFileSync(file, 'utf8');
+  for (const m of src.matchAll(/\b(?:from|import)\s*(['"])\.\/([\w.-]+)\.min\.mjs\1/g)) todo.push(m[2]);
+}
+const lazyNames = moduleNames.filter((n) => !staticNames.has(n));
+const minModules = moduleNames.filter((n) => staticNames.has(n)).map((n) => `min:${n}`);
+const docModules = moduleNames.filter((n) => staticNames.has(n)).map((n) => `doc:${n}`);
 const peer = { file: 'node_modules/socket.io-client/dist/socket.io.min.js', what: 'socket.io-client 4.8 (min)' };
+
+labelLazy(lazyNames);
 
 const missing = [...Object.values(files), peer].filter((f) => !existsSync(path.join(root, f.file)));
 if (missing.length) {
@@ -71,6 +97,12 @@ const totals = {
   esm: total('ES module, min (wasm + glue + .min.mjs)', ['wasm', 'glue', ...minModules]),
   scriptTagDocumented: total('script tag, documented www/ sources', ['wasm', 'glue', ...docModules, 'shim']),
 };
+// Each optional module on top of the script-tag page, for a page that uses it.
+for (const name of lazyNames) {
+  totals[`with:${name}`] = total(`script tag, min, + optional ${name}.min.mjs (when used)`, [
+    'wasm', 'glue', ...minModules, 'minShim', `min:${name}`,
+  ]);
+}
 
 if (process.argv.includes('--json')) {
   const list = Object.values(m).map(({ file, raw, gzip }) => ({ file, raw, gzip }));

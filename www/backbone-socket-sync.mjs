@@ -16,7 +16,6 @@
 // (`backbone-socket-sync.js`) imports this file and queues calls until it has loaded.
 
 import init, * as wasm from './pkg/backbone_socket_sync.js';
-import { createLive } from './live.mjs';
 import { createFallback } from './fallback.mjs';
 
 await init();
@@ -135,9 +134,26 @@ export const socket = {
 // How the current connection gets its replies, for `live`'s subscribe requests.
 let replies = 'ack';
 
+// `live.mjs` is only downloaded by a page that makes a collection live: the first `live`
+// imports it, and every later `live`/`unlive` runs in order after that import.
+let liveModule = null;
+
 // **live(collection)** / **unlive(collection)**: apply other clients' writes to a
-// collection as they happen, and catch up after a reconnection (see `live.mjs`).
-export const { live, unlive } = createLive(socket, () => replies, ensureSocket);
+// collection as they happen, and catch up after a reconnection (see `live.mjs`). A
+// collection without a url throws at once, as `Backbone.sync` would. Return the collection.
+export function live(collection) {
+  if (!(typeof collection.url === 'function' ? collection.url() : collection.url)) {
+    throw new Error('live(collection): A "url" property or function must be specified');
+  }
+  liveModule = liveModule || import('./live.mjs').then((m) => m.createLive(socket, () => replies, ensureSocket));
+  liveModule.then((l) => l.live(collection));
+  return collection;
+}
+
+export function unlive(collection) {
+  if (liveModule) liveModule.then((l) => l.unlive(collection));
+  return collection;
+}
 
 // With `transport: 'auto'`, calls go through XHR while the socket cannot connect (see
 // `fallback.mjs`).
