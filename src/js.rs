@@ -108,6 +108,19 @@ pub(crate) fn promise() -> (Promise, Function, Function) {
     }
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// `JSON.parse` of a JS string already on the JS side (js-sys's takes a `&str`, which is
+    /// copied out of wasm memory and decoded on every call).
+    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
+    fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// `JSON.parse(text)`; the exception (a `SyntaxError`) is returned.
+pub(crate) fn parse_json(text: &JsValue) -> Result<JsValue, JsValue> {
+    json_parse(text)
+}
+
 /// A JS `Error` with `message`.
 pub(crate) fn error(message: &str) -> JsValue {
     js_sys::Error::new(message).into()

@@ -11,7 +11,7 @@ use alloc::rc::{Rc, Weak};
 use core::cell::RefCell;
 
 use crate::listener::Timeout;
-use js_sys::{Array, Function, JSON};
+use js_sys::{Array, Function};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::idmap::IdMap;
@@ -135,7 +135,7 @@ pub(crate) fn apply(shared: &Shared, effects: Vec<Effect>) {
 /// The arguments of an event or ack: the session hands over the text of a JSON array it has
 /// already validated, so `JSON.parse` gives an array (an empty one should it ever fail).
 fn parse_args(args: &str) -> Array {
-    JSON::parse(args).map_or_else(|_| Array::new(), JsCast::unchecked_into)
+    js::parse_json(&args.into()).map_or_else(|_| Array::new(), JsCast::unchecked_into)
 }
 
 /// Calls the listeners of `name` with `args` (once-listeners are removed first).
@@ -177,7 +177,7 @@ fn lifecycle(shared: &Shared, event: Lifecycle) {
 /// socket.io-client's `connect_error` argument: an `Error` with the server's message and its
 /// `data`.
 fn connect_error(payload: &str) -> JsValue {
-    let value = JSON::parse(payload).unwrap_or(JsValue::NULL);
+    let value = js::parse_json(&payload.into()).unwrap_or(JsValue::NULL);
     let message = match value.as_string() {
         Some(s) => s,
         None => js::get(&value, "message")
@@ -215,7 +215,7 @@ fn open_socket(shared: &Shared) {
     }
 }
 
-/// One timer for the session's earliest deadline, replaced when the deadline changes.
+/// One timer for the session's earliest deadline, replaced only when that comes earlier.
 fn arm_timer(shared: &Shared) {
     let (deadline, armed) = {
         let inner = shared.borrow();
@@ -224,7 +224,11 @@ fn arm_timer(shared: &Shared) {
             inner.timer.as_ref().map(|t| t.0),
         )
     };
-    if deadline == armed {
+    // A timer already armed for no later than the next deadline is kept: when it fires early,
+    // `tick` acts only on what is due and the timer is armed again. So a request whose
+    // deadline is later than the armed one (the usual case: same timeout, sent later) and a
+    // request settling cost no clearTimeout/setTimeout pair each.
+    if armed.is_some_and(|a| deadline.is_none_or(|d| d >= a)) {
         return;
     }
     let old = shared.borrow_mut().timer.take();

@@ -8,7 +8,7 @@
 //! `options.errorThrown` set as Backbone's sync sets them; `model.trigger('request', model,
 //! xhr, options)` fires; the return value is a Promise that is also jqXHR-like.
 
-use core::cell::Cell;
+use core::cell::{Cell, OnceCell};
 
 use js_sys::{Function, Object, Promise, JSON};
 use wasm_bindgen::prelude::*;
@@ -115,7 +115,7 @@ fn payload(
     if let Some(ctx) = ctx {
         js::set(&signature, "ctx", &ctx.into());
     }
-    js::set(&signature, "requestId", &request_id());
+    js::set(&signature, "requestId", &request_id().into());
     let body: JsValue = Object::new().into();
     js::set(&body, "signature", &signature);
     match method {
@@ -142,21 +142,28 @@ fn payload(
     Ok(JSON::stringify(&body)?.into())
 }
 
-/// How many fallback request ids were made.
-static COUNTER: Local<Cell<u32>> = Local::new(Cell::new(0));
+/// The page's request-id prefix, made on the first request.
+static PREFIX: Local<OnceCell<String>> = Local::new(OnceCell::new());
+/// How many request ids were made.
+static COUNTER: Local<Cell<u64>> = Local::new(Cell::new(0));
 
-/// A unique request id: `crypto.randomUUID()` where available (secure contexts), else
-/// [`crate::request_id::fallback`].
-fn request_id() -> JsValue {
-    let crypto = js::global("crypto");
-    if let Some(f) = js::get(&crypto, "randomUUID").dyn_ref::<Function>() {
-        if let Ok(id) = js::apply(f, &crypto, &[]) {
-            return id;
-        }
-    }
+/// A unique request id (see [`crate::request_id`]): the page's random prefix, made once from
+/// `crypto.randomUUID()` where available (secure contexts) or `Math.random()`, and a counter.
+fn request_id() -> String {
+    let prefix = PREFIX.get().get_or_init(|| {
+        let crypto = js::global("crypto");
+        js::get(&crypto, "randomUUID")
+            .dyn_ref::<Function>()
+            .and_then(|f| js::apply(f, &crypto, &[]).ok())
+            .and_then(|id| id.as_string())
+            .unwrap_or_else(|| {
+                let random = js_sys::Math::random;
+                crate::request_id::random_prefix(random(), random())
+            })
+    });
     let counter = COUNTER.get();
-    counter.set(counter.get().wrapping_add(1));
-    crate::request_id::fallback(counter.get(), js_sys::Math::random()).into()
+    counter.set(counter.get() + 1);
+    crate::request_id::next(prefix, counter.get())
 }
 
 /// The returned object: a real Promise, plus jqXHR's `done`, `fail`, `always` and the xhr
@@ -218,15 +225,19 @@ impl SyncCall {
         let xhr = &self.xhr;
         js::set(xhr, "readyState", &4.into());
         let context = js::get(&self.options, "context");
-        let outcome = outcome.and_then(|text| match JSON::parse(&text) {
-            Ok(value) => Ok((text, value)),
-            Err(_) => Err(Failure::of(FailureKind::Protocol)),
+        // The reply's text crosses into JS once, for both `JSON.parse` and `responseText`.
+        let outcome = outcome.and_then(|text| {
+            let text = JsValue::from(text);
+            match js::parse_json(&text) {
+                Ok(value) => Ok((text, value)),
+                Err(_) => Err(Failure::of(FailureKind::Protocol)),
+            }
         });
         match outcome {
             Ok((text, response)) => {
                 js::set(xhr, "status", &200.into());
                 js::set(xhr, "statusText", &"success".into());
-                js::set(xhr, "responseText", &text.into());
+                js::set(xhr, "responseText", &text);
                 js::set(xhr, "responseJSON", &response);
                 let success = js::get(&self.options, "success");
                 let args = js::array(&[&response, &"success".into(), xhr]);
@@ -241,7 +252,7 @@ impl SyncCall {
                 let text_status: JsValue = failure.kind.status_text().into();
                 let body = failure.body.as_deref();
                 let json = body
-                    .and_then(|b| JSON::parse(b).ok())
+                    .and_then(|b| js::parse_json(&b.into()).ok())
                     .unwrap_or(JsValue::UNDEFINED);
                 js::set(xhr, "status", &failure.status.into());
                 js::set(xhr, "statusText", &status_text.as_str().into());
