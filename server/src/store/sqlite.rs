@@ -10,7 +10,8 @@
 //! over a channel and come back through a oneshot after COMMIT; reads go to a fixed set of
 //! reader threads over one queue ([`readers`]) and come back the same way.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,6 +35,8 @@ const REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reader threads, each with its own connection (WAL: they read while the writer commits).
 const READER_THREADS: usize = 2;
+/// Idle connections kept for in-place model lookups (one per runtime worker is enough).
+const MAX_IDLE_LOOKUPS: usize = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS documents (
@@ -63,6 +66,10 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
+    path: PathBuf,
+    /// Connections for model lookups run in place (see [`Store::read_model`]).
+    lookups: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
 }
 
 impl SqliteStore {
@@ -92,6 +99,9 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             readers,
+            path: path.to_owned(),
+            lookups: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -120,6 +130,25 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    fn lookup(&self, collection: &str, id: &str) -> Result<Value, StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Internal("store is closed".into()));
+        }
+        let pooled = self.lookups.lock().expect("lookup pool").pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_connection(&self.path)?,
+        };
+        let result = load(&conn, collection, id).and_then(|doc| doc.ok_or(StoreError::NotFound));
+        let mut pool = self.lookups.lock().expect("lookup pool");
+        if pool.len() < MAX_IDLE_LOOKUPS && !self.closed.load(Ordering::Acquire) {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
 impl Store for SqliteStore {
     fn write(&self, write: Write) -> StoreFuture<Applied> {
         let (tx, rx) = oneshot::channel();
@@ -141,12 +170,17 @@ impl Store for SqliteStore {
         self.read(move |conn| read_collection(conn, &collection, &query))
     }
 
+    /// Runs in place, on the caller's thread: one primary-key lookup of a document bounded by
+    /// `max_doc_bytes` in a WAL database (readers never wait for the writer) costs a few
+    /// microseconds, less than handing it to another thread and waking the caller again.
     fn read_model(&self, collection: &str, id: &str) -> StoreFuture<Value> {
-        let (collection, id) = (collection.to_owned(), id.to_owned());
-        self.read(move |conn| load(conn, &collection, &id)?.ok_or(StoreError::NotFound))
+        let result = self.lookup(collection, id);
+        Box::pin(async move { result })
     }
 
     fn close(&self) -> StoreFuture<()> {
+        self.closed.store(true, Ordering::Release);
+        self.lookups.lock().expect("lookup pool").clear();
         // Dropping the sender ends the writer loop once the queued jobs are committed.
         self.writer.lock().expect("writer").take();
         let thread = self.thread.lock().expect("thread").take();
