@@ -102,9 +102,40 @@ function rewriteOnce(src, from, to, file) {
   if (n !== 1) throw new Error(`${file}: expected ${from} once, found it ${n} times`);
   return src.replace(from, to);
 }
+// Folds the JS snippets the wasm imports (src/*.js, which wasm-bindgen copies under
+// snippets/ and imports from the glue) into the glue itself: one file less to fetch, and the
+// package's files list needs no sub-folder. A snippet may only use `export function`.
+function inlineSnippets(glue) {
+  const spaces = new Map();
+  const nameOf = (file) => {
+    if (!spaces.has(file)) {
+      const src = fs.readFileSync(`${dir}/${file}`, 'utf8');
+      if (/\bimport\b[^(]/.test(src.replace(/\/\/.*$/gm, ''))) throw new Error(`${file}: snippets may not import`);
+      const names = [...src.matchAll(/^export function (\w+)/gm)].map((m) => m[1]);
+      const body = src.replace(/^export function /gm, 'function ');
+      if (/^\s*export\b/m.test(body)) throw new Error(`${file}: only 'export function' is supported`);
+      spaces.set(file, { id: `__snippet${spaces.size}`, body, names });
+    }
+    return spaces.get(file).id;
+  };
+  const spec = `['"]\\./(snippets/[^'"]+)['"];?`;
+  glue = glue
+    .replace(new RegExp(`import\\s*\\{([^}]*)\\}\\s*from\\s*${spec}`, 'g'),
+      (_, names, file) => `const {${names.replace(/\bas\b/g, ':')}} = ${nameOf(file)};`)
+    .replace(new RegExp(`import\\s*\\*\\s*as\\s+(\\w+)\\s+from\\s*${spec}`, 'g'),
+      (_, local, file) => `const ${local} = ${nameOf(file)};`);
+  if (/\bfrom\s*['"]\.\/snippets\//.test(glue)) throw new Error('glue: a snippet import was not folded in');
+  const defs = [...spaces.values()].map(({ id, body, names }) =>
+    `const ${id} = (() => {\n${body}\nreturn { ${names.join(', ')} };\n})();\n`);
+  // The definitions go after the glue's own imports (there are none besides the snippets).
+  return defs.join('') + glue;
+}
+
 (async () => {
   const glue = `${dir}/${lib}.js`;
-  fs.writeFileSync(glue, await min(fs.readFileSync(glue, 'utf8'), glue, true));
+  const folded = inlineSnippets(fs.readFileSync(glue, 'utf8'));
+  fs.rmSync(`${dir}/snippets`, { recursive: true, force: true });
+  fs.writeFileSync(glue, await min(folded, glue, true));
 
   const shim = fs.readFileSync('www/backbone-socket-sync.js', 'utf8');
   fs.writeFileSync(`${dir}/backbone-socket-sync.min.js`,

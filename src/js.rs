@@ -1,8 +1,5 @@
 //! Small helpers for talking to JavaScript values without `core::fmt` or panics.
 
-use alloc::rc::Rc;
-use core::cell::{Cell, OnceCell};
-
 use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -78,34 +75,11 @@ extern "C" {
     /// The global object (`globalThis`).
     #[wasm_bindgen(thread_local_v2, js_name = globalThis)]
     static GLOBAL: JsValue;
-
-    /// `Promise`, for a constructor that takes a [`Callback`] (js-sys's takes a stack closure
-    /// of a type of its own).
-    #[wasm_bindgen(js_name = Promise)]
-    type PromiseCtor;
-    #[wasm_bindgen(constructor, js_class = "Promise")]
-    fn new(executor: &JsValue) -> PromiseCtor;
 }
 
 /// `globalThis[key]`.
 pub(crate) fn global(key: &str) -> JsValue {
     GLOBAL.with(|g| get(g, key))
-}
-
-/// A new Promise and its `resolve` and `reject` functions.
-pub(crate) fn promise() -> (Promise, Function, Function) {
-    let slots: Rc<Cell<Option<(JsValue, JsValue)>>> = Rc::default();
-    let s = slots.clone();
-    let executor = callback(move |resolve, reject| {
-        s.set(Some((resolve, reject)));
-        JsValue::UNDEFINED
-    });
-    // The executor runs synchronously inside `new Promise`; it is freed when this returns.
-    let promise: Promise = PromiseCtor::new(executor.as_ref()).unchecked_into();
-    match slots.take() {
-        Some((resolve, reject)) => (promise, resolve.unchecked_into(), reject.unchecked_into()),
-        None => (promise, noop(), noop()),
-    }
 }
 
 #[wasm_bindgen]
@@ -147,17 +121,6 @@ pub(crate) fn call(f: &JsValue, this: &JsValue, args: &Array) {
             let _ = Promise::reject(&e);
         }
     }
-}
-
-/// A do-nothing function, made once and kept for the module's lifetime.
-static NOOP: Local<OnceCell<JsValue>> = Local::new(OnceCell::new());
-
-/// A shared do-nothing function (for `promise.then(f, noop)` and marking rejections handled).
-pub(crate) fn noop() -> Function {
-    let f = NOOP
-        .get()
-        .get_or_init(|| callback(|_, _| JsValue::UNDEFINED).into_js_value());
-    f.clone().unchecked_into()
 }
 
 /// Module-wide state (what `thread_local!` holds in a `std` build): the wasm module has one

@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     listeners: Vec<Listener>,
     acks: IdMap<Function>,
     next_handle: u64,
+    /// `abort(id)` for the xhrs of this connection's requests, made on the first request.
+    abort: Option<JsValue>,
 }
 
 impl Inner {
@@ -54,12 +56,32 @@ impl Inner {
             listeners: Vec::new(),
             acks: IdMap::new(),
             next_handle: 0,
+            abort: None,
         }))
     }
 
     /// Keeps the JS side of a request until the session settles it.
     pub(crate) fn add_call(&mut self, id: RequestId, call: SyncCall) {
         self.calls.insert(id, call);
+    }
+
+    /// The connection's `abort(id)` function, which fails request `id` with statusText
+    /// "abort". One per connection, handed to every xhr (a closure per request would cost its
+    /// own crossing); it holds the connection weakly, and is left to the JS garbage collector
+    /// (not dropped with the connection) so an xhr kept by the app can still call it.
+    pub(crate) fn abort_fn(&mut self, shared: &Shared) -> JsValue {
+        self.abort
+            .get_or_insert_with(|| {
+                let weak = Rc::downgrade(shared);
+                js::callback(move |id, _| {
+                    if let (Some(shared), Some(id)) = (weak.upgrade(), id.as_f64()) {
+                        drive(&shared, |s, now| s.abort(now, id as RequestId));
+                    }
+                    JsValue::UNDEFINED
+                })
+                .into_js_value()
+            })
+            .clone()
     }
 
     /// Keeps an app ack callback; returns its handle for the session.

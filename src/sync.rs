@@ -10,25 +10,53 @@
 
 use core::cell::{Cell, OnceCell};
 
-use js_sys::{Function, Object, Promise, JSON};
+use js_sys::{Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::js::{self, Local};
 use crate::prelude::*;
-use crate::session::{Failure, FailureKind, Request, RequestId};
-use crate::shell::{self, Shared};
+use crate::session::{Failure, FailureKind, Request};
+use crate::shell;
 use crate::socket;
 
 /// Backbone's error for a model without a URL, word for word.
 const URL_ERROR: &str = "A \"url\" property or function must be specified";
 
-/// The JS side of one request, kept until the session settles it.
+/// The JS side of one request, kept until the session settles it: the `settle` function of
+/// its xhr (see `xhr.js`).
 pub(crate) struct SyncCall {
-    options: JsValue,
-    xhr: JsValue,
-    resolve: Function,
-    reject: Function,
+    settle: Function,
+}
+
+// The per-request plumbing that only moves values between JS objects (src/xhr.js): one call
+// each instead of a crossing per property and per callback.
+#[wasm_bindgen(module = "/src/xhr.js")]
+extern "C" {
+    /// The request's argument as JSON text; throws on cyclic data.
+    #[wasm_bindgen(catch)]
+    fn payload(
+        method: &str,
+        model: &JsValue,
+        options: &JsValue,
+        end_point: &str,
+        ctx: Option<String>,
+        request_id: &str,
+    ) -> Result<String, JsValue>;
+    /// The returned jqXHR-like Promise and its `settle` function, as `[xhr, settle]`.
+    fn deferred(options: &JsValue, abort: &JsValue, id: f64) -> Array;
+    /// `options.xhr = xhr` and the model's `request` event.
+    fn requested(model: &JsValue, xhr: &JsValue, options: &JsValue);
+    /// Calls a request's `settle` (app exceptions are caught there).
+    fn finish(
+        settle: &Function,
+        ok: bool,
+        status: u16,
+        status_text: &JsValue,
+        text_status: &str,
+        text: &JsValue,
+        json: &JsValue,
+    );
 }
 
 /// Sends `method` for `model` over the current connection (connecting with the defaults when
@@ -49,13 +77,19 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
         .into_iter()
         .find(|c| !js::is_nullish(c))
         .map(|c| js::to_string(&c));
-    let payload = payload(method, &model, &options, &endpoint, ctx.as_deref())?;
+    let payload = payload(
+        method,
+        &model,
+        &options,
+        &endpoint,
+        ctx.clone(),
+        &request_id(),
+    )?;
     let timeout = js::get(&options, "timeout")
         .as_f64()
         .filter(|t| t.is_finite() && *t > 0.0);
 
     let shared = socket::current_or_connect()?;
-    let (xhr, resolve, reject) = deferred();
     let request = Request {
         method: method.to_owned(),
         endpoint,
@@ -63,22 +97,16 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
         payload,
         timeout_ms: timeout.map(|t| t as u64),
     };
-    let (id, effects) = {
+    let (id, effects, abort) = {
         let mut inner = shared.borrow_mut();
-        inner.session.request(js::now(), request)
+        let (id, effects) = inner.session.request(js::now(), request);
+        (id, effects, inner.abort_fn(&shared))
     };
-    add_abort(&xhr, &shared, id);
-    let call = SyncCall {
-        options: options.clone(),
-        xhr: xhr.clone(),
-        resolve,
-        reject,
-    };
-    shared.borrow_mut().add_call(id, call);
-    js::set(&options, "xhr", &xhr);
-    let trigger = js::get(&model, "trigger");
-    let args = js::array(&[&"request".into(), &model, &xhr, &options]);
-    js::call(&trigger, &model, &args);
+    let pair = deferred(&options, &abort, id as f64);
+    let xhr = pair.get(0);
+    let settle = pair.get(1).unchecked_into();
+    shared.borrow_mut().add_call(id, SyncCall { settle });
+    requested(&model, &xhr, &options);
     // Effects last: a request refused at once (queue full) fails after the 'request' event,
     // as an XHR error would.
     shell::apply(&shared, effects);
@@ -100,46 +128,6 @@ fn endpoint(model: &JsValue, options: &JsValue) -> Result<String, JsValue> {
     } else {
         Err(js::error(URL_ERROR))
     }
-}
-
-/// The event argument `{signature: {endPoint, ctx?, requestId}, item? | data?}` as JSON text.
-fn payload(
-    method: &str,
-    model: &JsValue,
-    options: &JsValue,
-    endpoint: &str,
-    ctx: Option<&str>,
-) -> Result<String, JsValue> {
-    let signature: JsValue = Object::new().into();
-    js::set(&signature, "endPoint", &endpoint.into());
-    if let Some(ctx) = ctx {
-        js::set(&signature, "ctx", &ctx.into());
-    }
-    js::set(&signature, "requestId", &request_id().into());
-    let body: JsValue = Object::new().into();
-    js::set(&body, "signature", &signature);
-    match method {
-        "create" | "update" | "patch" => {
-            let mut item = js::get(options, "attrs");
-            if !item.is_truthy() {
-                let to_json = js::get(model, "toJSON");
-                item = match to_json.dyn_ref::<Function>() {
-                    Some(f) => js::apply(f, model, &[options])?,
-                    None => model.clone(),
-                };
-            }
-            js::set(&body, "item", &item);
-        }
-        "read" => {
-            let data = js::get(options, "data");
-            if !js::is_nullish(&data) {
-                js::set(&body, "data", &data);
-            }
-        }
-        _ => {}
-    }
-    // Throws (synchronously, as Backbone's own JSON.stringify would) on cyclic data.
-    Ok(JSON::stringify(&body)?.into())
 }
 
 /// The page's request-id prefix, made on the first request.
@@ -166,65 +154,10 @@ fn request_id() -> String {
     crate::request_id::next(prefix, counter.get())
 }
 
-/// The returned object: a real Promise, plus jqXHR's `done`, `fail`, `always` and the xhr
-/// fields. Its rejection is marked handled, so a Backbone app that only uses `options.error`
-/// does not log an unhandled rejection; promises derived with `then` still reject.
-fn deferred() -> (JsValue, Function, Function) {
-    let (promise, resolve, reject) = js::promise();
-    let noop = js::noop();
-    then(&promise, &JsValue::UNDEFINED, &noop);
-    let xhr: JsValue = promise.clone().into();
-    js::set(&xhr, "readyState", &1.into());
-    js::set(&xhr, "status", &0.into());
-    js::set(&xhr, "statusText", &"".into());
-    let method = |name: &str, on_ok: bool, on_err: bool| {
-        let p = promise.clone();
-        let x = xhr.clone();
-        let n = noop.clone();
-        let f = js::callback(move |f, _| {
-            if f.is_function() {
-                let none: JsValue = n.clone().into();
-                then(
-                    &p,
-                    if on_ok { &f } else { &none },
-                    if on_err { &f } else { &none },
-                );
-            }
-            x.clone()
-        });
-        js::set(&xhr, name, &f.into_js_value());
-    };
-    method("done", true, false);
-    method("fail", false, true);
-    method("always", true, true);
-    (xhr, resolve, reject)
-}
-
-/// `promise.then(on_ok, on_err)`, through the promise's own `then`.
-fn then(promise: &Promise, on_ok: &JsValue, on_err: &JsValue) {
-    let then = js::get(promise, "then");
-    js::call(&then, promise, &js::array(&[on_ok, on_err]));
-}
-
-/// `xhr.abort()`: fails the request with statusText "abort".
-fn add_abort(xhr: &JsValue, shared: &Shared, id: RequestId) {
-    let weak = alloc::rc::Rc::downgrade(shared);
-    let abort = js::callback(move |_, _| {
-        if let Some(shared) = weak.upgrade() {
-            shell::drive(&shared, |s, now| s.abort(now, id));
-        }
-        JsValue::UNDEFINED
-    });
-    js::set(xhr, "abort", &abort.into_js_value());
-}
-
 impl SyncCall {
     /// Calls `options.success` / `options.error` as Backbone's sync would, updates the xhr
-    /// fields, and settles the promise.
+    /// fields, and settles the promise (through the xhr's `settle`, see `xhr.js`).
     pub(crate) fn settle(self, outcome: Result<String, Failure>) {
-        let xhr = &self.xhr;
-        js::set(xhr, "readyState", &4.into());
-        let context = js::get(&self.options, "context");
         // The reply's text crosses into JS once, for both `JSON.parse` and `responseText`.
         let outcome = outcome.and_then(|text| {
             let text = JsValue::from(text);
@@ -235,35 +168,38 @@ impl SyncCall {
         });
         match outcome {
             Ok((text, response)) => {
-                js::set(xhr, "status", &200.into());
-                js::set(xhr, "statusText", &"success".into());
-                js::set(xhr, "responseText", &text);
-                js::set(xhr, "responseJSON", &response);
-                let success = js::get(&self.options, "success");
-                let args = js::array(&[&response, &"success".into(), xhr]);
-                js::call(&success, &context, &args);
-                let _ = js::apply(&self.resolve, &JsValue::UNDEFINED, &[&response]);
+                let success: JsValue = "success".into();
+                finish(
+                    &self.settle,
+                    true,
+                    200,
+                    &success,
+                    "success",
+                    &text,
+                    &response,
+                );
             }
             Err(failure) => {
-                let status_text = match (failure.kind, failure.message) {
-                    (FailureKind::Server, Some(message)) => message,
-                    (kind, _) => kind.status_text().to_owned(),
+                let text_status = failure.kind.status_text();
+                let status_text: JsValue = match (failure.kind, failure.message) {
+                    (FailureKind::Server, Some(message)) => message.as_str().into(),
+                    _ => text_status.into(),
                 };
-                let text_status: JsValue = failure.kind.status_text().into();
                 let body = failure.body.as_deref();
                 let json = body
                     .and_then(|b| js::parse_json(&b.into()).ok())
                     .unwrap_or(JsValue::UNDEFINED);
-                js::set(xhr, "status", &failure.status.into());
-                js::set(xhr, "statusText", &status_text.as_str().into());
-                js::set(xhr, "responseText", &body.unwrap_or("").into());
-                js::set(xhr, "responseJSON", &json);
-                js::set(&self.options, "textStatus", &text_status);
-                js::set(&self.options, "errorThrown", &status_text.as_str().into());
-                let error = js::get(&self.options, "error");
-                let args = js::array(&[xhr, &text_status, &status_text.as_str().into()]);
-                js::call(&error, &context, &args);
-                let _ = js::apply(&self.reject, &JsValue::UNDEFINED, &[xhr]);
+                let text: JsValue = body.unwrap_or("").into();
+                let status = failure.status;
+                finish(
+                    &self.settle,
+                    false,
+                    status,
+                    &status_text,
+                    text_status,
+                    &text,
+                    &json,
+                );
             }
         }
     }
