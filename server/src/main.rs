@@ -11,8 +11,13 @@ use backbone_socket_sync_server::store::sqlite::SqliteStore;
 use backbone_socket_sync_server::{build, Server};
 use clap::Parser;
 
+/// Bytes glibc may keep free at the top of a heap before it returns them to the kernel.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MALLOC_TRIM_THRESHOLD: libc::c_int = 64 << 20;
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    keep_freed_memory();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -72,5 +77,17 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+/// Raises glibc's trim threshold from 128 KiB. Each committed batch frees the writer thread's
+/// buffers, and glibc then handed that memory back with `madvise`, whose TLB shoot-down
+/// interrupts every core: ~4% of the server's CPU at 10,000 ops/s. Kept instead, it is reused
+/// by the next batch (RSS unchanged in the load runs).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter, under the allocator's own lock.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD);
     }
 }
