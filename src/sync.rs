@@ -20,9 +20,6 @@ use crate::session::{Failure, FailureKind, Request};
 use crate::shell;
 use crate::socket;
 
-/// Backbone's error for a model without a URL, word for word.
-const URL_ERROR: &str = "A \"url\" property or function must be specified";
-
 /// The JS side of one request, kept until the session settles it: the `settle` function of
 /// its xhr (see `xhr.js`).
 pub(crate) struct SyncCall {
@@ -33,16 +30,15 @@ pub(crate) struct SyncCall {
 // each instead of a crossing per property and per callback.
 #[wasm_bindgen(module = "/src/xhr.js")]
 extern "C" {
-    /// The request's argument as JSON text; throws on cyclic data.
+    /// `[endPoint, ctx, payload, timeout]` read from the model and options; throws Backbone's
+    /// missing-url error, or on cyclic data.
     #[wasm_bindgen(catch)]
-    fn payload(
+    fn prepare(
         method: &str,
         model: &JsValue,
         options: &JsValue,
-        end_point: &str,
-        ctx: Option<String>,
         request_id: &str,
-    ) -> Result<String, JsValue>;
+    ) -> Result<Array, JsValue>;
     /// The returned jqXHR-like Promise and its `settle` function, as `[xhr, settle]`.
     fn deferred(options: &JsValue, abort: &JsValue, id: f64) -> Array;
     /// `options.xhr = xhr` and the model's `request` event.
@@ -72,22 +68,11 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
     } else {
         Object::new().into()
     };
-    let endpoint = endpoint(&model, &options)?;
-    let ctx = [js::get(&options, "ctx"), js::get(&model, "ctx")]
-        .into_iter()
-        .find(|c| !js::is_nullish(c))
-        .map(|c| js::to_string(&c));
-    let payload = payload(
-        method,
-        &model,
-        &options,
-        &endpoint,
-        ctx.clone(),
-        &request_id(),
-    )?;
-    let timeout = js::get(&options, "timeout")
-        .as_f64()
-        .filter(|t| t.is_finite() && *t > 0.0);
+    let prepared = prepare(method, &model, &options, &request_id())?;
+    let endpoint = prepared.get(0).as_string().unwrap_or_default();
+    let ctx = prepared.get(1).as_string();
+    let payload = prepared.get(2).as_string().unwrap_or_default();
+    let timeout = prepared.get(3).as_f64();
 
     let shared = socket::current_or_connect()?;
     let request = Request {
@@ -111,23 +96,6 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
     // as an XHR error would.
     shell::apply(&shared, effects);
     Ok(xhr)
-}
-
-/// `options.url`, else `_.result(model, 'url')`, else Backbone's error.
-fn endpoint(model: &JsValue, options: &JsValue) -> Result<String, JsValue> {
-    let url = js::get(options, "url");
-    if url.is_truthy() {
-        return Ok(js::to_string(&url));
-    }
-    let mut url = js::get(model, "url");
-    if let Some(f) = url.dyn_ref::<Function>() {
-        url = js::apply(f, model, &[])?;
-    }
-    if url.is_truthy() {
-        Ok(js::to_string(&url))
-    } else {
-        Err(js::error(URL_ERROR))
-    }
 }
 
 /// The page's request-id prefix, made on the first request.

@@ -6,11 +6,35 @@
 
 const noop = () => {};
 
+// Backbone's error for a model without a URL, word for word.
+const URL_ERROR = 'A "url" property or function must be specified';
+
+// What `sync` reads from the model and options, as `[endPoint, ctx, payload, timeout]`:
+// the endpoint is `options.url`, else `_.result(model, 'url')`, else Backbone's error is
+// thrown; `ctx` is `options.ctx` or `model.ctx` as a string, when set; `payload` (below) is
+// the JSON text of the request's argument; `timeout` is `options.timeout` when a positive
+// finite number. `options` is an object (the wasm makes one when it was not).
+export function prepare(method, model, options, requestId) {
+  const m = model !== null && (typeof model === 'object' || typeof model === 'function') ? model : {};
+  let url = options.url;
+  if (!url) {
+    url = m.url;
+    if (typeof url === 'function') url = url.call(model);
+    if (!url) throw new Error(URL_ERROR);
+  }
+  const endPoint = String(url);
+  const c = options.ctx != null ? options.ctx : m.ctx;
+  const ctx = c != null ? String(c) : undefined;
+  const body = payload(method, model, options, endPoint, ctx, requestId);
+  const t = options.timeout;
+  return [endPoint, ctx, body, typeof t === 'number' && t > 0 && t < Infinity ? t : undefined];
+}
+
 // The request's argument as JSON text: `{signature: {endPoint, ctx?, requestId}, item? |
 // data?}`, with `item` = `options.attrs || model.toJSON(options)` for create, update and
 // patch, and `data` = `options.data` for read when given. Throws, as Backbone's own
 // JSON.stringify would, on cyclic data.
-export function payload(method, model, options, endPoint, ctx, requestId) {
+function payload(method, model, options, endPoint, ctx, requestId) {
   const signature = { endPoint };
   if (ctx !== undefined) signature.ctx = ctx;
   signature.requestId = requestId;
