@@ -4,6 +4,8 @@
 #      --crate-type cdylib (the release build of the wasm, with LTO really applied)
 #   2. wasm-bindgen --target web (the CLI must equal the `=` pin in Cargo.lock)
 #   3. wasm-opt from npm `binaryen` (Debian's and crates.io's reject today's rustc output)
+#   4. terser (npm devDependency): the glue (with the wasm's JS snippets, src/*.js, folded in)
+#      and `.min` copies of the script-tag shim and the ES modules
 # Idempotent; fails loudly at the first broken step; www/pkg/ is replaced only when every
 # step succeeded, so a failed build never leaves half an output behind.
 #

@@ -18,7 +18,7 @@
 // queued here; then they go to the module, which does all the real work.
 //
 // `pkg/backbone-socket-sync.min.js` (written by scripts/build-client.sh) is this file
-// without its comments, for production pages; it loads the matching `.min.mjs`.
+// minified, for production pages; it loads the matching `.min.mjs`.
 
 (function () {
   'use strict';
