@@ -7,8 +7,10 @@
 //! that queued up while the previous batch was committing, which is what makes FULL cheap.
 //!
 //! SQLite calls block, so they never run on the async runtime: writes go to the writer thread
-//! over a channel and come back through a oneshot after COMMIT; reads go to a fixed set of
-//! reader threads over one queue ([`readers`]) and come back the same way.
+//! over a channel and come back through a oneshot after COMMIT; collection reads go to a fixed
+//! set of reader threads over one queue (`readers.rs`) and come back the same way. The one
+//! exception is a model lookup by primary key: bounded and never waiting for the writer in WAL
+//! mode, it runs in place (see [`Store::read_model`] below).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,9 +130,8 @@ impl SqliteStore {
                 .map_err(|_| StoreError::Internal("reader thread stopped".into()))?
         })
     }
-}
 
-impl SqliteStore {
+    /// One model by primary key, on the caller's thread with a pooled connection.
     fn lookup(&self, collection: &str, id: &str) -> Result<Value, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Internal("store is closed".into()));
