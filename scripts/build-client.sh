@@ -4,7 +4,8 @@
 #      --crate-type cdylib (the release build of the wasm, with LTO really applied)
 #   2. wasm-bindgen --target web (the CLI must equal the `=` pin in Cargo.lock)
 #   3. wasm-opt from npm `binaryen` (Debian's and crates.io's reject today's rustc output)
-#   4. terser (npm devDependency): the glue (with the wasm's JS snippets, src/*.js, folded in)
+#   4. the glue's import names shortened in the wasm and the glue (wasm-bindgen's carry hashes)
+#   5. terser (npm devDependency): the glue (with the wasm's JS snippets, src/*.js, folded in)
 #      and `.min` copies of the script-tag shim and the ES modules
 # Idempotent; fails loudly at the first broken step; www/pkg/ is replaced only when every
 # step succeeded, so a failed build never leaves half an output behind.
@@ -133,9 +134,107 @@ function inlineSnippets(glue) {
   return defs.join('') + glue;
 }
 
+// LEB128 and names, as the wasm binary format writes them.
+function leb(buf, pos) {
+  let n = 0, shift = 0, b;
+  do {
+    b = buf[pos++];
+    n += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+  } while (b & 0x80);
+  return [n, pos];
+}
+function encLeb(n) {
+  const out = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return Buffer.from(out);
+}
+function readName(buf, pos) {
+  const [len, p] = leb(buf, pos);
+  return [buf.toString('utf8', p, p + len), p + len];
+}
+const encName = (s) => Buffer.concat([encLeb(Buffer.byteLength(s)), Buffer.from(s, 'utf8')]);
+function skipLimits(buf, p) {
+  const flags = buf[p++];
+  [, p] = leb(buf, p);
+  if (flags & 1) [, p] = leb(buf, p);
+  return p;
+}
+// The wasm with its import section rewritten: `rename(module, name)` gives an import's new
+// name (or undefined to keep it); every other section is copied byte for byte.
+function renameImports(bytes, rename) {
+  const out = [bytes.subarray(0, 8)];
+  for (let pos = 8; pos < bytes.length; ) {
+    const id = bytes[pos];
+    const [size, start] = leb(bytes, pos + 1);
+    const end = start + size;
+    if (id !== 2) {
+      out.push(bytes.subarray(pos, end));
+      pos = end;
+      continue;
+    }
+    let [count, p] = leb(bytes, start);
+    const parts = [encLeb(count)];
+    for (let i = 0; i < count; i++) {
+      let mod, name;
+      [mod, p] = readName(bytes, p);
+      [name, p] = readName(bytes, p);
+      const desc = p;
+      const kind = bytes[p++];
+      if (kind === 0) [, p] = leb(bytes, p); // function: type index
+      else if (kind === 1) p = skipLimits(bytes, p + 1); // table: reftype, limits
+      else if (kind === 2) p = skipLimits(bytes, p); // memory: limits
+      else if (kind === 3) p += 2; // global: valtype, mutability
+      else throw new Error(`wasm: import kind ${kind} not handled`);
+      parts.push(encName(mod), encName(rename(mod, name) ?? name), bytes.subarray(desc, p));
+    }
+    if (p !== end) throw new Error('wasm: import section not parsed to its end');
+    const body = Buffer.concat(parts);
+    out.push(Buffer.from([2]), encLeb(body.length), body);
+    pos = end;
+  }
+  return Buffer.concat(out);
+}
+// wasm-bindgen names the glue's functions `__wbg_<name>_<16 hex digits of hash>`; each name is
+// written in the wasm's import section and as a key of the glue's import object, and the
+// hashes barely compress (~0.8 KB gzip of wasm). They become short names, in both files.
+function shortenImports(glue) {
+  const wasmFile = `${dir}/${lib}_bg.wasm`;
+  const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  const short = (i) => {
+    let s = '';
+    do {
+      s = letters[i % 52] + s;
+      i = Math.floor(i / 52) - 1;
+    } while (i >= 0);
+    return s;
+  };
+  const names = new Map();
+  const wasm = renameImports(fs.readFileSync(wasmFile), (mod, name) => {
+    if (mod !== `./${lib}_bg.js`) return undefined;
+    if (!names.has(name)) names.set(name, short(names.size));
+    return names.get(name);
+  });
+  for (const [from, to] of names) {
+    const key = new RegExp(`\\b${from}(?=\\s*:)`, 'g');
+    const n = (glue.match(key) || []).length;
+    if (n !== 1) throw new Error(`glue: import ${from} is a key ${n} times, expected once`);
+    glue = glue.replace(key, to);
+    if (new RegExp(`\\b${from}\\b`).test(glue)) throw new Error(`glue: ${from} is used other than as a key`);
+  }
+  new WebAssembly.Module(wasm); // still a valid module
+  fs.writeFileSync(wasmFile, wasm);
+  return glue;
+}
+
 (async () => {
   const glue = `${dir}/${lib}.js`;
-  const folded = inlineSnippets(fs.readFileSync(glue, 'utf8'));
+  const folded = inlineSnippets(shortenImports(fs.readFileSync(glue, 'utf8')));
   fs.rmSync(`${dir}/snippets`, { recursive: true, force: true });
   fs.writeFileSync(glue, await min(folded, glue, true));
 
