@@ -165,14 +165,31 @@ function skipLimits(buf, p) {
   if (flags & 1) [, p] = leb(buf, p);
   return p;
 }
-// The wasm with its import section rewritten: `rename(module, name)` gives an import's new
-// name (or undefined to keep it); every other section is copied byte for byte.
-function renameImports(bytes, rename) {
+// The wasm with its import and export sections rewritten: `rename(module, name)` gives an
+// import's new name, `renameExport(name)` an export's (undefined keeps it); every other
+// section is copied byte for byte.
+function renameImports(bytes, rename, renameExport) {
   const out = [bytes.subarray(0, 8)];
   for (let pos = 8; pos < bytes.length; ) {
     const id = bytes[pos];
     const [size, start] = leb(bytes, pos + 1);
     const end = start + size;
+    if (id === 7) {
+      let [count, p] = leb(bytes, start);
+      const parts = [encLeb(count)];
+      for (let i = 0; i < count; i++) {
+        let name;
+        [name, p] = readName(bytes, p);
+        const desc = p;
+        [, p] = leb(bytes, p + 1); // kind, index
+        parts.push(encName(renameExport(name) ?? name), bytes.subarray(desc, p));
+      }
+      if (p !== end) throw new Error('wasm: export section not parsed to its end');
+      const body = Buffer.concat(parts);
+      out.push(Buffer.from([7]), encLeb(body.length), body);
+      pos = end;
+      continue;
+    }
     if (id !== 2) {
       out.push(bytes.subarray(pos, end));
       pos = end;
@@ -202,7 +219,9 @@ function renameImports(bytes, rename) {
 }
 // wasm-bindgen names the glue's functions `__wbg_<name>_<16 hex digits of hash>`; each name is
 // written in the wasm's import section and as a key of the glue's import object, and the
-// hashes barely compress (~0.8 KB gzip of wasm). They become short names, in both files.
+// hashes barely compress (~0.8 KB gzip of wasm). They become short names, in both files; so do
+// the wasm's exports (`__wbindgen_export3`, `socket_emit`, …), which the glue reads only as
+// `wasm.<name>` (and `<lib>_bg.wasm.d.ts` lists).
 function shortenImports(glue) {
   const wasmFile = `${dir}/${lib}_bg.wasm`;
   const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
@@ -215,11 +234,30 @@ function shortenImports(glue) {
     return s;
   };
   const names = new Map();
-  const wasm = renameImports(fs.readFileSync(wasmFile), (mod, name) => {
-    if (mod !== `./${lib}_bg.js`) return undefined;
-    if (!names.has(name)) names.set(name, short(names.size));
-    return names.get(name);
+  const exports = new Map();
+  const wasm = renameImports(
+    fs.readFileSync(wasmFile),
+    (mod, name) => {
+      if (mod !== `./${lib}_bg.js`) return undefined;
+      if (!names.has(name)) names.set(name, short(names.size));
+      return names.get(name);
+    },
+    (name) => {
+      if (name === 'memory') return undefined;
+      exports.set(name, short(exports.size));
+      return exports.get(name);
+    },
+  );
+  glue = glue.replace(/\bwasm\.(\w+)\b/g, (whole, name) => {
+    if (name === 'memory') return whole;
+    if (!exports.has(name)) throw new Error(`glue: wasm.${name} is not an export`);
+    return `wasm.${exports.get(name)}`;
   });
+  const dts = `${dir}/${lib}_bg.wasm.d.ts`;
+  if (fs.existsSync(dts)) {
+    fs.writeFileSync(dts, fs.readFileSync(dts, 'utf8').replace(/^export const (\w+):/gm,
+      (whole, name) => (exports.has(name) ? `export const ${exports.get(name)}:` : whole)));
+  }
   for (const [from, to] of names) {
     const key = new RegExp(`\\b${from}(?=\\s*:)`, 'g');
     const n = (glue.match(key) || []).length;
