@@ -392,13 +392,18 @@ test('the min shim in www/pkg (comments stripped by the build) works the same', 
 });
 
 test('listeners survive connect() replacing the connection; off(name) removes them all; install twice keeps the original', async () => {
-  const page = await openPage({ inline: `BackboneSocketSync.connect();` });
+  // The connect listener is added with connect(), before the first connection can open (the
+  // shim queues both until the module is ready): added only once the page was loaded, it
+  // missed the first `connect` whenever the socket was already up by then.
+  const page = await openPage({
+    inline: `BackboneSocketSync.connect(); window.connects = [];
+      BackboneSocketSync.socket.on('connect', () => window.connects.push(BackboneSocketSync.socket.id));`,
+  });
   const r = await page.evaluate(async () => {
     await BackboneSocketSync.ready;
     const s = BackboneSocketSync.socket;
     const got = [];
-    const connects = [];
-    s.on('connect', () => connects.push(s.id));
+    const connects = window.connects;
     s.on('echoed', (tag) => got.push(`a:${tag}`));
     s.on('echoed', (tag) => got.push(`b:${tag}`));
     const ack = (tag) => new Promise((resolve) => s.emit('echo', tag, resolve));
