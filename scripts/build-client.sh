@@ -166,8 +166,8 @@ function skipLimits(buf, p) {
   return p;
 }
 // The wasm with its import and export sections rewritten: `rename(module, name)` gives an
-// import's new name, `renameExport(name)` an export's (undefined keeps it); every other
-// section is copied byte for byte.
+// import's new `[module, name]`, `renameExport(name)` an export's new name (undefined keeps
+// it); every other section is copied byte for byte.
 function renameImports(bytes, rename, renameExport) {
   const out = [bytes.subarray(0, 8)];
   for (let pos = 8; pos < bytes.length; ) {
@@ -208,7 +208,8 @@ function renameImports(bytes, rename, renameExport) {
       else if (kind === 2) p = skipLimits(bytes, p); // memory: limits
       else if (kind === 3) p += 2; // global: valtype, mutability
       else throw new Error(`wasm: import kind ${kind} not handled`);
-      parts.push(encName(mod), encName(rename(mod, name) ?? name), bytes.subarray(desc, p));
+      const [newMod, newName] = rename(mod, name);
+      parts.push(encName(newMod), encName(newName), bytes.subarray(desc, p));
     }
     if (p !== end) throw new Error('wasm: import section not parsed to its end');
     const body = Buffer.concat(parts);
@@ -220,7 +221,7 @@ function renameImports(bytes, rename, renameExport) {
 // wasm-bindgen names the glue's functions `__wbg_<name>_<16 hex digits of hash>`; each name is
 // written in the wasm's import section and as a key of the glue's import object, and the
 // hashes barely compress (~0.8 KB gzip of wasm). They become short names, in both files; so do
-// the wasm's exports (`__wbindgen_export3`, `socket_emit`, …), which the glue reads only as
+// the import modules' names (`./<lib>_bg.js`, `./snippets/…/src/xhr.js`) and the wasm's exports (`__wbindgen_export3`, `socket_emit`, …), which the glue reads only as
 // `wasm.<name>` (and `<lib>_bg.wasm.d.ts` lists).
 function shortenImports(glue) {
   const wasmFile = `${dir}/${lib}_bg.wasm`;
@@ -235,12 +236,14 @@ function shortenImports(glue) {
   };
   const names = new Map();
   const exports = new Map();
+  const modules = new Map();
   const wasm = renameImports(
     fs.readFileSync(wasmFile),
     (mod, name) => {
-      if (mod !== `./${lib}_bg.js`) return undefined;
+      if (!modules.has(mod)) modules.set(mod, short(modules.size));
+      if (mod !== `./${lib}_bg.js`) return [modules.get(mod), name];
       if (!names.has(name)) names.set(name, short(names.size));
-      return names.get(name);
+      return [modules.get(mod), names.get(name)];
     },
     (name) => {
       if (name === 'memory') return undefined;
@@ -253,6 +256,14 @@ function shortenImports(glue) {
     if (!exports.has(name)) throw new Error(`glue: wasm.${name} is not an export`);
     return `wasm.${exports.get(name)}`;
   });
+  // The modules are keys of the object the glue instantiates the wasm with (the snippets'
+  // `import` statements name files, not wasm modules, and are left alone).
+  for (const [from, to] of modules) {
+    const quoted = from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const key = new RegExp(`(["'])${quoted}\\1(?=\\s*:)`, 'g');
+    if (!key.test(glue)) throw new Error(`glue: no key for the wasm's import module ${from}`);
+    glue = glue.replace(key, to);
+  }
   const dts = `${dir}/${lib}_bg.wasm.d.ts`;
   if (fs.existsSync(dts)) {
     fs.writeFileSync(dts, fs.readFileSync(dts, 'utf8').replace(/^export const (\w+):/gm,
