@@ -22,9 +22,12 @@
 // tells the views that listen for `destroy`. Every options object carries `live: true`, so
 // an app can tell these changes from its own.
 //
-// The socket (re)joins the rooms on every `connect`. After a connection was lost, it fetches
-// each live collection again (`collection.fetch()`, which merges, adds and removes), so the
-// changes made while it was offline show up too. The writer's own socket gets no broadcast
+// The socket (re)joins the rooms on every `connect`. After a connection was lost, it reads
+// each live collection again and sets it to the answer (as `fetch()` does: merge, add,
+// remove), so the changes made while it was offline show up too. Broadcasts that arrive
+// while that read is
+// out are held and applied after it, so an answer read before them cannot undo them, and
+// models the page itself writes while it is out keep what their own replies say. The writer's own socket gets no broadcast
 // for its writes: it has its reply.
 //
 // This file needs only what the entry module hands to `createLive`.
@@ -49,7 +52,8 @@ function endpointOf(collection) {
 // object); `replyMode()` tells how the connection gets its replies (`"ack"` or `"event"`),
 // and `open()` opens the connection when none was made yet.
 export function createLive(socket, replyMode, open) {
-  // room -> {endPoint, collections: Set, joined: whether a connection ever joined it}
+  // room -> {endPoint, collections: Set, joined: whether a connection ever joined it,
+  //         held: broadcasts waiting for a catch-up fetch, or null when none is out}
   const rooms = new Map();
   let hooked = false;
 
@@ -71,14 +75,67 @@ export function createLive(socket, replyMode, open) {
   // Joins one room and, when a previous connection had joined it (so changes may have been
   // missed in between), fetches its collections again once the server confirmed.
   function join(room) {
-    const catchUp = room.joined;
+    const missed = room.joined;
     request('subscribe', room, (error) => {
       if (error) {
         for (const collection of room.collections) collection.trigger('error', collection, error, { live: true });
         return;
       }
       room.joined = true;
-      if (catchUp) for (const collection of room.collections) collection.fetch({ live: true });
+      if (missed) fetchAll(room);
+    });
+  }
+
+  // Fetches every collection of `room` again, holding the room's broadcasts until all
+  // answered, then applies them.
+  function fetchAll(room) {
+    // One catch-up at a time: a reconnection while one is out fetches again after it, since
+    // that answer may have been read before this subscription.
+    if (room.held) return void (room.again = true);
+    room.held = [];
+    room.again = false;
+    const fetches = [...room.collections].map(catchUp);
+    Promise.allSettled(fetches).then(() => {
+      const held = room.held || [];
+      room.held = null;
+      for (const [event, change] of held) apply(event, change);
+      if (room.again && rooms.get(roomOf(room.endPoint)) === room) fetchAll(room);
+    });
+  }
+
+  // Reads `collection` from the server and sets it to the answer, as `fetch()` would, except
+  // for the models the page itself wrote (or added) while the read was out: the answer may
+  // have been read before those writes, so they keep the state their own replies gave them.
+  function catchUp(collection) {
+    const touched = new Set();
+    const own = (name, model) => {
+      if (model !== collection && (name === 'sync' || name === 'destroy' || name === 'add')) touched.add(model);
+    };
+    collection.on('all', own);
+    return new Promise((resolve) => {
+      const done = () => {
+        collection.off('all', own);
+        resolve();
+      };
+      const options = { live: true };
+      options.success = (resp) => {
+        collection.off('all', own);
+        const models = [];
+        for (const attrs of collection.parse(resp, options) || []) {
+          const existing = collection.get(attrs);
+          if (!existing || !touched.has(existing)) models.push(attrs);
+        }
+        for (const model of touched) if (collection.get(model) === model) models.push(model);
+        collection.set(models, options);
+        collection.trigger('sync', collection, resp, options);
+        resolve();
+      };
+      options.error = done;
+      try {
+        collection.sync('read', collection, options);
+      } catch (e) {
+        done();
+      }
     });
   }
 
@@ -86,6 +143,7 @@ export function createLive(socket, replyMode, open) {
   function apply(event, change) {
     const room = change && rooms.get(roomOf(change.collection));
     if (!room || !change.item || typeof change.item !== 'object') return;
+    if (room.held) return void room.held.push([event, change]);
     const options = { live: true };
     for (const collection of [...room.collections]) {
       const model = collection.get(change.item);
@@ -124,7 +182,7 @@ export function createLive(socket, replyMode, open) {
       room.collections.add(collection);
       return collection;
     }
-    room = { endPoint, collections: new Set([collection]), joined: false };
+    room = { endPoint, collections: new Set([collection]), joined: false, held: null, again: false };
     rooms.set(key, room);
     // Not connected yet: the `connect` listener joins it.
     if (socket.connected) join(room);

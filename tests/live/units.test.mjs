@@ -40,7 +40,8 @@ function todos(url = '/api/todos') {
   const fetched = [];
   const Todos = Backbone.Collection.extend({ url });
   const collection = new Todos([{ id: 1, title: 'a' }, { id: 2, title: 'b' }]);
-  collection.fetch = (options) => fetched.push(options);
+  // The catch-up read goes through the collection's sync, as fetch() does.
+  collection.sync = (method, c, options) => fetched.push([method, options.live]);
   collection.fetched = fetched;
   return collection;
 }
@@ -98,7 +99,7 @@ test('subscribe in both reply modes, re-subscribe and re-fetch only after a reco
 
     socket.deliver('connect'); // a reconnection
     answer();
-    assert.deepEqual([a.fetched, b.fetched], [[{ live: true }], [{ live: true }]]);
+    assert.deepEqual([a.fetched, b.fetched], [[['read', true]], [['read', true]]]);
 
     unlive(a);
     assert.equal(socket.emitted.length, 2, 'b still uses the room');
@@ -143,4 +144,68 @@ test("the fallback switches after fallbackAfter failures with transport 'auto' o
 
   assert.throws(() => fallback.configure({ transport: 'xhr' }), /transport must be 'socket' or 'auto'/);
   assert.throws(() => fallback.configure({ transport: 'auto', fallbackAfter: 0 }), /fallbackAfter must be a positive integer/);
+});
+
+test('broadcasts arriving during a catch-up fetch are held and applied after its answer', async () => {
+  const socket = socketDouble();
+  socket.connected = true;
+  const { live } = createLive(socket, () => 'ack', () => {});
+  const c = todos();
+  const answers = [];
+  c.sync = (method, collection, options) => answers.push((models) => options.success(models));
+  live(c);
+  socket.emitted.at(-1)[2](null, {}); // first join: no fetch
+  socket.deliver('connect'); // reconnected
+  socket.emitted.at(-1)[2](null, {});
+  assert.equal(answers.length, 1, 'a catch-up fetch is out');
+  socket.deliver('connect'); // and again, while it is out
+  socket.emitted.at(-1)[2](null, {});
+  assert.equal(answers.length, 1, 'one at a time');
+
+  // Read before the patch was committed, answered after its broadcast arrived.
+  socket.deliver('patched', { collection: '/api/todos', item: { id: 1, title: 'newer' } });
+  assert.equal(c.get(1).get('title'), 'a', 'held');
+  answers[0]([{ id: 1, title: 'older' }]);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(c.get(1).get('title'), 'newer', 'applied after the answer, not undone by it');
+  assert.equal(c.get(2), undefined, 'the fetch removed what the server no longer has');
+  assert.equal(answers.length, 2, 'the reconnection during the fetch fetches once more');
+  answers[1]([{ id: 1, title: 'newer' }]);
+  await new Promise((r) => setTimeout(r, 0));
+  socket.deliver('created', { collection: '/api/todos', item: { id: 3 } });
+  assert.ok(c.get(3), 'live again once nothing is out');
+});
+
+test("the page's own writes during a catch-up read keep the state their replies gave them", async () => {
+  const socket = socketDouble();
+  socket.connected = true;
+  const { live } = createLive(socket, () => 'ack', () => {});
+  const c = todos();
+  const answers = [];
+  c.sync = (method, collection, options) => answers.push((models) => options.success(models));
+  live(c);
+  socket.emitted.at(-1)[2](null, {});
+  socket.deliver('connect');
+  socket.emitted.at(-1)[2](null, {});
+  // While the read is out, this page creates #3 and patches #1 (both answered); the read's
+  // answer was taken before either, and brings #4, made elsewhere while this page was away.
+  const mine = c.add({ id: 3, title: 'mine' });
+  mine.trigger('sync', mine, {}, {});
+  c.get(1).set({ title: 'a, patched here' });
+  c.get(1).trigger('sync', c.get(1), {}, {});
+  answers[0]([{ id: 1, title: 'a' }, { id: 2, title: 'b' }, { id: 4, title: 'from elsewhere' }]);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(c.toJSON().sort((x, y) => x.id - y.id), [
+    { id: 1, title: 'a, patched here' },
+    { id: 2, title: 'b' },
+    { id: 3, title: 'mine' },
+    { id: 4, title: 'from elsewhere' },
+  ]);
+  assert.equal(answers.length, 1, 'no second read');
+  // An untouched model the answer lacks is removed, as fetch() would.
+  socket.deliver('connect');
+  socket.emitted.at(-1)[2](null, {});
+  answers[1]([{ id: 1, title: 'a, patched here' }, { id: 3, title: 'mine' }]);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(c.pluck('id').sort(), [1, 3]);
 });
