@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the wasm client into www/pkg/ (gitignored), ready to be served or packed:
-#   1. cargo rustc --release --target wasm32-unknown-unknown -p backbone-socket-sync
+#   1. cargo rustc --profile wasm-release --target wasm32-unknown-unknown -p backbone-socket-sync
 #      --crate-type cdylib (the release build of the wasm, with LTO really applied)
 #   2. wasm-bindgen --target web (the CLI must equal the `=` pin in Cargo.lock)
 #   3. wasm-opt from npm `binaryen` (Debian's and crates.io's reject today's rustc output)
@@ -15,7 +15,7 @@
 #                         best on gzip (-Oz is smaller raw but ~40 B larger gzipped)
 #   WASM_OPT_EXTRA=...    more wasm-opt flags (e.g. --converge)
 #   BUILD_OUT=www/pkg     output folder (the size matrix builds elsewhere)
-#   CARGO_PROFILE_RELEASE_*, CARGO_TARGET_DIR  cargo's own overrides of [profile.release]
+#   CARGO_PROFILE_WASM_RELEASE_*, CARGO_TARGET_DIR  cargo's own overrides of [profile.wasm-release]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,11 +44,11 @@ flock 9
 
 # `cargo rustc --crate-type cdylib` rather than `cargo build`: with the crate's
 # crate-type = ["cdylib", "rlib"], cargo does not pass `-C lto` at all (the rlib is for the
-# native and browser tests), so `lto = true` in [profile.release] silently did nothing;
+# native and browser tests), so `lto = true` in the profile silently did nothing;
 # building the cdylib alone applies it (measured: wasm 36.2 -> 25.9 KB gzip, see the report).
-step "cargo rustc --release --target wasm32-unknown-unknown -p $CRATE --crate-type cdylib"
-cargo rustc --release --target wasm32-unknown-unknown -p "$CRATE" --crate-type cdylib
-wasm=$TARGET_DIR/wasm32-unknown-unknown/release/$LIB.wasm
+step "cargo rustc --profile wasm-release --target wasm32-unknown-unknown -p $CRATE --crate-type cdylib"
+cargo rustc --profile wasm-release --target wasm32-unknown-unknown -p "$CRATE" --crate-type cdylib
+wasm=$TARGET_DIR/wasm32-unknown-unknown/wasm-release/$LIB.wasm
 [ -f "$wasm" ] || die "$wasm was not produced (is the crate a cdylib?)"
 
 parent=$(dirname "$OUT")
@@ -61,7 +61,7 @@ wasm-bindgen --target web --out-dir "$tmp" "$wasm"
 
 if [ "$LEVEL" != none ]; then
   step "wasm-opt $LEVEL"
-  # strip = true in [profile.release] drops the target-features section, so the features
+  # strip = true in [profile.wasm-release] drops the target-features section, so the features
   # rustc's wasm32 target emits by default are named here (see ../shared/TOOLCHAIN.md).
   # The level runs twice around --flatten --rereloop (which rebuild the control flow from
   # scratch, so the second pass finds more to fold): measured ~0.18 KB gzip smaller than one

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures the release-profile and wasm-opt choices against each other: for each profile
 # variant (one choice changed from the baseline at a time, through cargo's
-# CARGO_PROFILE_RELEASE_* overrides, in a target dir of its own so the shared one is left
+# CARGO_PROFILE_WASM_RELEASE_* overrides, in a target dir of its own so the shared one is left
 # alone) and each wasm-opt level, the gzip -9 bytes of the wasm and of everything a
 # script-tag page downloads (wasm + glue + .mjs + shim), as one table.
 # Slow (a full release build per variant). It builds a snapshot of the committed HEAD
@@ -25,20 +25,20 @@ ln -s "$repo/node_modules" "$snap/node_modules"
 cd "$snap"
 echo "source: $(git -C "$repo" log -1 --format='%h %s' | cut -c1-80)"
 
-# name|env assignments (baseline = the [profile.release] in Cargo.toml)
+# name|env assignments (baseline = the [profile.wasm-release] in Cargo.toml)
 variants=(
   "baseline|"
-  "opt-level=z|CARGO_PROFILE_RELEASE_OPT_LEVEL=z"
-  "opt-level=s|CARGO_PROFILE_RELEASE_OPT_LEVEL=s"
-  "opt-level=3|CARGO_PROFILE_RELEASE_OPT_LEVEL=3"
-  "opt-level=2|CARGO_PROFILE_RELEASE_OPT_LEVEL=2"
-  "lto=false|CARGO_PROFILE_RELEASE_LTO=false"
-  "lto=thin|CARGO_PROFILE_RELEASE_LTO=thin"
-  "codegen-units=16|CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16"
-  "panic=unwind|CARGO_PROFILE_RELEASE_PANIC=unwind"
-  "strip=true|CARGO_PROFILE_RELEASE_STRIP=true"
-  "z+strip|CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_STRIP=true"
-  "z+strip+lto=false|CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_STRIP=true CARGO_PROFILE_RELEASE_LTO=false"
+  "opt-level=z|CARGO_PROFILE_WASM_RELEASE_OPT_LEVEL=z"
+  "opt-level=s|CARGO_PROFILE_WASM_RELEASE_OPT_LEVEL=s"
+  "opt-level=3|CARGO_PROFILE_WASM_RELEASE_OPT_LEVEL=3"
+  "opt-level=2|CARGO_PROFILE_WASM_RELEASE_OPT_LEVEL=2"
+  "lto=false|CARGO_PROFILE_WASM_RELEASE_LTO=false"
+  "lto=thin|CARGO_PROFILE_WASM_RELEASE_LTO=thin"
+  "codegen-units=16|CARGO_PROFILE_WASM_RELEASE_CODEGEN_UNITS=16"
+  "panic=unwind|CARGO_PROFILE_WASM_RELEASE_PANIC=unwind"
+  "strip=true|CARGO_PROFILE_WASM_RELEASE_STRIP=true"
+  "z+strip|CARGO_PROFILE_WASM_RELEASE_OPT_LEVEL=z CARGO_PROFILE_WASM_RELEASE_STRIP=true"
+  "z+strip+lto=false|CARGO_PROFILE_WASM_RELEASE_OPT_LEVEL=z CARGO_PROFILE_WASM_RELEASE_STRIP=true CARGO_PROFILE_WASM_RELEASE_LTO=false"
 )
 
 printf '%-18s %-6s %10s %10s %14s\n' variant wasm-opt 'wasm B' 'wasm gz' 'all gz (tag)'
