@@ -3,15 +3,16 @@
 // loopback TCP proxy that can cut every connection through it or drop them at random and be
 // pointed at a restarted server, and headless Chromium.
 
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { repo, serverBinary } from '../server/server.mjs';
+
+// The server binary, temporary folders and the repository root are shared with tests/server.
+export { repo, serverBinary, tempDir, removeDir } from '../server/server.mjs';
 export const WASM = join(repo, 'www', 'pkg', 'backbone_socket_sync_bg.wasm');
 const CHROMIUM_ARGS = ['--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
@@ -20,25 +21,6 @@ const children = new Set();
 process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
-}
-
-let built = false;
-// target/debug/bss-server ($BSS_SERVER_BIN to use another), built once per process.
-export function serverBinary() {
-  if (process.env.BSS_SERVER_BIN) return process.env.BSS_SERVER_BIN;
-  if (!built) {
-    execFileSync('cargo', ['build', '-q', '-p', 'backbone-socket-sync-server'], { cwd: repo, stdio: 'inherit' });
-    built = true;
-  }
-  return join(repo, 'target', 'debug', 'bss-server');
-}
-
-export function tempDir() {
-  return mkdtempSync(join(tmpdir(), 'bss-live-'));
-}
-
-export function removeDir(dir) {
-  rmSync(dir, { recursive: true, force: true });
 }
 
 // A www folder in `dir`: the repository's www/ (symlinked) plus `pages` ({name: html}).
