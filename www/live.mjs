@@ -27,8 +27,9 @@
 // remove), so the changes made while it was offline show up too. Broadcasts that arrive
 // while that read is
 // out are held and applied after it, so an answer read before them cannot undo them, and
-// models the page itself writes while it is out keep what their own replies say. The writer's own socket gets no broadcast
-// for its writes: it has its reply.
+// models the page itself writes while it is out keep what their own replies say; a create
+// of the page's that the read already held is not kept twice. The writer's own socket gets
+// no broadcast for its writes: it has its reply.
 //
 // This file needs only what the entry module hands to `createLive`.
 
@@ -55,6 +56,7 @@ export function createLive(socket, replyMode, open) {
   // room -> {endPoint, collections: Set, joined: whether a connection ever joined it,
   //         held: broadcasts waiting for a catch-up fetch, or null when none is out}
   const rooms = new Map();
+  const liveCollections = new Set();
   let hooked = false;
 
   // Sends `subscribe`/`unsubscribe` for `room`; `done(error)` runs when the server answered.
@@ -159,6 +161,23 @@ export function createLive(socket, replyMode, open) {
     }
   }
 
+  // A create of this page still unanswered when a catch-up read already held it puts that
+  // model in twice: the read's copy, then the page's own model once its reply gives it the
+  // same id. The page's model is the one its code holds, so the read's copy goes. The
+  // collection's index already maps that id to the page's model (so removing the twin by
+  // id would remove the wrong one, and would drop the id from the index): the model steps
+  // out silently, the twin is removed, and the model is put back in its place.
+  function dropTwin(model) {
+    if (!model.hasChanged(model.idAttribute) || model.id == null) return;
+    const collection = this;
+    const twins = collection.filter((other) => other !== model && other.id === model.id);
+    if (!twins.length) return;
+    const at = collection.models.slice(0, collection.indexOf(model)).filter((m) => !twins.includes(m)).length;
+    collection.remove(model, { silent: true });
+    collection.remove(twins, { live: true });
+    collection.add(model, { silent: true, at });
+  }
+
   // The socket's listeners, added once the first collection goes live.
   function hook() {
     if (hooked) return;
@@ -177,6 +196,8 @@ export function createLive(socket, replyMode, open) {
     const endPoint = endpointOf(collection);
     const key = roomOf(endPoint);
     hook();
+    if (!liveCollections.has(collection)) collection.on('change', dropTwin, collection);
+    liveCollections.add(collection);
     let room = rooms.get(key);
     if (room) {
       room.collections.add(collection);
@@ -193,6 +214,7 @@ export function createLive(socket, replyMode, open) {
   // **unlive** stops applying broadcasts to `collection`; the socket leaves the room once no
   // live collection uses that endpoint. Returns the collection.
   function unlive(collection) {
+    if (liveCollections.delete(collection)) collection.off('change', dropTwin, collection);
     for (const [key, room] of rooms) {
       if (!room.collections.delete(collection) || room.collections.size) continue;
       rooms.delete(key);

@@ -209,3 +209,34 @@ test("the page's own writes during a catch-up read keep the state their replies 
   await new Promise((r) => setTimeout(r, 0));
   assert.deepEqual(c.pluck('id').sort(), [1, 3]);
 });
+
+test("a create still unanswered when the catch-up read already holds it is not kept twice", async () => {
+  const socket = socketDouble();
+  socket.connected = true;
+  const { live, unlive } = createLive(socket, () => 'ack', () => {});
+  const c = todos();
+  const answers = [];
+  c.sync = (method, collection, options) => answers.push((models) => options.success(models));
+  live(c);
+  socket.emitted.at(-1)[2](null, {});
+  socket.deliver('connect');
+  socket.emitted.at(-1)[2](null, {});
+  // While the catch-up read is out, this page creates a model; the server commits it as #3,
+  // the read already holds #3, and the read is answered before the create's own reply.
+  const mine = c.add({ title: 'mine' });
+  const removed = [];
+  c.on('remove', (model) => removed.push(model));
+  answers[0]([{ id: 1, title: 'a' }, { id: 2, title: 'b' }, { id: 3, title: 'mine' }]);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(c.length, 4, "the read's copy of #3 and the page's model, still without its id");
+  mine.set({ id: 3 }); // the create's reply
+  assert.deepEqual(c.pluck('id'), [1, 2, 3], 'one #3');
+  assert.equal(c.get(3), mine, "the page's own model is the one kept, and found by id");
+  assert.equal(removed.length, 1, "the read's copy was removed (with a remove event)");
+  assert.notEqual(removed[0], mine);
+  assert.equal(mine.collection, c);
+  // Once unlive, nothing is de-duplicated any more.
+  unlive(c);
+  c.add({ title: 'later' }).set({ id: 3 });
+  assert.equal(c.filter((m) => m.id === 3).length, 2);
+});
