@@ -40,16 +40,16 @@ impl Backoff {
     pub fn next_delay(&mut self, random: f64) -> u64 {
         let exponent = i32::try_from(self.attempts).unwrap_or(i32::MAX);
         self.attempts = self.attempts.saturating_add(1);
-        let mut ms = self.min_ms * powi(self.factor, exponent);
+        let mut ms = self.min_ms * self.factor.powi(exponent);
         if self.jitter > 0.0 {
             let random = if random.is_finite() {
                 random.clamp(0.0, 1.0)
             } else {
                 0.0
             };
-            let deviation = floor(random * self.jitter * ms);
+            let deviation = (random * self.jitter * ms).floor();
             // socket.io-client picks the direction from the same random number's first digit.
-            ms = if (floor(random * 10.0) as u64) & 1 == 0 {
+            ms = if ((random * 10.0).floor() as u64) & 1 == 0 {
                 ms - deviation
             } else {
                 ms + deviation
@@ -74,64 +74,9 @@ impl Backoff {
     }
 }
 
-/// `base` to the power `exponent` (`exponent >= 0`), by repeated squaring as `f64::powi` does;
-/// `core` has no `powi` on stable, and the shipped module is `no_std`.
-fn powi(mut base: f64, exponent: i32) -> f64 {
-    let mut n = exponent.max(0);
-    let mut result = 1.0;
-    while n > 0 {
-        if n & 1 == 1 {
-            result *= base;
-        }
-        base *= base;
-        n >>= 1;
-    }
-    result
-}
-
-/// `x.floor()` without `std`: exact for every `f64` (from 2^52 on, every value is an integer;
-/// NaN and infinities come back unchanged).
-fn floor(x: f64) -> f64 {
-    if x.abs() < 4_503_599_627_370_496.0 {
-        let t = x as i64 as f64;
-        if t > x {
-            t - 1.0
-        } else {
-            t
-        }
-    } else {
-        x
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{floor, powi, Backoff};
-
-    #[test]
-    fn powi_and_floor_match_std() {
-        for e in [0, 1, 2, 10, 52, 1023, 1024, 5000] {
-            assert_eq!(powi(2.0, e), 2f64.powi(e), "2^{e}");
-            assert_eq!(powi(1.5, e), 1.5f64.powi(e), "1.5^{e}");
-        }
-        let xs = [
-            0.0,
-            0.5,
-            0.999,
-            1.0,
-            2.5,
-            -0.5,
-            -2.5,
-            1e15 + 0.5,
-            4.6e18,
-            1e300,
-        ];
-        for x in xs {
-            assert_eq!(floor(x), x.floor(), "floor({x})");
-        }
-        assert!(floor(f64::NAN).is_nan());
-        assert_eq!(floor(f64::INFINITY), f64::INFINITY);
-    }
+    use super::Backoff;
 
     #[test]
     fn doubles_from_the_first_delay_up_to_the_cap_without_jitter() {

@@ -1,10 +1,80 @@
-//! Small helpers for talking to JavaScript values without `core::fmt` or panics.
+//! Small helpers for talking to JavaScript values, and the browser's payload handle: a
+//! JavaScript string (see [`crate::payload`]).
 
-use js_sys::{Array, Function, Promise, Reflect};
+use js_sys::{Function, JsString, Reflect};
+use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::prelude::*;
+use crate::payload::Payload;
+
+/// In the browser, frames and bodies are JavaScript strings: a reply is read where it
+/// arrived, its header copied out (a few dozen characters), its body `JSON.parse`d once by
+/// the JS engine; a request's JSON is sent inside a frame made by concatenation.
+impl Payload for JsString {
+    fn from_text(text: &str) -> Self {
+        JsString::from(text)
+    }
+
+    fn wrap(head: &str, body: &Self, tail: &str) -> Self {
+        let out = JsString::from(head).concat(body);
+        if tail.is_empty() {
+            out
+        } else {
+            out.concat(&JsValue::from_str(tail))
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.length() as usize
+    }
+
+    fn head(&self, max: usize) -> (String, bool) {
+        let len = self.length();
+        if len as usize <= max {
+            (String::from(self), true)
+        } else {
+            (String::from(self.slice(0, max as u32)), false)
+        }
+    }
+
+    fn rest(&self, head: &str) -> Self {
+        let from = head.encode_utf16().count() as u32;
+        self.slice(from, self.length())
+    }
+
+    fn decode<T: DeserializeOwned>(&self) -> Option<T> {
+        let value = parse(self).ok()?;
+        serde_wasm_bindgen::from_value(value).ok()
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `JSON.parse` of a JS string already on the JS side (js-sys's takes a `&str`, which
+    /// would be copied out of wasm memory and back).
+    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
+    pub(crate) fn parse(text: &JsString) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
+
+    /// Anything with `then(onFulfilled, onRejected)` (a Promise, seen untyped).
+    pub(crate) type Thenable;
+    /// `p.then(ok, err)` with plain functions (`undefined` for none).
+    #[wasm_bindgen(method, js_name = then)]
+    pub(crate) fn then(this: &Thenable, ok: &JsValue, err: &JsValue) -> JsValue;
+
+    /// `setTimeout(f)`: `f` runs in a task of its own.
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(f: &JsValue);
+}
+
+/// Milliseconds on a monotonic clock (`performance.now()`), the session's time: unlike
+/// `Date.now()` it does not jump when the system clock is adjusted, so timeouts stay honest.
+pub(crate) fn now() -> u64 {
+    performance_now() as u64
+}
 
 /// `target[key]`, or `undefined` when `target` is not an object or the lookup throws.
 pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
@@ -22,77 +92,7 @@ pub(crate) fn set(target: &JsValue, key: &str, value: &JsValue) {
 
 /// Whether `value` is `null` or `undefined`.
 pub(crate) fn is_nullish(value: &JsValue) -> bool {
-    value.is_undefined() || *value == JsValue::NULL
-}
-
-/// `value` when it is a boolean.
-pub(crate) fn as_bool(value: &JsValue) -> Option<bool> {
-    if *value == JsValue::TRUE {
-        Some(true)
-    } else if *value == JsValue::FALSE {
-        Some(false)
-    } else {
-        None
-    }
-}
-
-/// `String(value)`.
-pub(crate) fn to_string(value: &JsValue) -> String {
-    match value.as_string() {
-        Some(s) => s,
-        None => array(&[value]).join("").into(),
-    }
-}
-
-/// A JS array of `items`. Built with the `Reflect.set` the module imports anyway, rather than
-/// `Array.of` (one import per arity).
-pub(crate) fn array(items: &[&JsValue]) -> Array {
-    let a = Array::new();
-    for (i, item) in (0u32..).zip(items) {
-        let _ = Reflect::set(&a, &JsValue::from(i), item);
-    }
-    a
-}
-
-/// `f.apply(this, args)` for a function the caller knows is one; exceptions are returned.
-pub(crate) fn apply(f: &Function, this: &JsValue, args: &[&JsValue]) -> Result<JsValue, JsValue> {
-    f.apply(this, &array(args))
-}
-
-/// The one Rust closure type this module hands to JavaScript. Every distinct closure type costs
-/// its own glue and wasm shims, so listeners, timers, the promise executor and the jqXHR
-/// methods all take (up to) two arguments and return a value. `Fn`, not `FnMut`: a callback
-/// may be re-entered (an `error` callback calling `xhr.abort()` again).
-pub(crate) type Callback = Closure<dyn Fn(JsValue, JsValue) -> JsValue>;
-
-/// Wraps `f` as a [`Callback`].
-pub(crate) fn callback(f: impl Fn(JsValue, JsValue) -> JsValue + 'static) -> Callback {
-    Closure::new(f)
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// The global object (`globalThis`).
-    #[wasm_bindgen(thread_local_v2, js_name = globalThis)]
-    static GLOBAL: JsValue;
-}
-
-/// `globalThis[key]`.
-pub(crate) fn global(key: &str) -> JsValue {
-    GLOBAL.with(|g| get(g, key))
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// `JSON.parse` of a JS string already on the JS side (js-sys's takes a `&str`, which is
-    /// copied out of wasm memory and decoded on every call).
-    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
-    fn json_parse(text: &JsValue) -> Result<JsValue, JsValue>;
-}
-
-/// `JSON.parse(text)`; the exception (a `SyntaxError`) is returned.
-pub(crate) fn parse_json(text: &JsValue) -> Result<JsValue, JsValue> {
-    json_parse(text)
+    value.is_undefined() || value.is_null()
 }
 
 /// A JS `Error` with `message`.
@@ -100,44 +100,24 @@ pub(crate) fn error(message: &str) -> JsValue {
     js_sys::Error::new(message).into()
 }
 
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = performance, js_name = now)]
-    fn performance_now() -> f64;
-}
-
-/// Milliseconds on a monotonic clock (`performance.now()`), the session's time: unlike
-/// `Date.now()` it does not jump when the system clock is adjusted, so timeouts stay honest.
-pub(crate) fn now() -> u64 {
-    performance_now() as u64
+/// A JS `TypeError` with `message`.
+pub(crate) fn type_error(message: &str) -> JsValue {
+    js_sys::TypeError::new(message).into()
 }
 
 /// Calls `f` (if it is a function) with `this` and `args`. An exception thrown by app code is
-/// not allowed to break the caller's bookkeeping: it is re-raised asynchronously, as an
-/// unhandled rejection the console shows.
-pub(crate) fn call(f: &JsValue, this: &JsValue, args: &Array) {
+/// not allowed to break the caller's bookkeeping: it is re-thrown asynchronously, where the
+/// page's `error` event and the console show it, as an exception in an XHR callback would be.
+pub(crate) fn call(f: &JsValue, this: &JsValue, args: &js_sys::Array) {
     if let Some(f) = f.dyn_ref::<Function>() {
         if let Err(e) = f.apply(this, args) {
-            let _ = Promise::reject(&e);
+            rethrow(e);
         }
     }
 }
 
-/// Module-wide state (what `thread_local!` holds in a `std` build): the wasm module has one
-/// thread (lib.rs refuses to build with atomics), so a static may hold `!Sync` values.
-pub(crate) struct Local<T>(T);
-
-// SAFETY: single-threaded wasm (see lib.rs): no other thread can reach the value.
-unsafe impl<T> Sync for Local<T> {}
-
-impl<T> Local<T> {
-    /// Wraps `value` for a `static`.
-    pub(crate) const fn new(value: T) -> Self {
-        Local(value)
-    }
-
-    /// The value.
-    pub(crate) fn get(&self) -> &T {
-        &self.0
-    }
+/// Throws `e` from a fresh task (the page's `error` event, not an unhandled rejection).
+fn rethrow(e: JsValue) {
+    let thrower = Closure::once_into_js(move || -> Result<(), JsValue> { Err(e) });
+    set_timeout(&thrower);
 }

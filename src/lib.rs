@@ -3,35 +3,36 @@
 //! `Backbone.sync` over one socket.io WebSocket, in Rust compiled to WebAssembly.
 //!
 //! The crate is a pure core and a thin browser shell:
-//! - [`protocol`]: the Engine.IO v4 / Socket.IO v5 packet codec (pure, tested natively);
+//! - [`protocol`]: the Engine.IO v4 / Socket.IO v5 packet headers (pure, tested natively on
+//!   literal wire strings);
 //! - [`session`]: the connection state machine (handshake, heartbeat, request table, timeouts,
 //!   queueing, reconnection) — inputs in, effects out, no I/O (pure, tested natively);
-//! - [`backoff`]: the reconnection delay schedule (pure);
-//! - `transport`, `socket`, `sync` (wasm32 only): the browser WebSocket and timer, and the
-//!   `#[wasm_bindgen]` exports `connect`, `sync` and the `Socket` class.
-//!
-//! ## Size
-//! The shipped wasm build is `no_std` (only `core` and `alloc`): its panic handler traps
-//! without formatting anything, so `core::fmt` and the panic messages are not linked, and its
-//! allocator is a small free list. Native builds, and the wasm build of the tests (whose
-//! harness needs `std`, through the `std` feature), keep `std`.
+//! - [`live`] and [`fallback`]: the decisions of live collections and of the XHR fallback,
+//!   as pure state machines (events in, actions out);
+//! - [`payload`]: the handle bodies travel in, never read by the core (a `String` natively,
+//!   a JavaScript string in the browser, parsed once by the JS engine);
+//! - [`backoff`], [`url`], [`request_id`]: small pure helpers;
+//! - wasm32 only: `transport` (the WebSocket, with gloo-events listeners), `shell` (one
+//!   session's effects performed in the browser), and the `#[wasm_bindgen]` boundary: `socket`
+//!   (`connect`, the `Socket` class), `sync` (`Backbone.sync`), `xhr` (the jqXHR-like
+//!   thenable), `install` (Backbone at the edge: live collections, the fallback).
 
 #![warn(missing_docs)]
-#![cfg_attr(all(target_arch = "wasm32", not(test), not(feature = "std")), no_std)]
-
-extern crate alloc;
+#![forbid(unsafe_code)]
 
 pub mod backoff;
-pub mod idmap;
+pub mod fallback;
+// pub mod live;
+pub mod payload;
 pub mod protocol;
 pub mod request_id;
 pub mod session;
 pub mod url;
 
 #[cfg(target_arch = "wasm32")]
-mod js;
+pub mod install;
 #[cfg(target_arch = "wasm32")]
-mod listener;
+mod js;
 #[cfg(target_arch = "wasm32")]
 mod shell;
 #[cfg(target_arch = "wasm32")]
@@ -40,31 +41,10 @@ pub mod socket;
 pub mod sync;
 #[cfg(target_arch = "wasm32")]
 mod transport;
-
-/// What `std`'s prelude would bring, taken from `alloc` so the crate also builds `no_std`.
-mod prelude {
-    pub(crate) use alloc::borrow::ToOwned;
-    pub(crate) use alloc::string::String;
-    pub(crate) use alloc::vec::Vec;
-}
-
-/// The wasm build's allocator: a free list sorted by address that coalesces neighbours, a few
-/// hundred bytes of code instead of dlmalloc's ~12 KB. Freed memory is reused, so a page that
-/// runs for hours does not grow without bound.
-// SAFETY: wasm32-unknown-unknown without the atomics feature has one thread.
 #[cfg(target_arch = "wasm32")]
-#[global_allocator]
-static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
-    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+mod xhr;
 
-#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
-compile_error!("the allocator and js::Local assume a single-threaded wasm module");
-
-/// The shipped module's panic handler: a trap, with no message formatted (which keeps
-/// `core::fmt` out of the wasm). Nothing the server sends may panic the module — the codec and
-/// session return typed errors — so this is only reached by a bug.
-#[cfg(all(target_arch = "wasm32", not(test), not(feature = "std")))]
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    core::arch::wasm32::unreachable()
-}
+/// The browser tests (wasm-bindgen-test, in headless Chromium against a real socket.io server).
+#[cfg(all(test, target_arch = "wasm32"))]
+#[path = "../tests/browser.rs"]
+mod browser_tests;

@@ -3,8 +3,6 @@
 //! has it (secure contexts), else [`random_prefix`]; the server's dedupe table only needs ids
 //! that no other page ever sends, which the prefix gives and the counter keeps within a page.
 
-use crate::prelude::*;
-
 /// `<prefix>.<counter in base 36>`: the id of a page's `counter`-th request.
 pub fn next(prefix: &str, counter: u64) -> String {
     let mut id = String::with_capacity(prefix.len() + 14);

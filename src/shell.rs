@@ -5,129 +5,102 @@
 //! app code (a success callback, a listener) first takes what it needs out of the shared state,
 //! ends the borrow, then calls — so a callback may call `sync` or `emit` again.
 
-use crate::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
 
-use alloc::rc::{Rc, Weak};
-use core::cell::RefCell;
+use gloo_timers::callback::Timeout;
+use js_sys::{Array, Function, JsString, JSON};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
-use crate::listener::Timeout;
-use js_sys::{Array, Function};
-use wasm_bindgen::{JsCast, JsValue};
-
-use crate::idmap::IdMap;
 use crate::js;
-use crate::session::{Effect, Lifecycle, RequestId, Session};
-use crate::sync::SyncCall;
+use crate::session::{ConnectError, Effect, Lifecycle, RequestId, Session};
+use crate::socket;
 use crate::transport::{Transport, TransportEvent};
+use crate::xhr::Call;
 
 /// The shared state of one connection.
-pub(crate) type Shared = Rc<RefCell<Inner>>;
+pub(crate) type Shared = Rc<RefCell<Conn>>;
 
-/// One app listener.
-struct Listener {
-    name: String,
+/// An app ack callback, and whether it was emitted with a timeout (then it gets an error
+/// first: `(err, ...args)`, as socket.io-client's `timeout(ms).emit(..., cb)`).
+struct AppAck {
     f: Function,
-    once: bool,
+    timed: bool,
 }
 
 /// A connection's state: the pure session plus the browser resources and JS callbacks.
-pub(crate) struct Inner {
-    pub(crate) session: Session,
+pub(crate) struct Conn {
+    pub(crate) session: Session<JsString>,
     url: String,
+    /// The app's `auth` function, called at every (re)connection.
+    auth: Option<Function>,
     transport: Option<Transport>,
     timer: Option<(u64, Timeout)>,
-    calls: IdMap<SyncCall>,
-    listeners: Vec<Listener>,
-    acks: IdMap<Function>,
+    calls: HashMap<RequestId, Call>,
+    acks: HashMap<u64, AppAck>,
     next_handle: u64,
-    /// `abort(id)` for the xhrs of this connection's requests, made on the first request.
-    abort: Option<JsValue>,
 }
 
-impl Inner {
+/// A CONNECT_ERROR body: socket.io-client's `connect_error` is an `Error` with its message
+/// and `data`.
+#[derive(Deserialize)]
+struct Refusal {
+    message: String,
+    #[serde(default, with = "serde_wasm_bindgen::preserve")]
+    data: JsValue,
+}
+
+impl Conn {
     /// A connection to the Engine.IO WebSocket `url`, not started.
-    pub(crate) fn new(session: Session, url: String) -> Shared {
-        Rc::new(RefCell::new(Inner {
+    pub(crate) fn new(session: Session<JsString>, url: String, auth: Option<Function>) -> Shared {
+        Rc::new(RefCell::new(Conn {
             session,
             url,
+            auth,
             transport: None,
             timer: None,
-            calls: IdMap::new(),
-            listeners: Vec::new(),
-            acks: IdMap::new(),
+            calls: HashMap::new(),
+            acks: HashMap::new(),
             next_handle: 0,
-            abort: None,
         }))
     }
 
     /// Keeps the JS side of a request until the session settles it.
-    pub(crate) fn add_call(&mut self, id: RequestId, call: SyncCall) {
+    pub(crate) fn add_call(&mut self, id: RequestId, call: Call) {
         self.calls.insert(id, call);
     }
 
-    /// The connection's `abort(id)` function, which fails request `id` with statusText
-    /// "abort". One per connection, handed to every xhr (a closure per request would cost its
-    /// own crossing); it holds the connection weakly, and is left to the JS garbage collector
-    /// (not dropped with the connection) so an xhr kept by the app can still call it.
-    pub(crate) fn abort_fn(&mut self, shared: &Shared) -> JsValue {
-        self.abort
-            .get_or_insert_with(|| {
-                let weak = Rc::downgrade(shared);
-                js::callback(move |id, _| {
-                    if let (Some(shared), Some(id)) = (weak.upgrade(), id.as_f64()) {
-                        drive(&shared, |s, now| s.abort(now, id as RequestId));
-                    }
-                    JsValue::UNDEFINED
-                })
-                .into_js_value()
-            })
-            .clone()
-    }
-
     /// Keeps an app ack callback; returns its handle for the session.
-    pub(crate) fn add_ack(&mut self, f: Function) -> u64 {
+    pub(crate) fn add_ack(&mut self, f: Function, timed: bool) -> u64 {
         self.next_handle += 1;
-        self.acks.insert(self.next_handle, f);
+        self.acks.insert(self.next_handle, AppAck { f, timed });
         self.next_handle
-    }
-
-    /// Adds an app listener.
-    pub(crate) fn listen(&mut self, name: String, f: Function, once: bool) {
-        self.listeners.push(Listener { name, f, once });
-    }
-
-    /// Removes one listener (`f`) or all listeners of `name`.
-    pub(crate) fn unlisten(&mut self, name: &str, f: Option<&Function>) {
-        let mut removed = false;
-        self.listeners.retain(|l| {
-            let hit = l.name == name
-                && !removed
-                && f.is_none_or(|f| JsValue::from(f) == JsValue::from(&l.f));
-            if hit && f.is_some() {
-                removed = true;
-            }
-            !hit
-        });
     }
 }
 
 /// Feeds one input to the session and performs the resulting effects.
-pub(crate) fn drive(shared: &Shared, input: impl FnOnce(&mut Session, u64) -> Vec<Effect>) {
+pub(crate) fn drive(
+    shared: &Shared,
+    input: impl FnOnce(&mut Session<JsString>, u64) -> Vec<Effect<JsString>>,
+) {
     let effects = {
-        let mut inner = shared.borrow_mut();
-        input(&mut inner.session, js::now())
+        let mut conn = shared.borrow_mut();
+        input(&mut conn.session, js::now())
     };
     apply(shared, effects);
 }
 
 /// Performs effects in order, then re-arms the timer for the session's next deadline.
-pub(crate) fn apply(shared: &Shared, effects: Vec<Effect>) {
+pub(crate) fn apply(shared: &Shared, effects: Vec<Effect<JsString>>) {
     for effect in effects {
         match effect {
             Effect::OpenSocket => open_socket(shared),
             Effect::Send(text) => {
-                let inner = shared.borrow();
-                if let Some(t) = &inner.transport {
+                let conn = shared.borrow();
+                if let Some(t) = &conn.transport {
                     t.send(&text);
                 }
             }
@@ -135,54 +108,115 @@ pub(crate) fn apply(shared: &Shared, effects: Vec<Effect>) {
                 let old = shared.borrow_mut().transport.take();
                 drop(old);
             }
+            Effect::Authorize => authorize(shared),
             Effect::Settle { id, outcome } => {
-                let call = shared.borrow_mut().calls.remove(id);
+                let call = shared.borrow_mut().calls.remove(&id);
                 if let Some(call) = call {
                     call.settle(outcome);
                 }
             }
-            Effect::Event { name, args } => dispatch(shared, &name, &parse_args(&args)),
+            Effect::Event { name, data, ack } => event(shared, &name, &data, ack),
             Effect::AppAck { handle, args } => {
-                let f = shared.borrow_mut().acks.remove(handle);
-                if let Some(f) = f {
-                    js::call(&f, &JsValue::UNDEFINED, &parse_args(&args));
+                let ack = shared.borrow_mut().acks.remove(&handle);
+                if let Some(ack) = ack {
+                    app_ack(ack, args);
                 }
             }
-            Effect::Lifecycle(event) => lifecycle(shared, event),
+            Effect::Lifecycle(event) => lifecycle(event),
         }
     }
     arm_timer(shared);
 }
 
-/// The arguments of an event or ack: the session hands over the text of a JSON array it has
-/// already validated, so `JSON.parse` gives an array (an empty one should it ever fail).
-fn parse_args(args: &str) -> Array {
-    js::parse_json(&args.into()).map_or_else(|_| Array::new(), JsCast::unchecked_into)
+/// An event from the server: its arguments parsed once, an ack function last when the server
+/// asked for one, then the app's listeners.
+fn event(shared: &Shared, name: &str, data: &JsString, ack: Option<u64>) {
+    let Ok(array) = js::parse(data) else {
+        socket::dispatch("error", &Array::of1(&js::error("unreadable event")));
+        return;
+    };
+    let args = array.unchecked_into::<Array>().slice(1, u32::MAX);
+    if let Some(ack_id) = ack {
+        let weak = Rc::downgrade(shared);
+        // The listener calls it with its answer's arguments: `ack(...args)` → `43<id>[...args]`
+        // (up to four; trailing `undefined`s are dropped, as JSON would write them `null`).
+        type Ack = dyn Fn(JsValue, JsValue, JsValue, JsValue);
+        let reply = Closure::<Ack>::new(move |a, b, c, d| {
+            let answer: Vec<JsValue> = [a, b, c, d].into_iter().collect();
+            let used = answer
+                .iter()
+                .rposition(|v| !v.is_undefined())
+                .map_or(0, |i| i + 1);
+            let answer: Array = answer[..used].iter().collect();
+            let (Some(shared), Ok(text)) = (weak.upgrade(), JSON::stringify(&answer)) else {
+                return;
+            };
+            drive(&shared, |s, now| s.ack(now, ack_id, text));
+        });
+        args.push(&reply.into_js_value());
+    }
+    socket::dispatch(name, &args);
 }
 
-/// Calls the listeners of `name` with `args` (once-listeners are removed first).
-pub(crate) fn dispatch(shared: &Shared, name: &str, args: &Array) {
-    let fs: Vec<Function> = {
-        let mut inner = shared.borrow_mut();
-        let fs = inner
-            .listeners
-            .iter()
-            .filter(|l| l.name == name)
-            .map(|l| l.f.clone())
-            .collect();
-        inner.listeners.retain(|l| !(l.once && l.name == name));
-        fs
+/// Calls an app's ack callback with the server's answer, or (emitted with a timeout) with
+/// the timeout error.
+fn app_ack(ack: AppAck, args: Option<JsString>) {
+    let values = match args.map(|a| js::parse(&a)) {
+        Some(Ok(values)) => values.unchecked_into::<Array>(),
+        Some(Err(_)) => Array::of1(&js::error("unreadable ack")),
+        None if ack.timed => Array::of1(&js::error("operation has timed out")),
+        None => return,
     };
-    for f in fs {
-        js::call(&f, &JsValue::UNDEFINED, args);
+    if ack.timed && values.length() > 0 && !js::get(&values, "0").is_instance_of::<js_sys::Error>()
+    {
+        values.unshift(&JsValue::NULL);
+    } else if ack.timed && values.length() == 0 {
+        values.push(&JsValue::NULL);
+    }
+    js::call(&ack.f, &JsValue::UNDEFINED, &values);
+}
+
+/// Asks the app's `auth` function for this attempt's payload: `auth(cb)` calling back with
+/// an object, or returning a Promise of one.
+fn authorize(shared: &Shared) {
+    let auth = shared.borrow().auth.clone();
+    let weak = Rc::downgrade(shared);
+    let done = Closure::<dyn Fn(JsValue)>::new(move |value: JsValue| {
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        let text = if value.is_object() {
+            JSON::stringify(&value).ok()
+        } else {
+            None
+        };
+        drive(&shared, |s, now| s.set_auth(now, text));
+    })
+    .into_js_value()
+    .unchecked_into::<Function>();
+    let Some(auth) = auth else {
+        let _ = done.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+        return;
+    };
+    match auth.call1(&JsValue::UNDEFINED, &done) {
+        Ok(returned) => {
+            if js::get(&returned, "then").is_function() {
+                let thenable = returned.unchecked_ref::<js::Thenable>();
+                thenable.then(&done, &JsValue::UNDEFINED);
+            }
+        }
+        Err(e) => {
+            socket::dispatch("error", &Array::of1(&e));
+            let _ = done.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+        }
     }
 }
 
-fn lifecycle(shared: &Shared, event: Lifecycle) {
+fn lifecycle(event: Lifecycle<JsString>) {
     let (name, arg): (&str, JsValue) = match event {
         Lifecycle::Connect => ("connect", JsValue::UNDEFINED),
         Lifecycle::Disconnect(reason) => ("disconnect", reason.into()),
-        Lifecycle::ConnectError(payload) => ("connect_error", connect_error(&payload)),
+        Lifecycle::ConnectError(error) => ("connect_error", connect_error(error)),
         Lifecycle::ReconnectAttempt(n) => ("reconnect_attempt", n.into()),
         Lifecycle::Reconnect(n) => ("reconnect", n.into()),
         Lifecycle::ReconnectFailed => ("reconnect_failed", JsValue::UNDEFINED),
@@ -191,39 +225,45 @@ fn lifecycle(shared: &Shared, event: Lifecycle) {
     let args = if arg.is_undefined() {
         Array::new()
     } else {
-        js::array(&[&arg])
+        Array::of1(&arg)
     };
-    dispatch(shared, name, &args);
+    socket::dispatch(name, &args);
 }
 
 /// socket.io-client's `connect_error` argument: an `Error` with the server's message and its
-/// `data`.
-fn connect_error(payload: &str) -> JsValue {
-    let value = js::parse_json(&payload.into()).unwrap_or(JsValue::NULL);
-    let message = match value.as_string() {
-        Some(s) => s,
-        None => js::get(&value, "message")
-            .as_string()
-            .unwrap_or_else(|| "connect_error".into()),
-    };
-    let error = js::error(&message);
-    let data = js::get(&value, "data");
-    if !data.is_undefined() {
-        js::set(&error, "data", &data);
+/// `data`, or the transport's reason.
+fn connect_error(error: ConnectError<JsString>) -> JsValue {
+    match error {
+        ConnectError::Transport(reason) => js::error(reason),
+        ConnectError::Refused(body) => {
+            let value = js::parse(&body).unwrap_or(JsValue::NULL);
+            if let Some(message) = value.as_string() {
+                return js::error(&message);
+            }
+            match serde_wasm_bindgen::from_value::<Refusal>(value) {
+                Ok(refusal) => {
+                    let error = js::error(&refusal.message);
+                    if !refusal.data.is_undefined() {
+                        js::set(&error, "data", &refusal.data);
+                    }
+                    error
+                }
+                Err(_) => js::error("connect_error"),
+            }
+        }
     }
-    error
 }
 
 fn open_socket(shared: &Shared) {
     let url = shared.borrow().url.clone();
-    let weak: Weak<RefCell<Inner>> = Rc::downgrade(shared);
+    let weak: Weak<RefCell<Conn>> = Rc::downgrade(shared);
     let handler = move |event: TransportEvent| {
         let Some(shared) = weak.upgrade() else {
             return;
         };
         match event {
             TransportEvent::Open => drive(&shared, |s, now| s.on_open(now)),
-            TransportEvent::Text(text) => drive(&shared, |s, now| s.on_frame(now, &text)),
+            TransportEvent::Text(text) => drive(&shared, |s, now| s.on_frame(now, text)),
             TransportEvent::Binary => drive(&shared, |s, now| s.on_binary_frame(now)),
             TransportEvent::Closed => drive(&shared, |s, now| s.on_close(now)),
         }
@@ -240,10 +280,10 @@ fn open_socket(shared: &Shared) {
 /// One timer for the session's earliest deadline, replaced only when that comes earlier.
 fn arm_timer(shared: &Shared) {
     let (deadline, armed) = {
-        let inner = shared.borrow();
+        let conn = shared.borrow();
         (
-            inner.session.next_deadline(),
-            inner.timer.as_ref().map(|t| t.0),
+            conn.session.next_deadline(),
+            conn.timer.as_ref().map(|t| t.0),
         )
     };
     // A timer already armed for no later than the next deadline is kept: when it fires early,
@@ -264,6 +304,7 @@ fn arm_timer(shared: &Shared) {
         if let Some(shared) = weak.upgrade() {
             let fired = shared.borrow_mut().timer.take();
             drive(&shared, |s, now| s.tick(now));
+            // Dropped once it has run (wasm-bindgen frees a running closure after its call).
             drop(fired);
         }
     });

@@ -4,55 +4,56 @@
 //! It keeps Backbone 1.6's contract: the endpoint is `options.url` or `_.result(model, 'url')`
 //! (else the same `Error` Backbone throws, synchronously); `create`/`update`/`patch` send
 //! `options.attrs || model.toJSON(options)`, `read` sends `options.data`; `options.success`
-//! gets the raw response; `options.error` gets an xhr-like object, with `options.textStatus` and
-//! `options.errorThrown` set as Backbone's sync sets them; `model.trigger('request', model,
-//! xhr, options)` fires; the return value is a Promise that is also jqXHR-like.
+//! gets the parsed response; `options.error` gets an xhr-like object, with
+//! `options.textStatus` and `options.errorThrown` set as Backbone's sync sets them;
+//! `model.trigger('request', model, xhr, options)` fires; the return value is a Promise that
+//! is also jqXHR-like (see [`crate::xhr`]).
+//!
+//! The request's argument `{signature: {endPoint, ctx?, requestId}, item | data}` is built
+//! here with serde: the signature is a typed struct, the model's attributes enter untouched
+//! through `serde_wasm_bindgen::preserve`, and the JS engine stringifies the whole once.
 
-use core::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell};
+use std::rc::Rc;
 
-use js_sys::{Array, Function, Object};
+use js_sys::{Array, Function, JsString, Object, JSON};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::js::{self, Local};
-use crate::prelude::*;
-use crate::session::{Failure, FailureKind, Request};
+use crate::js;
+use crate::session::Request;
 use crate::shell;
 use crate::socket;
+use crate::xhr::Call;
 
-/// The JS side of one request, kept until the session settles it: the `settle` function of
-/// its xhr (see `xhr.js`).
-pub(crate) struct SyncCall {
-    settle: Function,
+/// Backbone's error for a model without a URL, word for word.
+const URL_ERROR: &str = "A \"url\" property or function must be specified";
+
+/// `signature`: what the server routes and deduplicates the request by.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Signature<'a> {
+    end_point: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ctx: Option<&'a str>,
+    request_id: &'a str,
 }
 
-// The per-request plumbing that only moves values between JS objects (src/xhr.js): one call
-// each instead of a crossing per property and per callback.
-#[wasm_bindgen(module = "/src/xhr.js")]
-extern "C" {
-    /// `[endPoint, ctx, payload, timeout]` read from the model and options; throws Backbone's
-    /// missing-url error, or on cyclic data.
-    #[wasm_bindgen(catch)]
-    fn prepare(
-        method: &str,
-        model: &JsValue,
-        options: &JsValue,
-        request_id: &str,
-    ) -> Result<Array, JsValue>;
-    /// The returned jqXHR-like Promise and its `settle` function, as `[xhr, settle]`.
-    fn deferred(options: &JsValue, abort: &JsValue, id: f64) -> Array;
-    /// `options.xhr = xhr` and the model's `request` event.
-    fn requested(model: &JsValue, xhr: &JsValue, options: &JsValue);
-    /// Calls a request's `settle` (app exceptions are caught there).
-    fn finish(
-        settle: &Function,
-        ok: bool,
-        status: u16,
-        status_text: &JsValue,
-        text_status: &str,
-        text: &JsValue,
-        json: &JsValue,
-    );
+/// The event's argument: the signature and the model (`item`) or the read's `data`.
+#[derive(Serialize)]
+struct Payload<'a> {
+    signature: Signature<'a>,
+    #[serde(
+        with = "serde_wasm_bindgen::preserve",
+        skip_serializing_if = "JsValue::is_undefined"
+    )]
+    item: JsValue,
+    #[serde(
+        with = "serde_wasm_bindgen::preserve",
+        skip_serializing_if = "JsValue::is_undefined"
+    )]
+    data: JsValue,
 }
 
 /// Sends `method` for `model` over the current connection (connecting with the defaults when
@@ -68,107 +69,137 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
     } else {
         Object::new().into()
     };
-    let prepared = prepare(method, &model, &options, &request_id())?;
-    let endpoint = prepared.get(0).as_string().unwrap_or_default();
-    let ctx = prepared.get(1).as_string();
-    let payload = prepared.get(2).as_string().unwrap_or_default();
-    let timeout = prepared.get(3).as_f64();
+    let endpoint = endpoint(&model, &options)?;
+    let ctx = js::get(&options, "ctx");
+    let ctx = if js::is_nullish(&ctx) {
+        js::get(&model, "ctx")
+    } else {
+        ctx
+    };
+    let ctx = (!js::is_nullish(&ctx)).then(|| to_string(&ctx));
+    let request_id = request_id();
+    let (item, data) = match method {
+        "read" => (JsValue::UNDEFINED, non_null(js::get(&options, "data"))),
+        "delete" => (JsValue::UNDEFINED, JsValue::UNDEFINED),
+        _ => (attributes(&model, &options)?, JsValue::UNDEFINED),
+    };
+    let payload = Payload {
+        signature: Signature {
+            end_point: &endpoint,
+            ctx: ctx.as_deref(),
+            request_id: &request_id,
+        },
+        item,
+        data,
+    };
+    let value = serde_wasm_bindgen::to_value(&payload).map_err(JsValue::from)?;
+    // Once, by the JS engine (throws on cyclic data, as Backbone's own JSON.stringify would).
+    let text: JsString = JSON::stringify(&value)?;
+    let timeout = js::get(&options, "timeout")
+        .as_f64()
+        .filter(|t| *t > 0.0 && t.is_finite());
 
     let shared = socket::current_or_connect()?;
     let request = Request {
         method: method.to_owned(),
         endpoint,
         ctx,
-        payload,
+        payload: text,
         timeout_ms: timeout.map(|t| t as u64),
     };
-    let (id, effects, abort) = {
-        let mut inner = shared.borrow_mut();
-        let (id, effects) = inner.session.request(js::now(), request);
-        (id, effects, inner.abort_fn(&shared))
+    let (id, effects) = {
+        let mut conn = shared.borrow_mut();
+        conn.session.request(js::now(), request)
     };
-    let pair = deferred(&options, &abort, id as f64);
-    let xhr = pair.get(0);
-    let settle = pair.get(1).unchecked_into();
-    shared.borrow_mut().add_call(id, SyncCall { settle });
-    requested(&model, &xhr, &options);
+    let weak = Rc::downgrade(&shared);
+    let call = Call::new(&options, move || {
+        if let Some(shared) = weak.upgrade() {
+            shell::drive(&shared, |s, now| s.abort(now, id));
+        }
+    });
+    let xhr = call.xhr();
+    shared.borrow_mut().add_call(id, call);
+    js::set(&options, "xhr", &xhr);
+    let trigger = js::get(&model, "trigger");
+    let args = Array::of4(&"request".into(), &model, &xhr, &options);
+    js::call(&trigger, &model, &args);
     // Effects last: a request refused at once (queue full) fails after the 'request' event,
     // as an XHR error would.
     shell::apply(&shared, effects);
     Ok(xhr)
 }
 
-/// The page's request-id prefix, made on the first request.
-static PREFIX: Local<OnceCell<String>> = Local::new(OnceCell::new());
-/// How many request ids were made.
-static COUNTER: Local<Cell<u64>> = Local::new(Cell::new(0));
+/// `options.url`, else `_.result(model, 'url')`, else Backbone's error.
+fn endpoint(model: &JsValue, options: &JsValue) -> Result<String, JsValue> {
+    let url = js::get(options, "url");
+    if url.is_truthy() {
+        return Ok(to_string(&url));
+    }
+    let mut url = js::get(model, "url");
+    if let Some(f) = url.dyn_ref::<Function>() {
+        url = f.call0(model)?;
+    }
+    if url.is_truthy() {
+        Ok(to_string(&url))
+    } else {
+        Err(js::error(URL_ERROR))
+    }
+}
+
+/// `options.attrs || model.toJSON(options)` (the model itself if it has no `toJSON`).
+fn attributes(model: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
+    let attrs = js::get(options, "attrs");
+    if attrs.is_truthy() {
+        return Ok(attrs);
+    }
+    match js::get(model, "toJSON").dyn_ref::<Function>() {
+        Some(to_json) => to_json.call1(model, options),
+        None => Ok(model.clone()),
+    }
+}
+
+fn non_null(value: JsValue) -> JsValue {
+    if js::is_nullish(&value) {
+        JsValue::UNDEFINED
+    } else {
+        value
+    }
+}
+
+/// `String(value)`.
+fn to_string(value: &JsValue) -> String {
+    value
+        .as_string()
+        .unwrap_or_else(|| Array::of1(value).join("").into())
+}
+
+thread_local! {
+    /// The page's request-id prefix, made on the first request.
+    static PREFIX: OnceCell<String> = const { OnceCell::new() };
+    /// How many request ids were made.
+    static COUNTER: Cell<u64> = const { Cell::new(0) };
+}
 
 /// A unique request id (see [`crate::request_id`]): the page's random prefix, made once from
 /// `crypto.randomUUID()` where available (secure contexts) or `Math.random()`, and a counter.
 fn request_id() -> String {
-    let prefix = PREFIX.get().get_or_init(|| {
-        let crypto = js::global("crypto");
-        js::get(&crypto, "randomUUID")
-            .dyn_ref::<Function>()
-            .and_then(|f| js::apply(f, &crypto, &[]).ok())
-            .and_then(|id| id.as_string())
-            .unwrap_or_else(|| {
-                let random = js_sys::Math::random;
-                crate::request_id::random_prefix(random(), random())
-            })
+    let prefix = PREFIX.with(|p| {
+        p.get_or_init(|| {
+            let crypto = js::get(&js_sys::global(), "crypto");
+            js::get(&crypto, "randomUUID")
+                .dyn_ref::<Function>()
+                .and_then(|f| f.call0(&crypto).ok())
+                .and_then(|id| id.as_string())
+                .unwrap_or_else(|| {
+                    let random = js_sys::Math::random;
+                    crate::request_id::random_prefix(random(), random())
+                })
+        })
+        .clone()
     });
-    let counter = COUNTER.get();
-    counter.set(counter.get() + 1);
-    crate::request_id::next(prefix, counter.get())
-}
-
-impl SyncCall {
-    /// Calls `options.success` / `options.error` as Backbone's sync would, updates the xhr
-    /// fields, and settles the promise (through the xhr's `settle`, see `xhr.js`).
-    pub(crate) fn settle(self, outcome: Result<String, Failure>) {
-        // The reply's text crosses into JS once, for both `JSON.parse` and `responseText`.
-        let outcome = outcome.and_then(|text| {
-            let text = JsValue::from(text);
-            match js::parse_json(&text) {
-                Ok(value) => Ok((text, value)),
-                Err(_) => Err(Failure::of(FailureKind::Protocol)),
-            }
-        });
-        match outcome {
-            Ok((text, response)) => {
-                let success: JsValue = "success".into();
-                finish(
-                    &self.settle,
-                    true,
-                    200,
-                    &success,
-                    "success",
-                    &text,
-                    &response,
-                );
-            }
-            Err(failure) => {
-                let text_status = failure.kind.status_text();
-                let status_text: JsValue = match (failure.kind, failure.message) {
-                    (FailureKind::Server, Some(message)) => message.as_str().into(),
-                    _ => text_status.into(),
-                };
-                let body = failure.body.as_deref();
-                let json = body
-                    .and_then(|b| js::parse_json(&b.into()).ok())
-                    .unwrap_or(JsValue::UNDEFINED);
-                let text: JsValue = body.unwrap_or("").into();
-                let status = failure.status;
-                finish(
-                    &self.settle,
-                    false,
-                    status,
-                    &status_text,
-                    text_status,
-                    &text,
-                    &json,
-                );
-            }
-        }
-    }
+    let n = COUNTER.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    crate::request_id::next(&prefix, n)
 }

@@ -1,13 +1,12 @@
 //! The browser WebSocket: opened on a URL, its events turned into [`TransportEvent`]s.
 //!
-//! The listeners are owned by the [`Transport`], so dropping it unhooks them (and closes the
-//! socket): a replaced or abandoned socket can never report into the session again.
+//! The gloo-events listeners are owned by the [`Transport`], so dropping it unhooks them (and
+//! closes the socket): a replaced or abandoned socket can never report into the session again.
 
-use crate::prelude::*;
+use std::rc::Rc;
 
-use alloc::rc::Rc;
-
-use crate::listener::EventListener;
+use gloo_events::EventListener;
+use js_sys::JsString;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, MessageEvent, WebSocket};
 
@@ -15,9 +14,9 @@ use web_sys::{BinaryType, MessageEvent, WebSocket};
 pub(crate) enum TransportEvent {
     /// The WebSocket is open.
     Open,
-    /// A text frame.
-    Text(String),
-    /// A binary frame (not part of this protocol).
+    /// A text frame, as the JavaScript string it arrived as.
+    Text(JsString),
+    /// A binary frame (an attachment of a binary packet, which this client skips).
     Binary,
     /// The socket closed, cleanly or not (a failed connection also ends here).
     Closed,
@@ -34,17 +33,17 @@ impl Transport {
     /// rejects the URL.
     pub(crate) fn open(url: &str, handler: Rc<dyn Fn(TransportEvent)>) -> Result<Self, JsValue> {
         let ws = WebSocket::new(url)?;
-        // Binary frames are not part of this protocol; an ArrayBuffer is cheaper than a Blob
-        // for the one we may have to recognise and skip.
+        // Binary frames are not read; an ArrayBuffer is cheaper than a Blob for one that is
+        // only recognised and skipped.
         ws.set_binary_type(BinaryType::Arraybuffer);
         let h = handler.clone();
         let open = EventListener::new(&ws, "open", move |_| h(TransportEvent::Open));
         let h = handler.clone();
         let message = EventListener::new(&ws, "message", move |event| {
             let data = event.unchecked_ref::<MessageEvent>().data();
-            h(match data.as_string() {
-                Some(text) => TransportEvent::Text(text),
-                None => TransportEvent::Binary,
+            h(match data.dyn_into::<JsString>() {
+                Ok(text) => TransportEvent::Text(text),
+                Err(_) => TransportEvent::Binary,
             })
         });
         let close = EventListener::new(&ws, "close", move |_| handler(TransportEvent::Closed));
@@ -56,9 +55,19 @@ impl Transport {
 
     /// Sends a text frame (dropped if the socket is no longer open: the session notices the
     /// close through its own event).
-    pub(crate) fn send(&self, text: &str) {
-        let _ = self.ws.send_with_str(text);
+    pub(crate) fn send(&self, text: &JsString) {
+        let _ = self.ws.unchecked_ref::<TextSocket>().send(text);
     }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A WebSocket seen through the one method web-sys lacks.
+    type TextSocket;
+    /// `ws.send(text)` with a string already on the JS side (web-sys's `send_with_str` would
+    /// copy it out of wasm memory and back).
+    #[wasm_bindgen(method, catch)]
+    fn send(this: &TextSocket, text: &JsString) -> Result<(), JsValue>;
 }
 
 impl Drop for Transport {

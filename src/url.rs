@@ -1,7 +1,5 @@
 //! The WebSocket URL of a socket.io server, from the `url` option the app gives.
 
-use crate::prelude::*;
-
 /// The Engine.IO path and query for the WebSocket transport.
 pub const ENGINE_PATH: &str = "/socket.io/?EIO=4&transport=websocket";
 

@@ -4,11 +4,12 @@
 //! `SOCKET_URL=http://127.0.0.1:<port> PING_INTERVAL=300 wasm-pack test --headless --chrome
 //! --mode no-install`. The URL reaches the wasm at compile time (wasm cannot read the
 //! environment).
-#![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen_test::wasm_bindgen_test_configure;
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+// Included by src/lib.rs as a module of the crate (the crate is a cdylib only; see Cargo.toml).
 
 #[path = "browser/backbone.rs"]
 mod backbone;

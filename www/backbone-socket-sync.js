@@ -12,13 +12,9 @@
 //       todos.fetch();   // fine at once: calls wait for the wasm, then go out in order
 //     </script>
 //
-// `Backbone.sync` is replaced at once; the original stays as `Backbone.ajaxSync`, and any
-// model or collection with `ajaxSync: true` keeps using it. Until the ES module next to
-// this file (and the wasm it loads) is ready, syncs, `connect` and socket calls are
-// queued here; then they go to the module, which does all the real work.
-//
-// `pkg/backbone-socket-sync.min.js` (written by scripts/build-client.sh) is this file
-// minified, for production pages; it loads the matching `.min.mjs`.
+// `Backbone.sync` is replaced at once; the original stays as `Backbone.ajaxSync`. Until the
+// ES module next to this file (and the wasm it loads) is ready, calls wait here; then the
+// wasm's own `install` takes over and does all the real work.
 
 (function () {
   'use strict';
@@ -27,184 +23,148 @@
   if (!Backbone || typeof Backbone.sync !== 'function') {
     throw new Error('backbone-socket-sync.js: load Backbone before this script');
   }
-
-  // The module is found next to this script, wherever the page itself lives.
   var here = document.currentScript ? document.currentScript.src : location.href;
   var entry = new URL('backbone-socket-sync.mjs', here).href;
+  var noop = function () {};
 
-  // The loaded ES module once installed, whether it was imported at all, and the reason
-  // it could not be loaded or started.
-  var mod = null;
-  var imported = false;
+  // What waits for the module: `[name, args, resolve, reject]` of every call, in order, and
+  // the reason the module could not be loaded, once known.
+  var waiting = [];
   var loadError = null;
-
-  // What waits for the module: sync calls, socket calls, and the last `connect` options.
-  var calls = [];
-  var socketCalls = [];
+  var mod = null;
   var connectOptions;
 
-  // Queued sync calls
-  // -----------------
-
-  // Fails a queued call as Backbone's own sync would fail it: `options.textStatus` and
-  // `options.errorThrown` set, `options.error` called with an xhr-like object, and the
-  // returned promise rejected with that object.
-  function fail(call, statusText, errorThrown) {
-    var options = call.options || {};
-    var xhr = { status: 0, statusText: statusText, responseJSON: undefined, responseText: '' };
-    options.textStatus = statusText;
-    options.errorThrown = errorThrown;
-    if (options.error) options.error.call(options.context, xhr, statusText, errorThrown);
-    call.reject(xhr);
-  }
-
-  // Queues one sync call and returns what stands in for the real sync's return value: a
-  // Promise that is also jqXHR-like, settled like the real one once the call goes out.
-  // Aborting it before then drops the call, which never reaches the server.
-  function enqueue(method, model, options) {
-    var call = { method: method, model: model, options: options, real: null };
-    var xhr = new Promise(function (resolve, reject) {
-      call.resolve = resolve;
-      call.reject = reject;
-    });
-    xhr.done = function (fn) { xhr.then(fn, function () {}); return xhr; };
-    xhr.fail = function (fn) { xhr.then(null, fn); return xhr; };
-    xhr.always = function (fn) { xhr.then(fn, fn); return xhr; };
-    xhr.abort = function () {
-      if (call.real) return call.real.abort();
-      var i = calls.indexOf(call);
-      if (i >= 0) {
-        calls.splice(i, 1);
-        fail(call, 'abort', 'abort');
-      }
+  // **later** stands in for the module's function `name` until it has loaded: the call is
+  // kept, and what it returns is a Promise of the real call's result. That Promise's
+  // rejection is marked handled (as the wasm's own xhr is): a failed call whose caller
+  // never chained it, or only used `options.error`, raises no unhandled rejection.
+  function later(name) {
+    return function () {
+      if (mod) return mod[name].apply(null, arguments);
+      var call = [name, arguments];
+      var promise = new Promise(function (resolve, reject) { call.push(resolve, reject); });
+      promise.then(null, noop);
+      waiting.push(call);
+      if (loadError) Promise.resolve().then(flush);
+      return promise;
     };
-    calls.push(call);
-    if (loadError) Promise.resolve().then(flush); // fail later, as an XHR would
-    return xhr;
   }
 
-  // Sends every queued call through the installed `Backbone.sync`, in order, or fails
-  // them all when the module could not be loaded.
+  // Runs the waiting calls through the module in order, or fails the syncs among them as
+  // Backbone's own sync would fail (options.error with an xhr-like object) when it did not load.
   function flush() {
-    var queued = calls.splice(0);
-    for (var i = 0; i < queued.length; i++) {
-      var call = queued[i];
-      if (loadError) {
-        fail(call, 'error', loadError);
-        continue;
+    var calls = waiting.splice(0);
+    for (var i = 0; i < calls.length; i++) {
+      var c = calls[i], name = c[0], args = c[1];
+      if (name === 'socketCall') {
+        if (!loadError) replay(args);
+        else if ((args[0] === 'on' || args[0] === 'once') && args[1][0] === 'error') args[1][1].call(socket, loadError);
+      } else if (!loadError) {
+        try {
+          var real = mod[name].apply(null, args);
+          if (real && typeof real.then === 'function') real.then(c[2], c[3]);
+          else c[2](real);
+        } catch (e) {
+          c[3](e);
+        }
+      } else if (name === 'sync') {
+        var options = args[2] || {};
+        var xhr = { readyState: 4, status: 0, statusText: 'error', responseText: '' };
+        options.textStatus = 'error';
+        options.errorThrown = loadError;
+        if (options.error) options.error.call(options.context, xhr, 'error', loadError);
+        c[3](xhr);
+      } else {
+        c[3](loadError);
       }
-      try {
-        call.real = Backbone.sync(call.method, call.model, call.options);
-        call.resolve(call.real);
-      } catch (e) {
-        fail(call, 'error', e);
-      }
+    }
+  }
+
+  // Replays a socket call made before the module loaded; one that throws (a reserved event
+  // name, a listener that is not a function) is reported as it would have been at once.
+  function replay(call) {
+    try {
+      mod.socket[call[0]].apply(mod.socket, call[1]);
+    } catch (e) {
+      setTimeout(function () { throw e; });
     }
   }
 
   // Backbone.sync
   // -------------
 
-  // The `Backbone.sync` installed at once: XHR for `ajaxSync` models, the module's sync
-  // once it is loaded, else the queue. A missing url throws now, as Backbone does, rather
-  // than when the call leaves the queue.
+  // Until the wasm is here, `ajaxSync` models keep XHR and every other call waits; a missing
+  // url throws now, as Backbone does, rather than when the call leaves the queue.
+  var waitingSync = later('sync');
   function queueingSync(method, model, options) {
     if (model && (model.ajaxSync || (model.collection && model.collection.ajaxSync))) {
       return Backbone.ajaxSync.apply(this, arguments);
     }
     var url = (options && options.url) || (typeof model.url === 'function' ? model.url() : model.url);
     if (!url) throw new Error('A "url" property or function must be specified');
-    return enqueue(method, model, options);
+    var xhr = waitingSync(method, model, options);
+    xhr.done = function (f) { xhr.then(f, noop); return xhr; };
+    xhr.fail = function (f) { xhr.then(noop, f); return xhr; };
+    xhr.always = function (f) { xhr.then(f, f); return xhr; };
+    xhr.abort = function () { var i = indexOfSync(model, options); if (i >= 0) abortWaiting(i); };
+    return xhr;
+  }
+  function indexOfSync(model, options) {
+    for (var i = 0; i < waiting.length; i++) if (waiting[i][1][1] === model && waiting[i][1][2] === options) return i;
+    return -1;
+  }
+  function abortWaiting(i) {
+    var c = waiting.splice(i, 1)[0], options = c[1][2] || {}, xhr = { readyState: 0, status: 0, statusText: 'abort' };
+    options.textStatus = options.errorThrown = 'abort';
+    if (options.error) options.error.call(options.context, xhr, 'abort', 'abort');
+    c[3](xhr);
   }
   queueingSync.ajaxSync = Backbone.ajaxSync = Backbone.sync;
   Backbone.sync = queueingSync;
 
-  // The socket
-  // ----------
-
-  // A socket method that goes to the module's socket, or waits in `socketCalls`. With
-  // `fn`, a function of the module itself (`live`), returning its first argument.
-  function later(name, fn) {
-    return function () {
-      if (mod) (fn ? mod[fn] : mod.socket[name]).apply(mod.socket, arguments);
-      else socketCalls.push([name, arguments, fn]);
-      return fn ? arguments[0] : socket;
-    };
-  }
-
-  // The connection, usable at once; see `socket` in backbone-socket-sync.mjs.
-  var socket = {
-    emit: later('emit'),
-    on: later('on'),
-    once: later('once'),
-    off: later('off'),
-    close: later('close'),
-    get connected() { return mod ? mod.socket.connected : false; },
-    get id() { return mod ? mod.socket.id : undefined; }
-  };
-
-  // Replays one queued socket call. One that throws (a reserved event name, a listener
-  // that is not a function) is reported as an uncaught error, as it would have been at
-  // once, without stopping the others.
-  function replay(target, call) {
-    try {
-      if (call[2]) mod[call[2]].apply(target, call[1]);
-      else target[call[0]].apply(target, call[1]);
-    } catch (e) {
-      setTimeout(function () { throw e; });
-    }
-  }
-
-  // Calls the `error` listeners added so far with the reason the module did not load.
-  function reportLoadError() {
-    for (var i = 0; i < socketCalls.length; i++) {
-      var c = socketCalls[i];
-      if ((c[0] === 'on' || c[0] === 'once') && c[1][0] === 'error') c[1][1].call(socket, loadError);
-    }
-  }
-
   // Loading
   // -------
 
-  // Imports the module (which loads the wasm), installs it, connects with the options
-  // given so far, replays the socket calls, then sends the queued syncs in order. If any
-  // of that fails, `ready` rejects and the queued syncs fail rather than wait forever.
-  var ready = import(entry)
-    .then(function (m) {
-      imported = true;
-      m.install(Backbone, connectOptions);
-      mod = m;
-      var queued = socketCalls.splice(0);
-      for (var i = 0; i < queued.length; i++) replay(m.socket, queued[i]);
-      flush();
-      return api;
-    })
-    .catch(function (e) {
-      var what = imported ? 'failed to start' : 'could not load ' + entry;
-      loadError = new Error('backbone-socket-sync: ' + what + ': ' + (e && e.message));
-      reportLoadError();
-      flush();
-      throw loadError;
-    });
+  // Imports the module (which loads the wasm), lets the wasm install its own sync (it keeps
+  // the original as `ajaxSync`) and connect with the last options given, then runs the
+  // waiting calls in order.
+  var ready = import(entry).then(function (m) {
+    mod = m;
+    m.install(Backbone, connectOptions);
+    flush();
+    return api;
+  }, function (e) {
+    loadError = new Error('backbone-socket-sync: could not load ' + entry + ': ' + (e && e.message));
+    flush();
+    throw loadError;
+  });
+  ready.then(null, noop);
 
   // The global
   // ----------
 
+  // `socket` forwards to the module's socket once it is here; its methods wait until then.
+  var socket = {};
+  ['emit', 'on', 'once', 'off', 'close'].forEach(function (name) {
+    socket[name] = function () {
+      if (mod) mod.socket[name].apply(mod.socket, arguments);
+      else waiting.push(['socketCall', [name, arguments], noop, noop]);
+      return socket;
+    };
+  });
+  Object.defineProperty(socket, 'connected', { get: function () { return !!mod && mod.socket.connected; } });
+  Object.defineProperty(socket, 'id', { get: function () { return mod ? mod.socket.id : undefined; } });
+
   var api = window.BackboneSocketSync = {
-    // **connect** sets the connection's options (see the module's `connect`). Before the
-    // wasm is ready the last options given win; after, the connection is replaced.
+    // **connect** before the wasm is ready: the last options given win.
     connect: function (options) {
       if (mod) mod.connect(options);
       else connectOptions = options === undefined ? {} : options;
       return socket;
     },
-    // **live** / **unlive** (see live.mjs): other clients' writes applied to a collection
-    // as they happen. Before the wasm is ready they wait for it.
-    live: later(null, 'live'),
-    unlive: later(null, 'unlive'),
+    live: function (c) { later('live')(c).then(null, noop); return c; },
+    unlive: function (c) { later('unlive')(c).then(null, noop); return c; },
     socket: socket,
-    // **ready** resolves (with this object) once the wasm is loaded and installed, and
-    // rejects when it could not be loaded; queued syncs then fail with statusText "error".
     ready: ready
   };
 })();

@@ -12,12 +12,13 @@
 //!
 //! In Engine.IO v4 the *server* pings and the client answers with a pong.
 
-use crate::prelude::*;
+use serde::Deserialize;
 
-use super::{json, ProtocolError};
+use super::ProtocolError;
 
-/// The handshake data of the open packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The handshake data of the open packet (decoded with serde from its JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OpenInfo {
     /// The Engine.IO session id.
     pub sid: String,
@@ -27,14 +28,15 @@ pub struct OpenInfo {
     /// declares the connection dead).
     pub ping_timeout: u64,
     /// The largest frame the server accepts, in bytes (`0` when the server did not say).
+    #[serde(default)]
     pub max_payload: u64,
 }
 
-/// One Engine.IO packet, borrowing its message text from the frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EioPacket<'a> {
-    /// `0{…}`: the server's handshake.
-    Open(OpenInfo),
+/// The type of one Engine.IO packet; what follows the type character is the caller's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EioKind {
+    /// `0{…}`: the server's handshake (decode the rest as [`OpenInfo`]).
+    Open,
     /// `1`: the server closes the session.
     Close,
     /// `2`: the server's heartbeat; answer with [`PONG`].
@@ -42,7 +44,7 @@ pub enum EioPacket<'a> {
     /// `3`: a pong (servers do not normally send one to a v4 client).
     Pong,
     /// `4…`: a message, here always a Socket.IO packet.
-    Message(&'a str),
+    Message,
     /// `5`: transport upgrade (unused: this client starts on WebSocket).
     Upgrade,
     /// `6`: no-op.
@@ -52,68 +54,32 @@ pub enum EioPacket<'a> {
 /// The frame that answers a ping.
 pub const PONG: &str = "3";
 
-/// Parses one WebSocket text frame.
-pub fn parse(frame: &str) -> Result<EioPacket<'_>, ProtocolError> {
-    let Some(kind) = frame.as_bytes().first() else {
+/// Reads the packet type of a WebSocket text frame from its `head`: its first characters, or
+/// all of it when `complete`.
+pub fn parse(head: &str, complete: bool) -> Result<EioKind, ProtocolError> {
+    let Some(kind) = head.as_bytes().first() else {
         return Err(ProtocolError::Empty);
     };
-    // Every packet type is one ASCII digit; anything else (including a multi-byte character,
-    // which must not be sliced into) is unknown.
-    let Some(rest) = frame.get(1..).filter(|_| kind.is_ascii()) else {
-        return Err(ProtocolError::UnknownPacketType);
-    };
-    let bare = |p: EioPacket<'static>| {
-        if rest.is_empty() {
-            Ok(p)
+    let rest = head.get(1..).unwrap_or("\u{fffd}");
+    let alone = complete && head.len() == 1;
+    let bare = |k: EioKind| {
+        if alone {
+            Ok(k)
         } else {
             Err(ProtocolError::TrailingData)
         }
     };
     match kind {
-        b'0' => parse_open(rest).map(EioPacket::Open),
-        b'1' => bare(EioPacket::Close),
+        b'0' if !alone => Ok(EioKind::Open),
+        b'0' => Err(ProtocolError::Empty),
+        b'1' => bare(EioKind::Close),
         // "probe" pings only occur during a polling -> websocket upgrade; accept and answer them.
-        b'2' if rest.is_empty() || rest == "probe" => Ok(EioPacket::Ping),
+        b'2' if alone || (complete && rest == "probe") => Ok(EioKind::Ping),
         b'2' => Err(ProtocolError::TrailingData),
-        b'3' => Ok(EioPacket::Pong),
-        b'4' => Ok(EioPacket::Message(rest)),
-        b'5' => bare(EioPacket::Upgrade),
-        b'6' => bare(EioPacket::Noop),
+        b'3' => Ok(EioKind::Pong),
+        b'4' => Ok(EioKind::Message),
+        b'5' => bare(EioKind::Upgrade),
+        b'6' => bare(EioKind::Noop),
         _ => Err(ProtocolError::UnknownPacketType),
-    }
-}
-
-/// Wraps a message (a Socket.IO packet's text) into an Engine.IO `message` frame.
-pub fn message(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 1);
-    out.push('4');
-    out.push_str(text);
-    out
-}
-
-fn parse_open(payload: &str) -> Result<OpenInfo, ProtocolError> {
-    if payload.is_empty() {
-        return Err(ProtocolError::Empty);
-    }
-    let mut sid = None;
-    let (mut interval, mut timeout, mut max_payload) = (None, None, 0);
-    for (key, value) in json::object_fields(payload)? {
-        let number = || json::parse_u64(value).ok_or(ProtocolError::UnexpectedPayload);
-        match key.as_str() {
-            "sid" => sid = Some(json::unescape(value)?),
-            "pingInterval" => interval = Some(number()?),
-            "pingTimeout" => timeout = Some(number()?),
-            "maxPayload" => max_payload = number()?,
-            _ => {}
-        }
-    }
-    match (sid, interval, timeout) {
-        (Some(sid), Some(ping_interval), Some(ping_timeout)) if !sid.is_empty() => Ok(OpenInfo {
-            sid,
-            ping_interval,
-            ping_timeout,
-            max_payload,
-        }),
-        _ => Err(ProtocolError::UnexpectedPayload),
     }
 }

@@ -1,27 +1,27 @@
-//! Socket.IO v5 packets, as carried in an Engine.IO `message`.
+//! Socket.IO v5 packet headers, as carried in an Engine.IO `message`.
 //!
 //! ```text
-//! <type>[/<namespace>,][<ack id>][<JSON payload>]
+//! <type>[<attachments>-][/<namespace>,][<ack id>][<JSON body>]
 //! ```
 //!
-//! | char | packet        | payload                                          |
+//! | char | packet        | body                                             |
 //! |------|---------------|--------------------------------------------------|
 //! | `0`  | CONNECT       | client: optional auth object; server: `{"sid"}`  |
 //! | `1`  | DISCONNECT    | none                                             |
 //! | `2`  | EVENT         | `["name", ...args]`, optional ack id             |
 //! | `3`  | ACK           | `[...args]`, ack id required                     |
 //! | `4`  | CONNECT_ERROR | `{"message", "data"?}`                           |
-//! | `5`  | BINARY_EVENT  | unsupported: [`ProtocolError::BinaryUnsupported`] |
-//! | `6`  | BINARY_ACK    | unsupported: [`ProtocolError::BinaryUnsupported`] |
+//! | `5`  | BINARY_EVENT  | as EVENT, after `<attachments>-`                 |
+//! | `6`  | BINARY_ACK    | as ACK, after `<attachments>-`                   |
 //!
 //! Examples: `0`, `0{"sid":"x"}`, `2["create",{…}]`, `21["create",{…}]`, `31[null,{…}]`,
-//! `2/admin,3["x"]`, `1`.
+//! `2/admin,3["x"]`, `51-0["upload",{"_placeholder":true,"num":0}]`, `1`.
+//!
+//! Only the header is read: the body is left to the caller (see [`Header::body_at`]).
 
-use crate::prelude::*;
+use super::ProtocolError;
 
-use super::{json, ProtocolError};
-
-/// The kind of a (text) Socket.IO packet.
+/// The kind of a Socket.IO packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SioKind {
     /// `0`: namespace connection request (client) or acceptance (server).
@@ -34,6 +34,10 @@ pub enum SioKind {
     Ack,
     /// `4`: the server refused the namespace connection.
     ConnectError,
+    /// `5`: an event with binary attachments (this client reads text only).
+    BinaryEvent,
+    /// `6`: an acknowledgement with binary attachments.
+    BinaryAck,
 }
 
 impl SioKind {
@@ -44,138 +48,197 @@ impl SioKind {
             SioKind::Event => '2',
             SioKind::Ack => '3',
             SioKind::ConnectError => '4',
+            SioKind::BinaryEvent => '5',
+            SioKind::BinaryAck => '6',
         }
     }
 }
 
-/// One Socket.IO packet; `data` is JSON text, borrowed from the frame when parsed.
+/// The header of one Socket.IO packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SioPacket<'a> {
+pub struct Header {
     /// What the packet is.
     pub kind: SioKind,
     /// The namespace, `/` by default.
-    pub namespace: &'a str,
+    pub namespace: String,
     /// The ack id of an EVENT that wants an answer, or of an ACK.
     pub ack_id: Option<u64>,
-    /// The JSON payload, validated by [`parse`].
-    pub data: Option<&'a str>,
+    /// The name of an EVENT or BINARY_EVENT (the first element of its array).
+    pub event: Option<String>,
+    /// Where the JSON body starts, in bytes from the start of the text given to [`parse`]
+    /// (its length when there is no body).
+    pub body_at: usize,
+    /// Whether the packet has a body.
+    pub has_body: bool,
 }
 
-impl SioPacket<'_> {
-    /// Encodes the packet as a complete Engine.IO `message` frame (`4…`), ready to send.
-    pub fn to_frame(&self) -> String {
-        let mut out =
-            String::with_capacity(8 + self.namespace.len() + self.data.map_or(0, str::len));
-        out.push('4');
-        out.push(self.kind.code());
-        if self.namespace != "/" && !self.namespace.is_empty() {
-            out.push_str(self.namespace);
-            out.push(',');
-        }
-        if let Some(id) = self.ack_id {
-            push_u64(&mut out, id);
-        }
-        if let Some(data) = self.data {
-            out.push_str(data);
-        }
-        out
-    }
-}
-
-/// Appends the decimal digits of `n` without `core::fmt`.
-pub(crate) fn push_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &buf[i..] {
-        out.push(d as char);
-    }
-}
-
-/// Parses the text of an Engine.IO message as a Socket.IO packet, validating its payload.
-pub fn parse(text: &str) -> Result<SioPacket<'_>, ProtocolError> {
+/// Parses the header of a Socket.IO packet from `text` (the Engine.IO message without its `4`,
+/// or only its first characters: `complete` says whether `text` is the whole message). An
+/// event name that runs past an incomplete `text` is [`ProtocolError::Truncated`]: read more.
+pub fn parse(text: &str, complete: bool) -> Result<Header, ProtocolError> {
     let b = text.as_bytes();
-    let Some(&kind) = b.first() else {
-        return Err(ProtocolError::Empty);
+    let kind = match b.first() {
+        None => return Err(ProtocolError::Empty),
+        Some(b'0') => SioKind::Connect,
+        Some(b'1') => SioKind::Disconnect,
+        Some(b'2') => SioKind::Event,
+        Some(b'3') => SioKind::Ack,
+        Some(b'4') => SioKind::ConnectError,
+        Some(b'5') => SioKind::BinaryEvent,
+        Some(b'6') => SioKind::BinaryAck,
+        Some(_) => return Err(ProtocolError::UnknownPacketType),
     };
-    let kind = match kind {
-        b'0' => SioKind::Connect,
-        b'1' => SioKind::Disconnect,
-        b'2' => SioKind::Event,
-        b'3' => SioKind::Ack,
-        b'4' => SioKind::ConnectError,
-        b'5' | b'6' => {
-            // Binary header: `51-…`; report its ack id if we can read one.
-            let rest = super::split_once_ascii(super::sub(text, 1, text.len()), b'-')
-                .map_or("", |(_, r)| r);
-            let rest = skip_namespace(rest).1;
-            let ack_id = read_ack_id(rest).ok().and_then(|(id, _)| id);
-            return Err(ProtocolError::BinaryUnsupported { ack_id });
+    let mut at = 1;
+    if matches!(kind, SioKind::BinaryEvent | SioKind::BinaryAck) {
+        // `<attachments>-`: a count is required.
+        let (count, after) = read_number(text, at)?;
+        if count.is_none() || b.get(after) != Some(&b'-') {
+            return Err(ProtocolError::UnexpectedPayload);
         }
-        _ => return Err(ProtocolError::UnknownPacketType),
-    };
-    let (namespace, rest) = skip_namespace(super::sub(text, 1, text.len()));
-    let (ack_id, rest) = read_ack_id(rest)?;
-    let data = if rest.is_empty() { None } else { Some(rest) };
-    if let Some(d) = data {
-        json::validate(d)?;
+        at = after + 1;
     }
-    let first_is_string = |d: &str| {
-        json::split_array(d)
-            .ok()
-            .and_then(|items| items.first().map(|i| i.starts_with('"')))
-            .unwrap_or(false)
-    };
+    let mut namespace = "/";
+    if b.get(at) == Some(&b'/') {
+        let end = match text[at..].find(',') {
+            Some(i) => at + i,
+            None if complete => text.len(),
+            None => return Err(ProtocolError::Truncated),
+        };
+        namespace = &text[at..end];
+        at = (end + 1).min(text.len());
+    }
+    let (ack_id, after) = read_number(text, at)?;
+    at = after;
+    let has_body = at < text.len() || !complete;
+    let first = b.get(at).copied();
+    let mut event = None;
     let shape_ok = match kind {
-        SioKind::Connect => {
-            ack_id.is_none() && data.is_none_or(|d| d.trim_ascii_start().starts_with('{'))
+        SioKind::Connect => ack_id.is_none() && (!has_body || first == Some(b'{')),
+        SioKind::Disconnect => ack_id.is_none() && !has_body,
+        SioKind::Event | SioKind::BinaryEvent => {
+            event = Some(read_event_name(text, at, complete)?);
+            true
         }
-        SioKind::Disconnect => ack_id.is_none() && data.is_none(),
-        SioKind::Event => data.is_some_and(first_is_string),
-        SioKind::Ack => ack_id.is_some() && data.is_some_and(|d| json::split_array(d).is_ok()),
-        SioKind::ConnectError => ack_id.is_none() && data.is_some(),
+        SioKind::Ack | SioKind::BinaryAck => ack_id.is_some() && first == Some(b'['),
+        SioKind::ConnectError => ack_id.is_none() && matches!(first, Some(b'{' | b'"')),
     };
     if !shape_ok {
-        return Err(if data.is_none() && kind != SioKind::Disconnect {
+        return Err(if !has_body && kind != SioKind::Disconnect {
             ProtocolError::Empty
         } else {
             ProtocolError::UnexpectedPayload
         });
     }
-    Ok(SioPacket {
+    Ok(Header {
         kind,
-        namespace,
+        namespace: namespace.to_owned(),
         ack_id,
-        data,
+        event,
+        body_at: at,
+        has_body,
     })
 }
 
-/// Splits off `/nsp,` (or a bare `/nsp` filling the rest); the default namespace is `/`.
-fn skip_namespace(text: &str) -> (&str, &str) {
-    if !text.starts_with('/') {
-        return ("/", text);
+/// The header of a packet we send, as the start of an Engine.IO `message` frame (`4…`): the
+/// body, if any, follows it.
+pub fn head(kind: SioKind, namespace: &str, ack_id: Option<u64>) -> String {
+    let mut out = String::with_capacity(4 + namespace.len() + 20);
+    out.push('4');
+    out.push(kind.code());
+    if namespace != "/" && !namespace.is_empty() {
+        out.push_str(namespace);
+        out.push(',');
     }
-    super::split_once_ascii(text, b',').unwrap_or((text, ""))
+    if let Some(id) = ack_id {
+        out.push_str(&id.to_string());
+    }
+    out
 }
 
-fn read_ack_id(text: &str) -> Result<(Option<u64>, &str), ProtocolError> {
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+/// The decimal number at `at`, if any, and where it ends.
+fn read_number(text: &str, at: usize) -> Result<(Option<u64>, usize), ProtocolError> {
+    let digits = text.as_bytes()[at.min(text.len())..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     if digits == 0 {
-        return Ok((None, text));
+        return Ok((None, at));
     }
-    let mut id: u64 = 0;
-    for d in text.bytes().take(digits) {
-        id = id
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or(ProtocolError::AckIdOverflow)?;
+    let id = text[at..at + digits]
+        .parse::<u64>()
+        .map_err(|_| ProtocolError::AckIdOverflow)?;
+    Ok((Some(id), at + digits))
+}
+
+/// The event name at the start of an event's body `["name", …]`: a JSON string literal.
+fn read_event_name(text: &str, at: usize, complete: bool) -> Result<String, ProtocolError> {
+    let short = if complete {
+        ProtocolError::UnexpectedPayload
+    } else {
+        ProtocolError::Truncated
+    };
+    let body = &text[at..];
+    let Some(after_bracket) = body.strip_prefix('[') else {
+        return Err(if body.is_empty() {
+            short
+        } else {
+            ProtocolError::UnexpectedPayload
+        });
+    };
+    let trimmed = after_bracket.trim_start_matches([' ', '\t', '\n', '\r']);
+    let Some(literal) = trimmed.strip_prefix('"') else {
+        return Err(if trimmed.is_empty() {
+            short
+        } else {
+            ProtocolError::UnexpectedPayload
+        });
+    };
+    let mut name = String::new();
+    let mut chars = literal.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Ok(name),
+            '\\' => match chars.next() {
+                Some('"') => name.push('"'),
+                Some('\\') => name.push('\\'),
+                Some('/') => name.push('/'),
+                Some('b') => name.push('\u{8}'),
+                Some('f') => name.push('\u{c}'),
+                Some('n') => name.push('\n'),
+                Some('r') => name.push('\r'),
+                Some('t') => name.push('\t'),
+                Some('u') => name.push(read_unicode_escape(&mut chars).ok_or(short)?),
+                Some(_) => return Err(ProtocolError::UnexpectedPayload),
+                None => return Err(short),
+            },
+            c if u32::from(c) < 0x20 => return Err(ProtocolError::UnexpectedPayload),
+            c => name.push(c),
+        }
     }
-    Ok((Some(id), super::sub(text, digits, text.len())))
+    Err(short)
+}
+
+/// The character of a `\uXXXX` escape (after the `\u`), joining a surrogate pair; a lone
+/// surrogate becomes U+FFFD, as `JSON.parse` would keep it as an unpaired code unit.
+fn read_unicode_escape(chars: &mut std::str::Chars<'_>) -> Option<char> {
+    let hex = |chars: &mut std::str::Chars<'_>| -> Option<u32> {
+        let digits: String = chars.by_ref().take(4).collect();
+        if digits.len() == 4 {
+            u32::from_str_radix(&digits, 16).ok()
+        } else {
+            None
+        }
+    };
+    let high = hex(chars)?;
+    if (0xD800..0xDC00).contains(&high) {
+        let mut ahead = chars.clone();
+        if ahead.next() == Some('\\') && ahead.next() == Some('u') {
+            if let Some(low) = hex(&mut ahead).filter(|l| (0xDC00..0xE000).contains(l)) {
+                *chars = ahead;
+                let code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00);
+                return char::from_u32(code);
+            }
+        }
+    }
+    Some(char::from_u32(high).unwrap_or('\u{fffd}'))
 }

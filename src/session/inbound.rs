@@ -1,116 +1,149 @@
-//! What the server sends: Engine.IO frames and the Socket.IO packets inside them.
+//! What the server sends: Engine.IO frames and the Socket.IO packets inside them. Only headers
+//! are read; bodies go on as [`Payload`] handles.
 
-use crate::prelude::*;
+use serde::Deserialize;
 
-use super::requests::{server_failure, Stage};
-use super::{AckTarget, Effect, Failure, FailureKind, Lifecycle, Session, State};
-use crate::protocol::engineio::{self, EioPacket};
-use crate::protocol::socketio::{self, SioKind, SioPacket};
-use crate::protocol::{json, ProtocolError};
+use super::requests::{Busy, Stage};
+use super::{AckTarget, ConnectError, Effect, Failure, FailureKind, Lifecycle, Received};
+use super::{Reply, Session, State};
+use crate::payload::Payload;
+use crate::protocol::engineio::{self, EioKind, OpenInfo};
+use crate::protocol::socketio::{self, Header, SioKind};
+use crate::protocol::ProtocolError;
 
-impl Session {
+/// How many characters of a frame the header is read from at first: enough for the packet
+/// types, a namespace, an ack id and a usual event name. A longer header is read in full.
+const HEAD_CHARS: usize = 128;
+
+/// The server's namespace CONNECT answer `{"sid": …}`.
+#[derive(Deserialize)]
+struct ConnectOk {
+    sid: String,
+}
+
+/// The message of a CONNECT_ERROR `{"message": …}`.
+#[derive(Deserialize)]
+struct Refusal {
+    message: String,
+}
+
+impl<P: Payload> Session<P> {
     /// A text frame arrived on the socket.
-    pub fn on_frame(&mut self, now: u64, frame: &str) -> Vec<Effect> {
-        if !matches!(
-            self.state,
-            State::Opening | State::Handshaking | State::Connected
-        ) {
+    pub fn on_frame(&mut self, now: u64, frame: impl Into<P>) -> Vec<Effect<P>> {
+        let frame = frame.into();
+        if !self.transport_up() {
             return self.take();
         }
-        match engineio::parse(frame) {
-            Err(e) => self.malformed(now, e),
-            Ok(EioPacket::Open(info)) if self.state == State::Opening => {
-                self.max_payload = info.max_payload;
-                self.ping_window_ms = info.ping_interval.saturating_add(info.ping_timeout);
-                self.heartbeat_deadline = Some(now.saturating_add(self.ping_window_ms));
-                let auth = self.config.auth.clone();
-                let frame = self.packet(SioKind::Connect, None, auth.as_deref());
-                self.push(Effect::Send(frame));
-                self.state = State::Handshaking;
+        let (mut head, mut complete) = frame.head(HEAD_CHARS);
+        let kind = match engineio::parse(&head, complete) {
+            Ok(kind) => kind,
+            Err(e) => {
+                self.malformed(now, e);
+                return self.take();
             }
-            Ok(EioPacket::Open(_)) => self.malformed(now, ProtocolError::UnexpectedPayload),
-            Ok(EioPacket::Close) => {
+        };
+        match kind {
+            EioKind::Open if self.state == State::Opening => {
+                let body = frame.rest(&head[..1]);
+                match body.decode::<OpenInfo>().filter(|o| !o.sid.is_empty()) {
+                    Some(info) => self.on_open_packet(now, info),
+                    None => self.malformed(now, ProtocolError::UnexpectedPayload),
+                }
+            }
+            EioKind::Open => self.malformed(now, ProtocolError::UnexpectedPayload),
+            EioKind::Close => {
                 self.push(Effect::CloseSocket);
                 self.lost(now, "transport close");
             }
-            Ok(EioPacket::Ping) => {
-                self.push(Effect::Send(engineio::PONG.to_owned()));
+            EioKind::Ping => {
+                self.push(Effect::Send(P::from_text(engineio::PONG)));
                 if self.heartbeat_deadline.is_some() {
                     self.heartbeat_deadline = Some(now.saturating_add(self.ping_window_ms));
                 }
             }
-            Ok(EioPacket::Pong | EioPacket::Upgrade | EioPacket::Noop) => {}
-            Ok(EioPacket::Message(_)) if self.state == State::Opening => {
+            EioKind::Pong | EioKind::Upgrade | EioKind::Noop => {}
+            EioKind::Message if self.state == State::Opening => {
                 self.malformed(now, ProtocolError::UnexpectedPayload)
             }
-            Ok(EioPacket::Message(text)) => match socketio::parse(text) {
-                Ok(packet) => self.on_packet(now, packet),
-                Err(e) => self.malformed(now, e),
-            },
-        }
-        self.take()
-    }
-
-    /// A binary WebSocket frame arrived: this client cannot read it.
-    pub fn on_binary_frame(&mut self, _now: u64) -> Vec<Effect> {
-        if matches!(self.state, State::Handshaking | State::Connected) {
-            self.push(Effect::Lifecycle(Lifecycle::Error(
-                "binary frames are not supported",
-            )));
-        }
-        self.take()
-    }
-
-    /// A frame that cannot be read. A binary packet fails the request it answers (if any) and
-    /// is otherwise skipped; anything else means the stream can no longer be trusted, so the
-    /// connection is dropped (and re-established, as socket.io-client does on a parse error).
-    fn malformed(&mut self, now: u64, error: ProtocolError) {
-        if let ProtocolError::BinaryUnsupported { ack_id } = error {
-            self.push(Effect::Lifecycle(Lifecycle::Error(error.as_str())));
-            if let Some(AckTarget::Request(id)) = ack_id.and_then(|a| self.acks.remove(a)) {
-                self.requests.remove(id);
-                self.settle(id, Err(Failure::of(FailureKind::Protocol)));
+            EioKind::Message => {
+                let mut header = socketio::parse(&head[1..], complete);
+                if header == Err(ProtocolError::Truncated) && !complete {
+                    (head, complete) = frame.head(usize::MAX);
+                    header = socketio::parse(&head[1..], complete);
+                }
+                match header {
+                    Ok(header) => {
+                        let body = header
+                            .has_body
+                            .then(|| frame.rest(&head[..1 + header.body_at]));
+                        self.on_packet(now, header, body);
+                    }
+                    Err(e) => self.malformed(now, e),
+                }
             }
-            return;
         }
+        self.take()
+    }
+
+    /// A binary WebSocket frame arrived: this client cannot read it (binary attachments of a
+    /// packet it skips anyway).
+    pub fn on_binary_frame(&mut self, _now: u64) -> Vec<Effect<P>> {
+        self.take()
+    }
+
+    fn on_open_packet(&mut self, now: u64, info: OpenInfo) {
+        self.max_payload = info.max_payload;
+        self.ping_window_ms = info.ping_interval.saturating_add(info.ping_timeout);
+        self.heartbeat_deadline = Some(now.saturating_add(self.ping_window_ms));
+        if self.config.auth_provider {
+            self.state = State::Authorizing;
+            self.push(Effect::Authorize);
+        } else {
+            let auth = self.config.auth.clone();
+            self.send_connect(auth);
+        }
+    }
+
+    /// A frame that cannot be read: the stream can no longer be trusted, so the connection is
+    /// dropped (and re-established, as socket.io-client does on a parse error).
+    fn malformed(&mut self, now: u64, error: ProtocolError) {
         self.push(Effect::Lifecycle(Lifecycle::Error(error.as_str())));
         self.push(Effect::CloseSocket);
         self.lost(now, "parse error");
     }
 
-    fn on_packet(&mut self, now: u64, packet: SioPacket<'_>) {
-        if packet.namespace != self.config.namespace {
-            return; // another namespace's traffic: not ours to read
+    fn on_packet(&mut self, now: u64, header: Header, body: Option<P>) {
+        if header.namespace != self.config.namespace {
+            return; // another namespace's traffic (binary or not): not ours to read
         }
-        match packet.kind {
+        match header.kind {
             SioKind::Connect if self.state == State::Handshaking => {
-                let sid = packet.data.and_then(|d| json::field(d, "sid"));
-                self.sid = sid.and_then(|s| json::unescape(s).ok());
-                self.state = State::Connected;
-                self.connect_deadline = None;
-                self.connect_failed = false;
-                let attempts = self.backoff.attempts();
-                if attempts > 0 {
-                    self.push(Effect::Lifecycle(Lifecycle::Reconnect(attempts)));
-                }
-                self.backoff.reset();
-                self.push(Effect::Lifecycle(Lifecycle::Connect));
-                self.flush();
+                let sid = body.and_then(|b| b.decode::<ConnectOk>()).map(|c| c.sid);
+                self.on_connected(sid);
             }
-            SioKind::ConnectError => {
-                let payload = packet.data.unwrap_or("null").to_owned();
-                self.push(Effect::Lifecycle(Lifecycle::ConnectError(payload.clone())));
+            SioKind::ConnectError if matches!(self.state, State::Handshaking) => {
+                let body = body.unwrap_or_else(|| P::from_text("null"));
+                let message = body
+                    .decode::<Refusal>()
+                    .map(|r| r.message)
+                    .or_else(|| body.decode::<String>());
+                let error = ConnectError::Refused(body.clone());
+                self.push(Effect::Lifecycle(Lifecycle::ConnectError(error)));
                 self.push(Effect::Lifecycle(Lifecycle::Error(
                     "connection refused by the server",
                 )));
                 self.push(Effect::CloseSocket);
-                let message = json::field(&payload, "message").and_then(|m| json::unescape(m).ok());
-                self.end(Failure {
-                    kind: FailureKind::ConnectError,
-                    status: 0,
-                    body: Some(payload),
+                let (kind, status) = match message.as_deref() {
+                    Some("unauthorized") => (FailureKind::Unauthorized, 401),
+                    _ => (FailureKind::ConnectError, 0),
+                };
+                let failure = Failure {
+                    kind,
+                    status,
+                    body: Some(body),
                     message,
-                });
+                };
+                self.refused(now, failure);
             }
             SioKind::Disconnect if self.state == State::Connected => {
                 self.push(Effect::CloseSocket);
@@ -122,93 +155,111 @@ impl Session {
                 )));
                 self.end(Failure::of(FailureKind::Disconnect));
             }
-            SioKind::Event if self.state == State::Connected => self.on_event(packet.data),
+            SioKind::Event => {
+                let (Some(name), Some(data)) = (header.event, body) else {
+                    return;
+                };
+                match self.state {
+                    State::Connected => self.on_event(name, data, header.ack_id),
+                    // Sent before its CONNECT answer (python-socketio's connect handler may):
+                    // delivered once connected, as socket.io-client's receive buffer does.
+                    State::Handshaking => self.receive_buffer.push(Received {
+                        name,
+                        data,
+                        ack: header.ack_id,
+                    }),
+                    _ => {}
+                }
+            }
             SioKind::Ack if self.state == State::Connected => {
-                self.on_ack(packet.ack_id, packet.data);
+                if let (Some(ack_id), Some(data)) = (header.ack_id, body) {
+                    self.on_ack(ack_id, data);
+                }
+            }
+            SioKind::BinaryAck if self.state == State::Connected => {
+                // The answer to one of ours, with attachments this client cannot read.
+                self.push(Effect::Lifecycle(Lifecycle::Error(
+                    "binary packets are not supported",
+                )));
+                match header.ack_id.and_then(|a| self.acks.remove(&a)) {
+                    Some(AckTarget::Request(id)) => {
+                        self.settle_pending(id, Err(Failure::of(FailureKind::Protocol)))
+                    }
+                    Some(AckTarget::App(handle)) => self.answer_app(handle, None),
+                    None => {}
+                }
+            }
+            SioKind::BinaryEvent if self.state == State::Connected => {
+                // The server's own event with attachments: its ack id is the server's, not one
+                // of ours, so it is reported and skipped without touching any request.
+                self.push(Effect::Lifecycle(Lifecycle::Error(
+                    "binary packets are not supported",
+                )));
             }
             _ => {}
         }
-        let _ = now;
     }
 
-    fn on_event(&mut self, data: Option<&str>) {
-        let Some(items) = data.and_then(|d| json::split_array(d).ok()) else {
-            return;
-        };
-        let Some(name) = items.first().and_then(|n| json::unescape(n).ok()) else {
-            return;
-        };
-        let in_flight = self.requests.iter().find_map(|(id, p)| {
-            let waiting =
-                p.reply_name.as_deref() == Some(name.as_str()) && p.stage == Stage::Sent(None);
-            waiting.then_some(id)
-        });
-        if let Some(id) = in_flight {
-            self.requests.remove(id);
-            let reply = items.get(1).copied().unwrap_or("null");
-            let outcome = match event_error(reply) {
-                Some(error) => Err(server_failure(error)),
-                None => Ok(reply.to_owned()),
-            };
-            self.settle(id, outcome);
-            self.pump(&name);
-            return;
+    /// The namespace CONNECT was accepted.
+    fn on_connected(&mut self, sid: Option<String>) {
+        self.sid = sid;
+        self.state = State::Connected;
+        self.connect_deadline = None;
+        self.connect_failed = false;
+        let attempts = self.backoff.attempts();
+        if attempts > 0 {
+            self.push(Effect::Lifecycle(Lifecycle::Reconnect(attempts)));
         }
-        if let Some(i) = self.ghosts.iter().position(|g| g.0 == name) {
-            // The late reply of a request that timed out or was aborted: swallow it.
-            self.ghosts.remove(i);
-            self.pump(&name);
-            return;
+        self.backoff.reset();
+        self.push(Effect::Lifecycle(Lifecycle::Connect));
+        for event in std::mem::take(&mut self.receive_buffer) {
+            self.on_event(event.name, event.data, event.ack);
         }
-        let mut args = String::from("[");
-        for (i, item) in items[1..].iter().enumerate() {
-            if i > 0 {
-                args.push(',');
-            }
-            args.push_str(item);
-        }
-        args.push(']');
-        self.push(Effect::Event { name, args });
+        self.flush();
     }
 
-    fn on_ack(&mut self, ack_id: Option<u64>, data: Option<&str>) {
-        let (Some(ack_id), Some(data)) = (ack_id, data) else {
-            return;
-        };
-        match self.acks.remove(ack_id) {
-            None => {} // unknown (late, or never ours): ignored
-            Some(AckTarget::App(handle)) => {
-                let args = data.to_owned();
-                self.push(Effect::AppAck { handle, args });
-            }
-            Some(AckTarget::Request(id)) => {
-                if self.requests.remove(id).is_none() {
+    fn on_event(&mut self, name: String, data: P, ack: Option<u64>) {
+        if self.config.replies == super::ReplyMode::Event && ack.is_none() {
+            let busy = self.table.lanes.get(&name).and_then(|l| l.busy);
+            match busy {
+                Some(Busy::Request(id))
+                    if self.table.get(id).map(|p| p.stage) == Some(Stage::Sent(None)) =>
+                {
+                    self.take_request(id);
+                    self.settle(id, Ok(Reply::Event(data)));
+                    self.free_lane(&name);
                     return;
                 }
-                let items = json::split_array(data).unwrap_or_default();
-                let outcome = match items.first().copied() {
-                    Some(err) if !is_falsy(err) => Err(server_failure(err)),
-                    _ => Ok(items.get(1).copied().unwrap_or("null").to_owned()),
-                };
-                self.settle(id, outcome);
+                Some(Busy::Ghost(_)) => {
+                    // The late reply of a request that timed out or was aborted: swallowed.
+                    self.free_lane(&name);
+                    return;
+                }
+                _ => {}
             }
         }
+        self.push(Effect::Event { name, data, ack });
     }
-}
 
-/// Node-style `(err, result)`: like JavaScript's `if (err)`, a falsy error means success.
-fn is_falsy(value: &str) -> bool {
-    // `-0` is falsy too; the minus sign is skipped byte-wise (no char searcher in the wasm).
-    let minus = value.bytes().take_while(|&b| b == b'-').count();
-    matches!(value, "null" | "false" | "\"\"")
-        || value.get(minus..).and_then(json::parse_u64) == Some(0)
-}
+    fn on_ack(&mut self, ack_id: u64, data: P) {
+        match self.acks.remove(&ack_id) {
+            None => {} // unknown (late, or never ours): ignored
+            Some(AckTarget::App(handle)) => self.answer_app(handle, Some(data)),
+            Some(AckTarget::Request(id)) => self.settle_pending(id, Ok(Reply::Ack(data))),
+        }
+    }
 
-/// Event mode: a reply whose only key is `error`, holding an object, is an error.
-fn event_error(reply: &str) -> Option<&str> {
-    let fields = json::object_fields(reply).ok()?;
-    match fields.as_slice() {
-        [(key, value)] if key == "error" && value.starts_with('{') => Some(value),
-        _ => None,
+    /// Settles request `id` if it is still pending.
+    fn settle_pending(&mut self, id: super::RequestId, outcome: Result<Reply<P>, Failure<P>>) {
+        if self.take_request(id).is_some() {
+            self.settle(id, outcome);
+        }
+    }
+
+    /// Hands an app emit its ack (or, with `None`, its failure) if it still waits for one.
+    pub(super) fn answer_app(&mut self, handle: u64, args: Option<P>) {
+        if self.app_waiting.remove(&handle) {
+            self.push(Effect::AppAck { handle, args });
+        }
     }
 }

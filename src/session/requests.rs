@@ -2,13 +2,21 @@
 //!
 //! An entry is inserted before its frame is sent and removed when it settles; in ack mode the
 //! ack id is registered before the frame goes out, and an ack for an unknown id is ignored.
+//!
+//! In event mode a reply carries no id, only its name (`create:/api/todos`), so one request
+//! per reply name is in flight: the others wait in that name's *lane*. A request that timed
+//! out or was aborted while in flight leaves a *ghost* in its lane, which swallows the late
+//! reply (or expires after one more timeout) before the next request of that name goes out.
+//!
+//! Queues are FIFOs with lazy deletion: a request removed while queued stays in its queue and
+//! is skipped when reached, so each request is visited a bounded number of times.
 
-use crate::prelude::*;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::{AckTarget, AppEmit, Effect, Failure, FailureKind, ReplyMode, Request, RequestId};
-use super::{Session, State};
-use crate::protocol::json;
-use crate::protocol::socketio::SioKind;
+use super::{Session, State, Timer};
+use crate::payload::Payload;
+use crate::protocol::socketio::{self, SioKind};
 
 /// Where a request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,119 +29,264 @@ pub(super) enum Stage {
 
 /// A request in the table.
 #[derive(Debug, Clone)]
-pub(super) struct Pending {
-    /// The EVENT payload, `["<method>",<payload>]`.
-    pub data: String,
+pub(super) struct Pending<P> {
+    /// The event name (the method).
+    pub method: String,
+    /// The request's argument, sent as it is every time.
+    pub payload: P,
     /// Event mode: the reply's event name.
     pub reply_name: Option<String>,
     pub deadline: u64,
     pub stage: Stage,
 }
 
-/// `["<name>",...args]` from a name and the text of a JSON array of arguments.
-pub(super) fn event_data(name: &str, args: &str) -> Option<String> {
-    let items = json::split_array(args).ok()?;
-    let mut data = String::with_capacity(name.len() + args.len() + 4);
-    data.push('[');
-    json::write_string(&mut data, name);
-    for item in items {
-        data.push(',');
-        data.push_str(item);
-    }
-    data.push(']');
-    Some(data)
+/// What occupies an event-mode reply name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Busy {
+    /// A request in flight.
+    Request(RequestId),
+    /// A ghost: the reply of a request that timed out or was aborted may still come.
+    Ghost(u64),
 }
 
-/// A server's error value (`{"status":404,"message":"…"}`, or anything else) as a failure.
-pub(super) fn server_failure(error: &str) -> Failure {
-    let status = json::field(error, "status")
-        .and_then(json::parse_u64)
-        .filter(|s| (100..=599).contains(s))
-        .map_or(500, |s| s as u16);
-    let message = json::field(error, "message")
-        .or_else(|| error.trim_ascii_start().starts_with('"').then_some(error))
-        .and_then(|m| json::unescape(m).ok());
-    Failure {
-        kind: FailureKind::Server,
-        status,
-        body: Some(error.to_owned()),
-        message,
+/// One event-mode reply name: what occupies it and the requests waiting for it.
+#[derive(Debug, Default)]
+pub(super) struct Lane {
+    pub busy: Option<Busy>,
+    pub waiting: VecDeque<RequestId>,
+}
+
+/// The pending requests.
+#[derive(Debug)]
+pub(super) struct RequestTable<P> {
+    next_id: RequestId,
+    requests: BTreeMap<RequestId, Pending<P>>,
+    /// Ack mode: queued requests in submission order (may hold ids removed since).
+    outbox: VecDeque<RequestId>,
+    /// How many requests are queued (not sent).
+    queued: usize,
+    /// Event mode: the lanes by reply name.
+    pub lanes: HashMap<String, Lane>,
+    /// Event mode: live ghosts and their reply names.
+    pub ghosts: HashMap<u64, String>,
+    next_ghost: u64,
+    /// Entries visited (see [`Session::steps`]).
+    pub steps: u64,
+}
+
+impl<P> RequestTable<P> {
+    pub(super) fn new() -> Self {
+        RequestTable {
+            next_id: 1,
+            requests: BTreeMap::new(),
+            outbox: VecDeque::new(),
+            queued: 0,
+            lanes: HashMap::new(),
+            ghosts: HashMap::new(),
+            next_ghost: 0,
+            steps: 0,
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub(super) fn get(&self, id: RequestId) -> Option<&Pending<P>> {
+        self.requests.get(&id)
+    }
+
+    /// Adds a new (queued) request; the caller puts it in its queue or sends it.
+    fn insert(&mut self, pending: Pending<P>) -> RequestId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.requests.insert(id, pending);
+        self.queued += 1;
+        id
+    }
+
+    pub(super) fn enqueue(&mut self, id: RequestId, reply_name: Option<String>) {
+        match reply_name {
+            Some(name) => self.lanes.entry(name).or_default().waiting.push_back(id),
+            None => self.outbox.push_back(id),
+        }
+    }
+
+    /// Removes a request; `None` if it was not pending.
+    pub(super) fn remove(&mut self, id: RequestId) -> Option<Pending<P>> {
+        let p = self.requests.remove(&id)?;
+        if p.stage == Stage::Queued {
+            self.queued -= 1;
+        }
+        Some(p)
+    }
+
+    /// Marks a queued request as sent.
+    fn mark_sent(&mut self, id: RequestId, ack: Option<u64>) {
+        if let Some(p) = self.requests.get_mut(&id) {
+            if p.stage == Stage::Queued {
+                self.queued -= 1;
+            }
+            p.stage = Stage::Sent(ack);
+        }
+    }
+
+    /// The next queued request of the outbox (ack mode), skipping removed ones.
+    fn next_queued(&mut self) -> Option<RequestId> {
+        while let Some(id) = self.outbox.pop_front() {
+            self.steps += 1;
+            if self
+                .requests
+                .get(&id)
+                .is_some_and(|p| p.stage == Stage::Queued)
+            {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Every request back to the queue, in submission order (after the transport dropped).
+    fn requeue_all(&mut self) {
+        self.outbox.clear();
+        self.lanes.clear();
+        self.ghosts.clear();
+        let ids: Vec<(RequestId, Option<String>)> = self
+            .requests
+            .iter_mut()
+            .map(|(id, p)| {
+                p.stage = Stage::Queued;
+                (*id, p.reply_name.clone())
+            })
+            .collect();
+        self.steps += ids.len() as u64;
+        self.queued = ids.len();
+        for (id, name) in ids {
+            self.enqueue(id, name);
+        }
+    }
+
+    /// Removes every request; returns their ids in order.
+    pub(super) fn drain(&mut self) -> Vec<RequestId> {
+        self.outbox.clear();
+        self.lanes.clear();
+        self.ghosts.clear();
+        self.queued = 0;
+        let ids: Vec<RequestId> = std::mem::take(&mut self.requests).into_keys().collect();
+        self.steps += ids.len() as u64;
+        ids
     }
 }
 
-impl Session {
+impl<P: Payload> Session<P> {
     /// Submits a request. It is sent at once when connected (and, in event mode, when no other
     /// request awaits the same reply name), else queued; it settles through
     /// [`Effect::Settle`] with the returned id, possibly among the effects returned here.
-    pub fn request(&mut self, now: u64, request: Request) -> (RequestId, Vec<Effect>) {
-        let id = self.next_request;
-        self.next_request += 1;
-        let mut data = String::with_capacity(request.method.len() + request.payload.len() + 4);
-        data.push('[');
-        json::write_string(&mut data, &request.method);
-        data.push(',');
-        data.push_str(&request.payload);
-        data.push(']');
+    pub fn request(&mut self, now: u64, request: Request<P>) -> (RequestId, Vec<Effect<P>>) {
         let timeout = request.timeout_ms.unwrap_or(self.config.timeout_ms);
         let reply_name = (self.config.replies == ReplyMode::Event).then(|| request.reply_name());
-        if self.state == State::Closed {
-            self.settle(id, Err(Failure::of(FailureKind::Disconnect)));
-            return (id, self.take());
-        }
-        if self.state != State::Connected && self.queued() >= self.config.queue_size {
-            self.settle(id, Err(Failure::of(FailureKind::QueueFull)));
-            return (id, self.take());
-        }
-        let pending = Pending {
-            data,
-            reply_name: reply_name.clone(),
-            deadline: now.saturating_add(timeout),
-            stage: Stage::Queued,
+        let refusal = if self.state == State::Closed {
+            Some(FailureKind::Disconnect)
+        } else if self.state != State::Connected && self.table.queued >= self.config.queue_size {
+            Some(FailureKind::QueueFull)
+        } else {
+            None
         };
-        self.requests.insert(id, pending);
-        if self.state == State::Connected {
-            match reply_name {
-                Some(name) => self.pump(&name),
-                None => self.send_request(id),
+        let deadline = now.saturating_add(timeout);
+        let id = self.table.insert(Pending {
+            method: request.method,
+            payload: request.payload,
+            reply_name: reply_name.clone(),
+            deadline,
+            stage: Stage::Queued,
+        });
+        if let Some(kind) = refusal {
+            self.table.remove(id);
+            self.settle(id, Err(Failure::of(kind)));
+            return (id, self.take());
+        }
+        self.timers.insert((deadline, Timer::Request(id)));
+        match (self.state == State::Connected, reply_name) {
+            (true, None) => self.send_request(id),
+            (connected, name) => {
+                self.table.enqueue(id, name.clone());
+                if let (true, Some(name)) = (connected, name) {
+                    self.pump(&name);
+                }
             }
         }
         (id, self.take())
     }
 
     /// Aborts a pending request: it fails with "abort" (a later reply is ignored).
-    pub fn abort(&mut self, now: u64, id: RequestId) -> Vec<Effect> {
+    pub fn abort(&mut self, now: u64, id: RequestId) -> Vec<Effect<P>> {
         self.drop_request(now, id, Failure::of(FailureKind::Abort));
         self.take()
     }
 
-    /// Requests not yet sent.
-    fn queued(&self) -> usize {
-        self.requests
-            .iter()
-            .filter(|(_, p)| p.stage == Stage::Queued)
-            .count()
-    }
-
-    pub(super) fn settle(&mut self, id: RequestId, outcome: Result<String, Failure>) {
+    pub(super) fn settle(&mut self, id: RequestId, outcome: Result<super::Reply<P>, Failure<P>>) {
         self.push(Effect::Settle { id, outcome });
     }
 
-    /// Removes a request that will get no answer (timeout, abort), keeping its reply name
-    /// blocked in event mode if it was in flight.
-    fn drop_request(&mut self, now: u64, id: RequestId, failure: Failure) {
-        let Some(p) = self.requests.remove(id) else {
+    /// Removes a request that settles now, with its timer and ack id.
+    pub(super) fn take_request(&mut self, id: RequestId) -> Option<Pending<P>> {
+        let p = self.table.remove(id)?;
+        self.timers.remove(&(p.deadline, Timer::Request(id)));
+        if let Stage::Sent(Some(ack)) = p.stage {
+            self.acks.remove(&ack);
+        }
+        Some(p)
+    }
+
+    /// Removes a request that will get no answer (timeout, abort), leaving a ghost on its
+    /// reply name in event mode if it was in flight.
+    fn drop_request(&mut self, now: u64, id: RequestId, failure: Failure<P>) {
+        let Some(p) = self.take_request(id) else {
             return;
         };
-        if let Stage::Sent(ack) = p.stage {
-            if let Some(ack) = ack {
-                self.acks.remove(ack);
+        if let (Stage::Sent(None), Some(name)) = (p.stage, p.reply_name) {
+            let ghost = self.table.next_ghost;
+            self.table.next_ghost += 1;
+            let until = now.saturating_add(self.config.timeout_ms);
+            self.timers.insert((until, Timer::Ghost(ghost)));
+            if let Some(lane) = self.table.lanes.get_mut(&name) {
+                lane.busy = Some(Busy::Ghost(ghost));
             }
-            if let Some(name) = &p.reply_name {
-                let until = now.saturating_add(self.config.timeout_ms);
-                self.ghosts.push((name.clone(), until));
-            }
+            self.table.ghosts.insert(ghost, name);
         }
         self.settle(id, Err(failure));
+    }
+
+    /// A request's deadline passed.
+    pub(super) fn expire_request(&mut self, now: u64, id: RequestId) {
+        let Some(p) = self.table.get(id) else {
+            return;
+        };
+        let unreachable = p.stage == Stage::Queued && self.state != State::Connected;
+        let kind = if unreachable && self.connect_failed {
+            FailureKind::ConnectError
+        } else {
+            FailureKind::Timeout
+        };
+        self.drop_request(now, id, Failure::of(kind));
+    }
+
+    /// A ghost's time is up: its reply name is free again.
+    pub(super) fn expire_ghost(&mut self, ghost: u64) {
+        if let Some(name) = self.table.ghosts.remove(&ghost) {
+            self.free_lane(&name);
+        }
+    }
+
+    /// Event mode: the request or ghost occupying `name` is done; the next one goes out.
+    pub(super) fn free_lane(&mut self, name: &str) {
+        if let Some(lane) = self.table.lanes.get_mut(name) {
+            if let Some(Busy::Ghost(g)) = lane.busy {
+                self.table.ghosts.remove(&g);
+            }
+            lane.busy = None;
+        }
+        self.pump(name);
     }
 
     /// Sends one request on the current connection.
@@ -143,13 +296,17 @@ impl Session {
             self.next_ack += 1;
             ack
         });
-        let Some(p) = self.requests.get(id) else {
+        let Some(p) = self.table.get(id) else {
             return;
         };
-        let frame = self.packet(SioKind::Event, ack, Some(&p.data));
-        if self.max_payload > 0 && frame.len() as u64 > self.max_payload {
+        let mut head = socketio::head(SioKind::Event, &self.config.namespace, ack);
+        head.push_str("[\"");
+        head.push_str(&p.method);
+        head.push_str("\",");
+        let frame = P::wrap(&head, &p.payload, "]");
+        if self.max_payload > 0 && frame.size() as u64 > self.max_payload {
             // The server would drop the connection; the request could never get through.
-            self.requests.remove(id);
+            self.take_request(id);
             let failure = Failure {
                 kind: FailureKind::Server,
                 status: 413,
@@ -162,114 +319,85 @@ impl Session {
         if let Some(ack) = ack {
             self.acks.insert(ack, AckTarget::Request(id));
         }
-        if let Some(p) = self.requests.get_mut(id) {
-            p.stage = Stage::Sent(ack);
-        }
+        self.table.mark_sent(id, ack);
         self.push(Effect::Send(frame));
     }
 
-    /// Event mode: sends the oldest queued request for `name` if nothing else awaits that reply.
+    /// Event mode: sends the oldest queued request for `name` if nothing occupies that name.
     pub(super) fn pump(&mut self, name: &str) {
-        if self.state != State::Connected || self.ghosts.iter().any(|g| g.0 == name) {
+        if self.state != State::Connected {
+            return;
+        }
+        let Some(lane) = self.table.lanes.get_mut(name) else {
+            return;
+        };
+        if lane.busy.is_some() {
             return;
         }
         let mut next = None;
-        for (id, p) in self.requests.iter() {
-            if p.reply_name.as_deref() == Some(name) {
-                if p.stage != Stage::Queued {
-                    return;
-                }
-                if next.is_none() {
-                    next = Some(id);
-                }
+        while let Some(id) = lane.waiting.pop_front() {
+            self.table.steps += 1;
+            if self
+                .table
+                .requests
+                .get(&id)
+                .is_some_and(|p| p.stage == Stage::Queued)
+            {
+                next = Some(id);
+                break;
             }
         }
-        if let Some(id) = next {
-            self.send_request(id);
+        match next {
+            Some(id) => {
+                lane.busy = Some(Busy::Request(id));
+                self.send_request(id);
+                // Too large to send: it failed at once, the next one may go.
+                if self.table.get(id).is_none() {
+                    self.free_lane(name);
+                }
+            }
+            None => {
+                self.table.lanes.remove(name);
+            }
         }
     }
 
     /// On connect: sends the queued requests (oldest first) and app emits.
     pub(super) fn flush(&mut self) {
-        let queued: Vec<RequestId> = self
-            .requests
-            .iter()
-            .filter(|(_, p)| p.stage == Stage::Queued)
-            .map(|(id, _)| id)
-            .collect();
-        for id in queued {
-            let name = match self.requests.get(id) {
-                Some(p) if p.stage == Stage::Queued => p.reply_name.clone(),
-                _ => continue,
-            };
-            match name {
-                Some(name) => self.pump(&name),
-                None => self.send_request(id),
+        while let Some(id) = self.table.next_queued() {
+            self.send_request(id);
+        }
+        let names: Vec<String> = self.table.lanes.keys().cloned().collect();
+        for name in names {
+            self.pump(&name);
+        }
+        for emit in std::mem::take(&mut self.app_queue) {
+            self.steps += 1;
+            // An emit whose ack already timed out is not sent (as socket.io-client drops it
+            // from its send buffer).
+            if emit.ack.is_none_or(|h| self.app_waiting.contains(&h)) {
+                self.send_app(emit);
             }
         }
-        for emit in core::mem::take(&mut self.app_queue) {
-            self.send_app(emit);
-        }
     }
 
-    /// After the transport dropped: requests that were sent go back to the queue (to be sent
-    /// again, with a new ack id, after reconnection); app acks are forgotten.
+    /// After the transport dropped: requests go back to the queue (to be sent again, with a
+    /// new ack id, after reconnection); acks of this connection are forgotten.
     pub(super) fn requeue_sent(&mut self) {
         self.acks.clear();
-        for p in self.requests.values_mut() {
-            p.stage = Stage::Queued;
-        }
+        // Ghosts go too (a late reply cannot come over a new connection); their timers find
+        // nothing when they fire.
+        self.table.requeue_all();
     }
 
-    pub(super) fn send_app(&mut self, emit: AppEmit) {
+    pub(super) fn send_app(&mut self, emit: AppEmit<P>) {
         let ack = emit.ack.map(|handle| {
             let ack = self.next_ack;
             self.next_ack += 1;
             self.acks.insert(ack, AckTarget::App(handle));
             ack
         });
-        let frame = self.packet(SioKind::Event, ack, Some(&emit.data));
-        self.push(Effect::Send(frame));
-    }
-
-    /// Fails requests whose deadline passed, and unblocks expired event-mode reply names.
-    pub(super) fn expire_requests(&mut self, now: u64) {
-        let due: Vec<RequestId> = self
-            .requests
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| id)
-            .collect();
-        let mut names = Vec::new();
-        for id in due {
-            let Some(p) = self.requests.get(id) else {
-                continue;
-            };
-            if let Some(name) = &p.reply_name {
-                names.push(name.clone());
-            }
-            let unreachable = p.stage == Stage::Queued && self.state != State::Connected;
-            let kind = if unreachable && self.connect_failed {
-                FailureKind::ConnectError
-            } else {
-                FailureKind::Timeout
-            };
-            self.drop_request(now, id, Failure::of(kind));
-        }
-        let before = self.ghosts.len();
-        let mut freed = Vec::new();
-        self.ghosts.retain(|(name, until)| {
-            let keep = *until > now;
-            if !keep {
-                freed.push(name.clone());
-            }
-            keep
-        });
-        if before != self.ghosts.len() {
-            names.extend(freed);
-        }
-        for name in names {
-            self.pump(&name);
-        }
+        let head = socketio::head(SioKind::Event, &self.config.namespace, ack);
+        self.push(Effect::Send(P::wrap(&head, &emit.data, "")));
     }
 }

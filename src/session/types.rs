@@ -1,8 +1,6 @@
 //! The session's vocabulary: its configuration, the requests it carries and the effects it asks
 //! the shell to perform.
 
-use crate::prelude::*;
-
 /// How the server answers a request (the `replies` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReplyMode {
@@ -14,11 +12,16 @@ pub enum ReplyMode {
 
 /// The connection options (socket.io-client's defaults in [`Config::default`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
+pub struct Config<P> {
     /// The namespace to join, `/` by default.
     pub namespace: String,
-    /// The CONNECT packet's auth payload, as JSON object text.
-    pub auth: Option<String>,
+    /// The CONNECT packet's auth payload, as JSON object text (see also
+    /// [`super::Session::set_auth`], for auth computed at each connection).
+    pub auth: Option<P>,
+    /// Whether the auth payload is computed anew for every connection attempt (the app's
+    /// `auth` is a function): the session asks with [`Effect::Authorize`] and waits for
+    /// [`super::Session::set_auth`]; a refused CONNECT is then retried.
+    pub auth_provider: bool,
     /// How the server answers requests.
     pub replies: ReplyMode,
     /// The default per-request timeout in ms (10000).
@@ -41,11 +44,12 @@ pub struct Config {
     pub seed: u64,
 }
 
-impl Default for Config {
+impl<P> Default for Config<P> {
     fn default() -> Self {
         Config {
             namespace: "/".to_owned(),
             auth: None,
+            auth_provider: false,
             replies: ReplyMode::Ack,
             timeout_ms: 10_000,
             queue_size: 1000,
@@ -62,31 +66,27 @@ impl Default for Config {
 
 /// One Backbone request: an event named for the method with one JSON argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
+pub struct Request<P> {
     /// `create`, `read`, `update`, `patch` or `delete` (the event name).
     pub method: String,
     /// The endpoint (`signature.endPoint`), which names the reply in event mode.
     pub endpoint: String,
     /// The optional context (`signature.ctx`), which also names the reply in event mode.
     pub ctx: Option<String>,
-    /// The event's argument, `{"signature":…,"item":…}`, as JSON text.
-    pub payload: String,
+    /// The event's argument, `{"signature":…,"item":…}`, as JSON text: sent as it is, and sent
+    /// again unchanged (same `requestId`) after a reconnection.
+    pub payload: P,
     /// This request's timeout in ms, overriding [`Config::timeout_ms`].
     pub timeout_ms: Option<u64>,
 }
 
-impl Request {
+impl<P> Request<P> {
     /// The event that answers this request in [`ReplyMode::Event`]: `<method>:<endPoint>[:<ctx>]`.
     pub fn reply_name(&self) -> String {
-        let mut name = String::with_capacity(self.method.len() + self.endpoint.len() + 2);
-        name.push_str(&self.method);
-        name.push(':');
-        name.push_str(&self.endpoint);
-        if let Some(ctx) = &self.ctx {
-            name.push(':');
-            name.push_str(ctx);
+        match &self.ctx {
+            Some(ctx) => format!("{}:{}:{}", self.method, self.endpoint, ctx),
+            None => format!("{}:{}", self.method, self.endpoint),
         }
-        name
     }
 }
 
@@ -110,6 +110,8 @@ pub enum FailureKind {
     QueueFull,
     /// The server sent something this client cannot read.
     Protocol,
+    /// The server refused the connection with the message `unauthorized` (status 401).
+    Unauthorized,
 }
 
 impl FailureKind {
@@ -123,24 +125,26 @@ impl FailureKind {
             FailureKind::ConnectError => "connect_error",
             FailureKind::QueueFull => "queue full",
             FailureKind::Protocol => "protocol error",
+            FailureKind::Unauthorized => "unauthorized",
         }
     }
 }
 
-/// A failed request, in the terms of an xhr.
+/// A request the session failed (the server's own error replies are read at the edge, from
+/// the [`Reply`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub struct Failure<P> {
     /// Why it failed.
     pub kind: FailureKind,
-    /// The HTTP-like status: the server's `status` for a server error, else 0.
+    /// The HTTP-like status: 413 for a request larger than the server accepts, else 0.
     pub status: u16,
-    /// The error payload as JSON text (the xhr's `responseJSON` / `responseText`), if any.
-    pub body: Option<String>,
+    /// The server's CONNECT_ERROR body (JSON text) when it refused the connection.
+    pub body: Option<P>,
     /// The server's error `message`, if it sent one.
     pub message: Option<String>,
 }
 
-impl Failure {
+impl<P> Failure<P> {
     /// A transport-level failure (status 0, no body).
     pub fn of(kind: FailureKind) -> Self {
         Failure {
@@ -152,15 +156,25 @@ impl Failure {
     }
 }
 
+/// The server's answer to a request, unread: the edge parses it and tells a success from an
+/// error with JavaScript's own truthiness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply<P> {
+    /// Ack mode: the ACK's array `[err, result]`.
+    Ack(P),
+    /// Event mode: the reply event's array `["<method>:<endPoint>", result]`.
+    Event(P),
+}
+
 /// A change in the connection that the app may listen for (socket.io-client's event names).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lifecycle {
+pub enum Lifecycle<P> {
     /// `connect`: the namespace is joined.
     Connect,
     /// `disconnect` with its reason (`"io server disconnect"`, `"transport close"`, …).
     Disconnect(&'static str),
-    /// `connect_error` with its payload as JSON text (the server's object, or a reason string).
-    ConnectError(String),
+    /// `connect_error`: the server's CONNECT_ERROR body (JSON text), or the transport's reason.
+    ConnectError(ConnectError<P>),
     /// `reconnect_attempt` with the attempt number.
     ReconnectAttempt(u32),
     /// `reconnect` after the given number of attempts.
@@ -171,36 +185,51 @@ pub enum Lifecycle {
     Error(&'static str),
 }
 
+/// Why a connection attempt failed, for `connect_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError<P> {
+    /// The server refused the namespace: its CONNECT_ERROR body (`{"message", "data"?}`).
+    Refused(P),
+    /// The transport failed or timed out (`"transport close"`, `"timeout"`, …).
+    Transport(&'static str),
+}
+
 /// What the session asks its shell to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
+pub enum Effect<P> {
     /// Open a new WebSocket (dropping any previous one).
     OpenSocket,
     /// Send this text frame on the open WebSocket.
-    Send(String),
+    Send(P),
     /// Close the WebSocket; no further events from it are wanted.
     CloseSocket,
-    /// Settle a request: the result as JSON text, or the failure.
+    /// Compute the auth payload for this connection attempt and hand it to
+    /// [`super::Session::set_auth`].
+    Authorize,
+    /// Settle a request: the server's reply (unread), or the failure.
     Settle {
         /// The request.
         id: RequestId,
         /// Its result.
-        outcome: Result<String, Failure>,
+        outcome: Result<Reply<P>, Failure<P>>,
     },
-    /// An event for the app's listeners: its name and arguments (a JSON array's text).
+    /// An event for the app's listeners.
     Event {
         /// The event name.
         name: String,
-        /// The arguments, as the text of a JSON array.
-        args: String,
+        /// The event's whole array `["name", ...args]`, unread.
+        data: P,
+        /// The ack id when the server asks for an acknowledgement: answer with
+        /// [`super::Session::ack`].
+        ack: Option<u64>,
     },
-    /// The ack of an app `emit`: the handle the app gave and the ack's arguments (JSON array).
+    /// The acknowledgement of an app `emit`, or its timeout.
     AppAck {
         /// The app's handle from [`super::Session::emit`].
         handle: u64,
-        /// The ack's arguments, as the text of a JSON array.
-        args: String,
+        /// The ack's array of arguments, unread; `None` when the ack timed out.
+        args: Option<P>,
     },
     /// A lifecycle event for the app's listeners.
-    Lifecycle(Lifecycle),
+    Lifecycle(Lifecycle<P>),
 }

@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::*;
+use super::support::*;
 
 /// The scenario, in plain Backbone code; returns what it observed.
 const SCENARIO: &str = r#"

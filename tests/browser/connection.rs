@@ -5,15 +5,15 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use backbone_socket_sync::sync::sync;
+use crate::sync::sync;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::*;
+use super::support::*;
 
 /// Records every occurrence of the lifecycle events on `socket` as `"name:arg"`.
-fn log_events(socket: &backbone_socket_sync::socket::Socket) -> Rc<RefCell<Vec<String>>> {
+fn log_events(socket: &crate::socket::Socket) -> Rc<RefCell<Vec<String>>> {
     let log = Rc::new(RefCell::new(Vec::new()));
     for name in [
         "connect",
@@ -329,10 +329,12 @@ async fn namespace_with_auth() {
     let err = call("read", &unique("/api/private"), &obj(&[]))
         .await
         .expect_err("refused");
+    // The server refuses with the message "unauthorized": an HTTP-like 401.
     assert_eq!(
         get(&err, "statusText").as_string().as_deref(),
-        Some("connect_error")
+        Some("unauthorized")
     );
+    assert_eq!(get(&err, "status").as_f64(), Some(401.0));
     assert!(get(&err, "responseJSON.message").is_string());
     assert!(has(&log, "connect_error:"), "{:?}", log.borrow());
     assert!(!refused.connected());

@@ -1,14 +1,14 @@
 //! Requests: every method in both reply modes, concurrency, errors, timeouts, Backbone's
 //! contract details (missing url, the 'request' event, the returned promise) and re-entrancy.
 
-use backbone_socket_sync::sync::sync;
+use crate::sync::sync;
 use js_sys::{Array, Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::*;
+use super::support::*;
 
 async fn every_method(replies: &str) {
     let _socket = open(replies, &[]).await;
@@ -206,9 +206,9 @@ async fn timeout(replies: &str) {
         get(&err, "statusText").as_string().as_deref(),
         Some("timeout")
     );
-    call("read", &unique("/api/fine"), &obj(&[]))
-        .await
-        .expect("still connected");
+    if let Err(err) = call("read", &unique("/api/fine"), &obj(&[])).await {
+        panic!("still connected: {:?}", get(&err, "statusText"));
+    }
 }
 
 #[wasm_bindgen_test]

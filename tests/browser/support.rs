@@ -2,8 +2,8 @@
 
 use std::cell::Cell;
 
-use backbone_socket_sync::socket::{connect, Socket};
-use backbone_socket_sync::sync::sync;
+use crate::socket::{connect, Socket};
+use crate::sync::sync;
 use js_sys::{Array, Function, Object, Promise, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;

@@ -338,8 +338,45 @@ test('the /private namespace: the right auth token connects, a wrong one reports
     return out;
   });
   assert.deepEqual(r.error, { message: 'unauthorized', data: { status: 401 } }, 'as socket.io-client reports it');
-  assert.equal(r.failed, 'connect_error');
+  assert.equal(r.failed, 'unauthorized', 'a refusal saying "unauthorized" is a 401');
   assert.equal(r.id, 1);
+  assert.deepEqual(page.errors, []);
+});
+
+test('auth as a function (callback or Promise) is asked at every connection; a refusal is retried', async () => {
+  const page = await openPage();
+  const r = await page.evaluate(async () => {
+    await BackboneSocketSync.ready;
+    const s = BackboneSocketSync.socket;
+    const out = { asked: 0, refusals: 0 };
+    s.on('connect_error', () => out.refusals++);
+    // Wrong on the first attempt, right from the second: the socket retries by itself.
+    const connected = new Promise((resolve) => s.once('connect', resolve));
+    BackboneSocketSync.connect({
+      namespace: '/private',
+      reconnectionDelay: 50,
+      reconnectionDelayMax: 100,
+      auth: (cb) => cb({ token: ++out.asked === 1 ? 'wrong' : 'secret' }),
+    });
+    const first = new (Backbone.Model.extend({ urlRoot: '/api/p' }))({ a: 1 }).save();
+    out.first = await first.then(() => 'saved', (x) => [x.status, x.statusText].join(' '));
+    await connected;
+    const m = new (Backbone.Model.extend({ urlRoot: '/api/p' }))({ a: 2 });
+    await m.save();
+    out.saved = typeof m.id;
+    // A Promise-returning function works the same.
+    const again = new Promise((resolve) => s.once('connect', resolve));
+    BackboneSocketSync.connect({ namespace: '/private', auth: () => Promise.resolve({ token: 'secret' }) });
+    await again;
+    out.promise = s.connected;
+    return out;
+  });
+  assert.equal(r.first, '401 unauthorized', 'the request waiting during the refusal fails with 401');
+  assert.equal(r.refusals, 1);
+  assert.equal(r.asked, 2, 'asked again at the reconnection');
+  assert.equal(r.saved, 'number');
+  assert.equal(r.promise, true);
+  assert.deepEqual(page.errors, []);
 });
 
 test('when the wasm cannot load, ready rejects and queued calls fail instead of hanging', async () => {

@@ -1,4 +1,4 @@
-// Unit tests of live.mjs and fallback.mjs in Node, with real Backbone collections and a
+// Unit tests of live.mjs in Node, with real Backbone collections and a
 // small in-process socket double that records what is emitted and lets the test deliver
 // events (the browser tests run the same code against the real server).
 
@@ -6,9 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Backbone from 'backbone';
 import { createLive } from '../../www/live.mjs';
-import { createFallback } from '../../www/fallback.mjs';
 
-// The subset of the entry's `socket` that live.mjs and fallback.mjs use.
+// The subset of the entry's `socket` that live.mjs uses.
 function socketDouble() {
   const listeners = new Map();
   const socket = {
@@ -120,30 +119,6 @@ test('a refused subscription is reported on the collection and fetches nothing',
   socket.emitted[0][2]({ status: 400, message: 'subscribe needs a collection endPoint' });
   assert.deepEqual(errors, [[{ status: 400, message: 'subscribe needs a collection endPoint' }, { live: true }]]);
   assert.throws(() => live(new Backbone.Collection()), /"url" property or function must be specified/);
-});
-
-test("the fallback switches after fallbackAfter failures with transport 'auto' only, and back on connect", () => {
-  const socket = socketDouble();
-  const fallback = createFallback(socket);
-  fallback.configure(undefined);
-  for (let i = 0; i < 5; i++) socket.deliver('connect_error', new Error('refused'));
-  assert.equal(fallback.active(), false, "transport 'socket' never falls back");
-
-  fallback.configure({ transport: 'auto', fallbackAfter: 2 });
-  socket.deliver('connect_error', new Error('refused'));
-  assert.equal(fallback.active(), false);
-  socket.deliver('connect_error', new Error('refused'));
-  assert.equal(fallback.active(), true);
-  socket.connected = true;
-  socket.deliver('connect');
-  assert.equal(fallback.active(), false);
-  socket.connected = false;
-  socket.deliver('disconnect', 'transport close');
-  socket.deliver('connect_error', new Error('refused'));
-  assert.equal(fallback.active(), false, 'counting starts again after a connection');
-
-  assert.throws(() => fallback.configure({ transport: 'xhr' }), /transport must be 'socket' or 'auto'/);
-  assert.throws(() => fallback.configure({ transport: 'auto', fallbackAfter: 0 }), /fallbackAfter must be a positive integer/);
 });
 
 test('broadcasts arriving during a catch-up fetch are held and applied after its answer', async () => {

@@ -1,0 +1,89 @@
+//! Backbone at the edge: `install(Backbone, options)` replaces `Backbone.sync`, keeping the
+//! original as `Backbone.ajaxSync` for models that ask for it and for the XHR fallback.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Function, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::fallback::{Fallback, FallbackEvent};
+use crate::js;
+use crate::socket::{self, EdgeOptions, TransportOption};
+
+thread_local! {
+    static FALLBACK: RefCell<Fallback> = RefCell::new(Fallback::default());
+}
+
+/// A new connection's edge options (called by `connect`).
+pub(crate) fn configure(edge: &EdgeOptions) {
+    socket::hook(hear);
+    let event = FallbackEvent::Configure {
+        auto: edge.transport == TransportOption::Auto,
+        after: edge.fallback_after,
+    };
+    FALLBACK.with(|f| f.borrow_mut().on(event));
+}
+
+/// The socket's lifecycle events, for the fallback.
+fn hear(name: &str, _args: &Array) {
+    let event = match name {
+        "connect" => FallbackEvent::Connect,
+        "connect_error" => FallbackEvent::ConnectError,
+        "disconnect" => FallbackEvent::Disconnect,
+        _ => return,
+    };
+    FALLBACK.with(|f| f.borrow_mut().on(event));
+}
+
+/// Whether calls go through XHR right now (`transport: 'auto'` and the socket cannot connect).
+pub(crate) fn fallback_active() -> bool {
+    FALLBACK.with(|f| f.borrow().use_xhr())
+}
+
+/// Whether `model` (or the collection it belongs to) asked to keep using XHR (`ajaxSync`).
+#[wasm_bindgen(js_name = usesAjax)]
+pub fn uses_ajax(model: &JsValue) -> bool {
+    js::get(model, "ajaxSync").is_truthy()
+        || js::get(&js::get(model, "collection"), "ajaxSync").is_truthy()
+}
+
+/// Makes `sync` the `Backbone.sync` of the given Backbone, keeping the original as
+/// `Backbone.ajaxSync` for models and collections that set `ajaxSync: true` (and for the
+/// fallback). With `options` it connects at once; without, the connection opens on first use.
+/// Installing twice keeps the first original. Returns the installed function.
+#[wasm_bindgen]
+pub fn install(backbone: JsValue, options: JsValue) -> Result<Function, JsValue> {
+    let current = js::get(&backbone, "sync");
+    let Some(current) = current.dyn_ref::<Function>() else {
+        return Err(js::type_error(
+            "install(Backbone, options): pass the Backbone object whose sync to replace",
+        ));
+    };
+    let original = js::get(current, "ajaxSync");
+    let ajax_sync = if original.is_function() {
+        original
+    } else {
+        current.clone().into()
+    };
+    let bb = backbone.clone();
+    let installed = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
+        move |method: JsValue, model: JsValue, options: JsValue| {
+            if uses_ajax(&model) || fallback_active() {
+                let ajax = js::get(&bb, "ajaxSync");
+                let ajax: &Function = ajax.unchecked_ref();
+                return Reflect::apply(ajax, &bb, &Array::of3(&method, &model, &options));
+            }
+            let method = method.as_string().unwrap_or_default();
+            crate::sync::sync(&method, model, options)
+        },
+    )
+    .into_js_value();
+    js::set(&installed, "ajaxSync", &ajax_sync);
+    js::set(&backbone, "ajaxSync", &ajax_sync);
+    js::set(&backbone, "sync", &installed);
+    if !options.is_undefined() {
+        socket::connect(options)?;
+    }
+    Ok(installed.unchecked_into())
+}
