@@ -8,8 +8,9 @@ export interface ConnectOptions {
   url?: string;
   /** socket.io namespace, default `"/"`. */
   namespace?: string;
-  /** Payload of the namespace CONNECT packet, e.g. `{token: "…"}`. */
-  auth?: object;
+  /** Payload of the namespace CONNECT packet, e.g. `{token: "…"}`; or a function giving it at
+   *  every (re)connection, through its callback or a returned Promise. */
+  auth?: object | ((cb: (auth: object) => void) => void | Promise<object>);
   /** How the server answers: with an acknowledgement (default) or by emitting `<method>:<endPoint>[:<ctx>]`. */
   replies?: 'ack' | 'event';
   /** Milliseconds a request may take, default 10000; `options.timeout` of a single call overrides it. */
@@ -36,12 +37,12 @@ export interface ConnectOptions {
 export interface SyncError {
   /** The status the server sent (400, 404, 413, 500…), or 0 for a transport failure. */
   status: number;
-  /** "timeout", "abort", "disconnect", "connect_error", "queue full", "parsererror", "error"…, or the server's message. */
+  /** "timeout", "abort", "disconnect", "connect_error", "unauthorized" (status 401), "queue full", "protocol error", "error"…, or the server's message. */
   statusText: string;
   /** The server's error object, when it sent one. */
   responseJSON?: unknown;
-  /** `responseJSON` as JSON text. */
-  responseText: string;
+  /** `responseJSON` as JSON text (set on errors). */
+  responseText?: string;
 }
 
 /** The value of a sync: a real Promise that is also jqXHR-like. */
@@ -75,6 +76,9 @@ export interface SocketSyncSocket {
   off(name: string, fn?: (...args: any[]) => void): this;
   /** Disconnects; pending requests fail. `connect()` opens a new connection. */
   close(): this;
+  /** A socket whose emits' acknowledgements time out after `ms`: the ack callback then gets an
+   *  `Error` first, else `null` and the server's arguments. */
+  timeout(ms: number): Pick<SocketSyncSocket, 'emit'>;
   readonly connected: boolean;
   /** socket.io session id of the namespace connection, while connected. */
   readonly id: string | undefined;

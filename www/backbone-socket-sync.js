@@ -84,7 +84,7 @@
   // name, a listener that is not a function) is reported as it would have been at once.
   function replay(call) {
     try {
-      mod.socket[call[0]].apply(mod.socket, call[1]);
+      forward(call[0], call[1], call[2]);
     } catch (e) {
       setTimeout(function () { throw e; });
     }
@@ -144,14 +144,24 @@
   // ----------
 
   // `socket` forwards to the module's socket once it is here; its methods wait until then.
-  var socket = {};
-  ['emit', 'on', 'once', 'off', 'close'].forEach(function (name) {
-    socket[name] = function () {
-      if (mod) mod.socket[name].apply(mod.socket, arguments);
-      else waiting.push(['socketCall', [name, arguments], noop, noop]);
-      return socket;
-    };
-  });
+  // `timeout(ms)` gives a socket whose emits' acks time out (socket.io-client's `timeout`).
+  function socketOf(ms) {
+    var s = {};
+    ['emit', 'on', 'once', 'off', 'close'].forEach(function (name) {
+      s[name] = function () {
+        if (mod) forward(name, arguments, ms);
+        else waiting.push(['socketCall', [name, arguments, ms], noop, noop]);
+        return s;
+      };
+    });
+    s.timeout = function (t) { return socketOf(t); };
+    return s;
+  }
+  var socket = socketOf();
+  function forward(name, args, ms) {
+    var target = ms === undefined ? mod.socket : mod.socket.timeout(ms);
+    target[name].apply(target, args);
+  }
   Object.defineProperty(socket, 'connected', { get: function () { return !!mod && mod.socket.connected; } });
   Object.defineProperty(socket, 'id', { get: function () { return mod ? mod.socket.id : undefined; } });
 

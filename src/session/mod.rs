@@ -33,7 +33,8 @@ mod tests_connection;
 #[cfg(test)]
 mod tests_scale;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 pub use types::{
     Config, ConnectError, Effect, Failure, FailureKind, Lifecycle, Reply, ReplyMode, Request,
@@ -117,8 +118,10 @@ pub struct Session<P: Payload> {
     next_ack: u64,
     table: RequestTable<P>,
     acks: HashMap<u64, AckTarget>,
-    /// Deadlines of requests, app acks and ghosts, earliest first.
-    timers: BTreeSet<(u64, Timer)>,
+    /// Deadlines of requests, app acks and ghosts, earliest first. Entries of what settled
+    /// before its deadline stay until popped (then skipped) or until [`Session::add_timer`]
+    /// compacts the heap, so settling costs nothing here.
+    timers: BinaryHeap<Reverse<(u64, Timer)>>,
     /// App ack handles whose callback has not been called yet (by an ack or a timeout).
     app_waiting: HashSet<u64>,
     app_queue: VecDeque<AppEmit<P>>,
@@ -153,7 +156,7 @@ impl<P: Payload> Session<P> {
             next_ack: 0,
             table,
             acks: HashMap::new(),
-            timers: BTreeSet::new(),
+            timers: BinaryHeap::new(),
             app_waiting: HashSet::new(),
             app_queue: VecDeque::new(),
             receive_buffer: Vec::new(),
@@ -240,11 +243,11 @@ impl<P: Payload> Session<P> {
             self.push(Effect::CloseSocket);
             self.lost(now, "ping timeout");
         }
-        while let Some(&(at, timer)) = self.timers.first() {
+        while let Some(&Reverse((at, timer))) = self.timers.peek() {
             if at > now {
                 break;
             }
-            self.timers.pop_first();
+            self.timers.pop();
             self.steps += 1;
             match timer {
                 Timer::Request(id) => self.expire_request(now, id),
@@ -261,7 +264,7 @@ impl<P: Payload> Session<P> {
             self.reconnect_at,
             self.connect_deadline,
             self.heartbeat_deadline,
-            self.timers.first().map(|t| t.0),
+            self.timers.peek().map(|t| t.0 .0),
         ]
         .into_iter()
         .flatten()
@@ -293,8 +296,7 @@ impl<P: Payload> Session<P> {
         if let Some(handle) = ack {
             self.app_waiting.insert(handle);
             if let Some(ms) = ack_timeout_ms {
-                self.timers
-                    .insert((now.saturating_add(ms), Timer::App(handle)));
+                self.add_timer(now.saturating_add(ms), Timer::App(handle));
             }
         }
         let emit = AppEmit { data, ack };
@@ -335,6 +337,22 @@ impl<P: Payload> Session<P> {
         }
         self.end(Failure::of(FailureKind::Disconnect));
         self.take()
+    }
+
+    /// Schedules `timer` at `at`. When stale entries (of what settled early) outnumber the
+    /// live ones, the heap is rebuilt from the live ones: O(n) once per n settlements.
+    fn add_timer(&mut self, at: u64, timer: Timer) {
+        self.timers.push(Reverse((at, timer)));
+        let live = self.table.len() + self.app_waiting.len() + self.table.ghosts.len();
+        if self.timers.len() > 2 * live + 64 {
+            let (table, app) = (&self.table, &self.app_waiting);
+            self.steps += self.timers.len() as u64;
+            self.timers.retain(|Reverse((at, timer))| match timer {
+                Timer::Request(id) => table.get(*id).is_some_and(|p| p.deadline == *at),
+                Timer::App(handle) => app.contains(handle),
+                Timer::Ghost(ghost) => table.ghosts.contains_key(ghost),
+            });
+        }
     }
 
     fn take(&mut self) -> Vec<Effect<P>> {

@@ -11,7 +11,7 @@
 //! Queues are FIFOs with lazy deletion: a request removed while queued stays in its queue and
 //! is skipped when reached, so each request is visited a bounded number of times.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use super::{AckTarget, AppEmit, Effect, Failure, FailureKind, ReplyMode, Request, RequestId};
 use super::{Session, State, Timer};
@@ -60,7 +60,9 @@ pub(super) struct Lane {
 #[derive(Debug)]
 pub(super) struct RequestTable<P> {
     next_id: RequestId,
-    requests: BTreeMap<RequestId, Pending<P>>,
+    requests: HashMap<RequestId, Pending<P>>,
+    /// Every request in submission order (may hold ids removed since; compacted as it grows).
+    order: VecDeque<RequestId>,
     /// Ack mode: queued requests in submission order (may hold ids removed since).
     outbox: VecDeque<RequestId>,
     /// How many requests are queued (not sent).
@@ -78,7 +80,8 @@ impl<P> RequestTable<P> {
     pub(super) fn new() -> Self {
         RequestTable {
             next_id: 1,
-            requests: BTreeMap::new(),
+            requests: HashMap::new(),
+            order: VecDeque::new(),
             outbox: VecDeque::new(),
             queued: 0,
             lanes: HashMap::new(),
@@ -100,6 +103,12 @@ impl<P> RequestTable<P> {
     fn insert(&mut self, pending: Pending<P>) -> RequestId {
         let id = self.next_id;
         self.next_id += 1;
+        self.order.push_back(id);
+        if self.order.len() > 2 * self.requests.len() + 64 {
+            let requests = &self.requests;
+            self.steps += self.order.len() as u64;
+            self.order.retain(|id| requests.contains_key(id));
+        }
         self.requests.insert(id, pending);
         self.queued += 1;
         id
@@ -151,17 +160,17 @@ impl<P> RequestTable<P> {
         self.outbox.clear();
         self.lanes.clear();
         self.ghosts.clear();
-        let ids: Vec<(RequestId, Option<String>)> = self
-            .requests
-            .iter_mut()
-            .map(|(id, p)| {
-                p.stage = Stage::Queued;
-                (*id, p.reply_name.clone())
-            })
-            .collect();
-        self.steps += ids.len() as u64;
-        self.queued = ids.len();
-        for (id, name) in ids {
+        let requests = &mut self.requests;
+        self.order.retain(|id| requests.contains_key(id));
+        self.steps += self.order.len() as u64;
+        self.queued = self.order.len();
+        for i in 0..self.order.len() {
+            let id = self.order[i];
+            let Some(p) = self.requests.get_mut(&id) else {
+                continue;
+            };
+            p.stage = Stage::Queued;
+            let name = p.reply_name.clone();
             self.enqueue(id, name);
         }
     }
@@ -172,7 +181,11 @@ impl<P> RequestTable<P> {
         self.lanes.clear();
         self.ghosts.clear();
         self.queued = 0;
-        let ids: Vec<RequestId> = std::mem::take(&mut self.requests).into_keys().collect();
+        let requests = std::mem::take(&mut self.requests);
+        let ids: Vec<RequestId> = std::mem::take(&mut self.order)
+            .into_iter()
+            .filter(|id| requests.contains_key(id))
+            .collect();
         self.steps += ids.len() as u64;
         ids
     }
@@ -205,7 +218,7 @@ impl<P: Payload> Session<P> {
             self.settle(id, Err(Failure::of(kind)));
             return (id, self.take());
         }
-        self.timers.insert((deadline, Timer::Request(id)));
+        self.add_timer(deadline, Timer::Request(id));
         match (self.state == State::Connected, reply_name) {
             (true, None) => self.send_request(id),
             (connected, name) => {
@@ -231,7 +244,6 @@ impl<P: Payload> Session<P> {
     /// Removes a request that settles now, with its timer and ack id.
     pub(super) fn take_request(&mut self, id: RequestId) -> Option<Pending<P>> {
         let p = self.table.remove(id)?;
-        self.timers.remove(&(p.deadline, Timer::Request(id)));
         if let Stage::Sent(Some(ack)) = p.stage {
             self.acks.remove(&ack);
         }
@@ -248,7 +260,7 @@ impl<P: Payload> Session<P> {
             let ghost = self.table.next_ghost;
             self.table.next_ghost += 1;
             let until = now.saturating_add(self.config.timeout_ms);
-            self.timers.insert((until, Timer::Ghost(ghost)));
+            self.add_timer(until, Timer::Ghost(ghost));
             if let Some(lane) = self.table.lanes.get_mut(&name) {
                 lane.busy = Some(Busy::Ghost(ghost));
             }

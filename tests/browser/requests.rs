@@ -369,3 +369,43 @@ async fn ctx_names_the_reply_in_event_mode() {
         .expect("read with model.ctx");
     assert_eq!(Array::from(&list).length(), 1);
 }
+
+#[wasm_bindgen_test]
+async fn err_values_javascript_reads_as_falsy_are_successes() {
+    use crate::session::Reply;
+    use crate::xhr::Call;
+    use js_sys::JsString;
+    // `if (err)` as the JS engine reads the parsed ACK: 0.0, -0.0, 0e0 and 1e-400 are 0.
+    let falsy = ["0.0", "-0.0", "0e0", "1e-400", "false", "\"\"", "null"];
+    for err in falsy {
+        let rec = recorder(&JsValue::UNDEFINED);
+        let call = Call::new(&get(&rec, "options"), || {});
+        let xhr = call.xhr();
+        let raw = format!(r#"[{err},{{"a":1}}]"#);
+        call.settle(Ok(Reply::Ack(JsString::from(raw.as_str()))));
+        let result = settle(xhr).await.unwrap_or_else(|_| panic!("{raw} failed"));
+        assert_eq!(text(&result), r#"{"a":1}"#, "{raw}");
+        assert_eq!(
+            get(&calls(&rec), "0.kind").as_string().as_deref(),
+            Some("success")
+        );
+    }
+    for (err, status) in [
+        ("1", 500.0),
+        (r#"{"status":404}"#, 404.0),
+        (r#""boom""#, 500.0),
+        ("[]", 500.0),
+    ] {
+        let rec = recorder(&JsValue::UNDEFINED);
+        let call = Call::new(&get(&rec, "options"), || {});
+        let xhr = call.xhr();
+        let raw = format!("[{err},1]");
+        call.settle(Ok(Reply::Ack(JsString::from(raw.as_str()))));
+        let failed = settle(xhr).await.expect_err(&raw);
+        assert_eq!(get(&failed, "status").as_f64(), Some(status), "{raw}");
+        assert_eq!(
+            get(&calls(&rec), "0.kind").as_string().as_deref(),
+            Some("error")
+        );
+    }
+}

@@ -236,6 +236,72 @@ test('socket: emit with and without ack, on, once, off', async () => {
   assert.deepEqual(page.errors, []);
 });
 
+test("server events asking for an ack get an ack function; acks may time out; offline emits wait", { timeout: 60000 }, async () => {
+  const page = await openPage();
+  const r = await page.evaluate(async () => {
+    await BackboneSocketSync.ready;
+    const s = BackboneSocketSync.socket;
+    const out = {};
+    // Made while the connection is still being opened: buffered, sent once connected.
+    BackboneSocketSync.connect();
+    out.wasConnected = s.connected;
+    out.early = await new Promise((resolve) => s.emit('echo', 'offline', (a) => resolve(a)));
+    // The server asks; the listener answers through the ack function it gets last.
+    s.on('question', (q, ack) => ack('answer to ' + q, 42));
+    out.answer = await new Promise((resolve) => s.emit('ask', 'life', (a) => resolve(a)));
+    // An ack that never comes: the timeout calls back with an Error first.
+    out.timedOut = await new Promise((resolve) =>
+      s.timeout(50).emit('nobody-acks-this', (err) => resolve(err instanceof Error && err.message)));
+    // An ack in time: null first, then the arguments.
+    out.inTime = await new Promise((resolve) => s.timeout(5000).emit('echo', 7, (...args) => resolve(args)));
+    return out;
+  });
+  assert.equal(r.wasConnected, false);
+  assert.equal(r.early, 'offline');
+  assert.deepEqual(r.answer, ['answer to life', 42]);
+  assert.equal(r.timedOut, 'operation has timed out');
+  assert.deepEqual(r.inTime, [null, 7]);
+  assert.deepEqual(page.errors, []);
+});
+
+test('failed requests leave no unhandled rejection, whether queued before ready or not', { timeout: 60000 }, async () => {
+  const page = await openPage({
+    inline: `
+      window.rejections = [];
+      window.addEventListener('unhandledrejection', function (e) { rejections.push(String(e.reason && e.reason.statusText)); });
+      window.failed = [];
+      BackboneSocketSync.connect({ url: 'ws://' + location.host, timeout: 300 });
+      var M = Backbone.Model.extend({ urlRoot: '/error/404/api/x' });
+      // Before the wasm is ready: one with an error callback, one nobody chains, one aborted.
+      new M({ a: 1 }).save(null, { error: function () { failed.push('callback'); } });
+      var unchained = new M({ a: 2 });
+      unchained.on('error', function () { failed.push('unchained'); }); // Backbone's own event
+      unchained.save();
+      new M({ a: 3 }).save(null, { error: function () { failed.push('aborted'); } }).abort();
+    `,
+  });
+  const r = await page.evaluate(async () => {
+    await BackboneSocketSync.ready;
+    const M = Backbone.Model.extend({ urlRoot: '/error/404/api/x' });
+    // After: an error callback only, nobody chaining, a timeout, and fail() without then().
+    await new Promise((resolve) => new M({ b: 1 }).save(null, { error: () => resolve() }));
+    const unchained = new M({ b: 2 });
+    await new Promise((resolve) => {
+      unchained.once('error', () => resolve());
+      unchained.save();
+    });
+    await new Promise((resolve) => new M().fetch({ url: '/timeout/api/t', error: () => resolve() }));
+    await new Promise((resolve) => new M({ b: 3 }).save().fail(() => resolve()));
+    while (!window.failed.includes('unchained')) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Two turns of the event loop: rejections nobody handled are reported by then.
+    for (let i = 0; i < 2; i++) await new Promise((resolve) => setTimeout(resolve));
+    return { rejections: window.rejections, failed: window.failed };
+  });
+  assert.deepEqual(r.failed.sort(), ['aborted', 'callback', 'unchained']);
+  assert.deepEqual(r.rejections, []);
+  assert.deepEqual(page.errors.filter((e) => !/404/.test(e)), []);
+});
+
 for (const [label, url] of [
   ['ws://', (port) => `ws://127.0.0.1:${port}`],
   ['http://', (port) => `http://127.0.0.1:${port}`],

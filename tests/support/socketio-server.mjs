@@ -36,7 +36,8 @@
 // Namespaces: `/` and `/admin` serve the same store; `/private` too, but its middleware
 // rejects a missing or wrong `auth.token` with CONNECT_ERROR `44/private,{"message":...}`;
 // the token `secret` passes.
-// Other events: `echo` acks its arguments back (`ack(...args)`) and emits `echoed` with them.
+// Other events: `echo` acks its arguments back (`ack(...args)`) and emits `echoed` with them;
+// `ask` emits `question` to the client with an ack and acks back the client's answer.
 //
 // HTTP (CORS `*` on everything):
 //   POST /reset          clear the store, the requestId log and the counters -> {"ok":true}
@@ -363,6 +364,13 @@ function serveNamespace(nsp) {
       const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
       if (ack) ack(...args);
       socket.emit('echoed', ...args);
+    });
+    // `ask` puts the question to the client (an event asking for an ack) and acks back the
+    // client's answer: `[...answer]`, or `['timeout']` when the client never answered.
+    socket.on('ask', (question, ack) => {
+      socket.timeout(5000).emit('question', question, (err, ...answer) => {
+        if (typeof ack === 'function') ack(err ? ['timeout'] : answer);
+      });
     });
   });
 }
