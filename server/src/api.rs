@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::identity::Identity;
 use crate::live::Live;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
 
@@ -65,6 +66,8 @@ pub struct Request {
     pub data: Option<Value>,
     /// `signature.requestId` (or the REST `X-Request-Id` header).
     pub request_id: Option<String>,
+    /// Whose documents it touches and where its request id is looked up.
+    pub identity: Identity,
 }
 
 /// The shared request handler: a store plus the api prefix.
@@ -109,18 +112,22 @@ impl Api {
     /// (reads are never replayed).
     pub async fn execute(&self, request: Request) -> Result<Applied, ApiError> {
         let endpoint = Endpoint::parse(&request.endpoint, &self.prefix)?;
-        let request_id = request.request_id;
+        let owner = request.identity.owner.clone();
+        let request_id = request.request_id.map(|id| request.identity.request_id(id));
         let op = match (request.method, endpoint) {
             (Method::Read, Endpoint::Collection(collection)) => {
                 let query = parse_query(request.data)?;
-                let models = self.store.read_collection(&collection, query).await?;
+                let models = self
+                    .store
+                    .read_collection(&owner, &collection, query)
+                    .await?;
                 return Ok(Applied {
                     value: Value::Array(models),
                     replayed: false,
                 });
             }
             (Method::Read, Endpoint::Model { collection, id }) => {
-                let model = self.store.read_model(&collection, &id).await?;
+                let model = self.store.read_model(&owner, &collection, &id).await?;
                 return Ok(Applied {
                     value: model,
                     replayed: false,
@@ -159,7 +166,12 @@ impl Api {
                 )))
             }
         };
-        Ok(self.store.write(Write { op, request_id }).await?)
+        let write = Write {
+            owner,
+            op,
+            request_id,
+        };
+        Ok(self.store.write(write).await?)
     }
 }
 

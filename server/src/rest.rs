@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::api::{Api, Method, Request};
 use crate::error::ApiError;
+use crate::identity::Identity;
 
 #[derive(Clone)]
 struct Rest {
@@ -96,6 +97,7 @@ async fn respond(
         item,
         data,
         request_id,
+        identity: Identity::anonymous(None),
     };
     let value = crate::live::execute(api, request, None).await?;
     if method == Method::Create {

@@ -17,6 +17,7 @@ use socketioxide::socket::Socket;
 
 use crate::api::{Api, Method, Request};
 use crate::error::ApiError;
+use crate::identity::Identity;
 
 /// Event name used for errors that cannot be tied to a `<method>:<endPoint>` reply.
 pub const ERROR_EVENT: &str = "error";
@@ -178,6 +179,7 @@ fn parse_request(
         item: arg.remove("item"),
         data: arg.remove("data"),
         request_id,
+        identity: Identity::anonymous(None),
     };
     Ok((request, reply_event))
 }

@@ -1,5 +1,6 @@
 //! The writer thread of the SQLite store: batches of writes, one transaction per batch, one
-//! savepoint per write, the requestId record in the same transaction, replies after COMMIT.
+//! savepoint per write, the request record (scope, id, fingerprint, result) in the same
+//! transaction, replies after COMMIT.
 
 use std::sync::mpsc;
 
@@ -64,20 +65,21 @@ fn apply_write(
     write: Write,
     max_doc_bytes: usize,
 ) -> Result<Applied, StoreError> {
-    let method = write.op.method();
-    let endpoint = write.op.endpoint();
-    if let Some(request_id) = &write.request_id {
-        let known: Option<(String, String, String)> = conn
-            .prepare_cached("SELECT method, endpoint, result FROM requests WHERE request_id = ?1")
+    let fingerprint = write.request_id.as_ref().map(|_| write.fingerprint());
+    if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
+        let known: Option<(String, String)> = conn
+            .prepare_cached(
+                "SELECT fingerprint, result FROM requests WHERE scope = ?1 AND request_id = ?2",
+            )
             .and_then(|mut stmt| {
-                stmt.query_row([request_id], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                stmt.query_row(params![request_id.scope, request_id.id], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
                 })
                 .optional()
             })
             .map_err(internal)?;
-        if let Some((known_method, known_endpoint, result)) = known {
-            if known_method != method || known_endpoint != endpoint {
+        if let Some((known_fingerprint, result)) = known {
+            if &known_fingerprint != fingerprint {
                 return Err(StoreError::RequestIdReused);
             }
             let value =
@@ -88,13 +90,20 @@ fn apply_write(
             });
         }
     }
-    let (value, text) = apply_op(conn, write.op, max_doc_bytes)?;
-    if let Some(request_id) = &write.request_id {
+    let (value, text) = apply_op(conn, &write.owner, write.op, max_doc_bytes)?;
+    if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
         conn.prepare_cached(
-            "INSERT INTO requests (request_id, method, endpoint, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO requests (scope, request_id, fingerprint, result, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .and_then(|mut stmt| {
-            stmt.execute(params![request_id, method, endpoint, text, now_secs() as i64])
+            stmt.execute(params![
+                request_id.scope,
+                request_id.id,
+                fingerprint,
+                text,
+                now_secs() as i64
+            ])
         })
         .map_err(internal)?;
     }
@@ -108,6 +117,7 @@ fn apply_write(
 /// request record does not serialise it again).
 fn apply_op(
     conn: &Connection,
+    owner: &str,
     op: WriteOp,
     max_doc_bytes: usize,
 ) -> Result<(Value, String), StoreError> {
@@ -116,7 +126,7 @@ fn apply_op(
             collection,
             mut item,
         } => {
-            let id: i64 = run(conn, NEXT_ID, [&collection], |stmt, p| {
+            let id: i64 = run(conn, NEXT_ID, params![owner, collection], |stmt, p| {
                 stmt.query_row(p, |row| row.get(0))
             })?;
             item.insert("id".into(), Value::from(id));
@@ -124,7 +134,7 @@ fn apply_op(
             run(
                 conn,
                 INSERT_DOC,
-                params![collection, id.to_string(), doc],
+                params![owner, collection, id.to_string(), doc],
                 |stmt, p| stmt.execute(p),
             )?;
             Ok((Value::Object(item), doc))
@@ -135,12 +145,15 @@ fn apply_op(
             item,
         } => {
             let doc = to_doc(&item, max_doc_bytes)?;
-            run(conn, UPSERT_DOC, params![collection, id, doc], |stmt, p| {
-                stmt.execute(p)
-            })?;
+            run(
+                conn,
+                UPSERT_DOC,
+                params![owner, collection, id, doc],
+                |stmt, p| stmt.execute(p),
+            )?;
             // Keep ids assigned by create above any integer id a client chose itself.
             if let Ok(n) = id.parse::<i64>() {
-                run(conn, RAISE_ID, params![collection, n], |stmt, p| {
+                run(conn, RAISE_ID, params![owner, collection, n], |stmt, p| {
                     stmt.execute(p)
                 })?;
             }
@@ -151,7 +164,7 @@ fn apply_op(
             id,
             item,
         } => {
-            let Some(Value::Object(mut stored)) = load(conn, &collection, &id)? else {
+            let Some(Value::Object(mut stored)) = load(conn, owner, &collection, &id)? else {
                 return Err(StoreError::NotFound);
             };
             for (key, value) in item {
@@ -160,15 +173,21 @@ fn apply_op(
                 }
             }
             let doc = to_doc(&stored, max_doc_bytes)?;
-            run(conn, UPDATE_DOC, params![collection, id, doc], |stmt, p| {
-                stmt.execute(p)
-            })?;
+            run(
+                conn,
+                UPDATE_DOC,
+                params![owner, collection, id, doc],
+                |stmt, p| stmt.execute(p),
+            )?;
             Ok((Value::Object(stored), doc))
         }
         WriteOp::Delete { collection, id } => {
-            let removed = run(conn, DELETE_DOC, params![collection, id], |stmt, p| {
-                stmt.execute(p)
-            })?;
+            let removed = run(
+                conn,
+                DELETE_DOC,
+                params![owner, collection, id],
+                |stmt, p| stmt.execute(p),
+            )?;
             if removed == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -177,16 +196,19 @@ fn apply_op(
     }
 }
 
-const NEXT_ID: &str = "INSERT INTO sequences (collection, last_id) VALUES (?1, 1)
-     ON CONFLICT (collection) DO UPDATE SET last_id = last_id + 1
+const NEXT_ID: &str = "INSERT INTO sequences (owner, collection, last_id) VALUES (?1, ?2, 1)
+     ON CONFLICT (owner, collection) DO UPDATE SET last_id = last_id + 1
      RETURNING last_id";
-const INSERT_DOC: &str = "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)";
-const UPSERT_DOC: &str = "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)
-     ON CONFLICT (collection, id) DO UPDATE SET doc = excluded.doc";
-const RAISE_ID: &str = "INSERT INTO sequences (collection, last_id) VALUES (?1, ?2)
-     ON CONFLICT (collection) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
-const UPDATE_DOC: &str = "UPDATE documents SET doc = ?3 WHERE collection = ?1 AND id = ?2";
-const DELETE_DOC: &str = "DELETE FROM documents WHERE collection = ?1 AND id = ?2";
+const INSERT_DOC: &str =
+    "INSERT INTO documents (owner, collection, id, doc) VALUES (?1, ?2, ?3, ?4)";
+const UPSERT_DOC: &str =
+    "INSERT INTO documents (owner, collection, id, doc) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (owner, collection, id) DO UPDATE SET doc = excluded.doc";
+const RAISE_ID: &str = "INSERT INTO sequences (owner, collection, last_id) VALUES (?1, ?2, ?3)
+     ON CONFLICT (owner, collection) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
+const UPDATE_DOC: &str =
+    "UPDATE documents SET doc = ?4 WHERE owner = ?1 AND collection = ?2 AND id = ?3";
+const DELETE_DOC: &str = "DELETE FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3";
 
 /// Runs `f` on the cached prepared statement for `sql` (parsed once per connection).
 fn run<P, T>(
