@@ -7,7 +7,7 @@
 //! value that parses as a JSON number, boolean or null compares as that, otherwise as a string.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{header, HeaderMap, Method as HttpMethod, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -39,22 +39,30 @@ async fn handle(
     http_method: HttpMethod,
     uri: Uri,
     headers: HeaderMap,
+    Extension(identity): Extension<Identity>,
     Query(query): Query<Vec<(String, String)>>,
     body: Body,
 ) -> Response {
     let body = read_body(&headers, body, rest.max_body).await;
-    match respond(&rest.api, http_method, &uri, &headers, query, body).await {
+    let request = (http_method, &uri, &headers, query, identity);
+    match respond(&rest.api, request, body).await {
         Ok(response) => response,
         Err(error) => error_response(error),
     }
 }
 
+/// The parts of an HTTP request that [`respond`] reads.
+type Parts<'a> = (
+    HttpMethod,
+    &'a Uri,
+    &'a HeaderMap,
+    Vec<(String, String)>,
+    Identity,
+);
+
 async fn respond(
     api: &Api,
-    http_method: HttpMethod,
-    uri: &Uri,
-    headers: &HeaderMap,
-    query: Vec<(String, String)>,
+    (http_method, uri, headers, query, identity): Parts<'_>,
     body: Result<Bytes, ApiError>,
 ) -> Result<Response, ApiError> {
     let method = match http_method {
@@ -97,7 +105,7 @@ async fn respond(
         item,
         data,
         request_id,
-        identity: Identity::anonymous(None),
+        identity,
     };
     let value = crate::live::execute(api, request, None).await?;
     if method == Method::Create {

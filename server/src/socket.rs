@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, SocketRef, State};
+use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
 use socketioxide::handler::{FromMessageParts, Value as RawValue};
 use socketioxide::socket::Socket;
 
@@ -60,7 +60,8 @@ impl<A: Adapter> FromMessageParts<A> for Args {
     }
 }
 
-/// Connect middleware for every namespace: registers the method handlers and the fallback.
+/// Connect middleware for every namespace: registers the method handlers and the fallback
+/// (it runs after [`crate::access::authenticate`], which stored the socket's identity).
 ///
 /// A middleware, not the connect handler, because socketioxide sends the CONNECT reply before
 /// it spawns the handler: an event sent right after `40{"sid":…}` could otherwise arrive
@@ -85,12 +86,13 @@ async fn on_request(
     AckId(ack_id): AckId,
     ack: AckSender,
     State(api): State<Api>,
+    Extension(identity): Extension<Identity>,
     Args(args): Args,
 ) {
     let Some(method) = Method::from_name(&event) else {
         return; // only registered for method names
     };
-    let (reply_event, result) = match parse_request(method, args) {
+    let (reply_event, result) = match parse_request(method, args, identity) {
         Ok((request, reply_event)) => {
             let result = crate::live::execute(&api, request, Some(&socket)).await;
             (Some(reply_event), result)
@@ -140,6 +142,7 @@ pub(crate) fn reply(
 fn parse_request(
     method: Method,
     args: Option<Vec<Value>>,
+    identity: Identity,
 ) -> Result<(Request, String), (Option<String>, ApiError)> {
     let args = args.ok_or((None, ApiError::bad_request("malformed arguments")))?;
     let Some(Value::Object(mut arg)) = args.into_iter().next() else {
@@ -179,7 +182,7 @@ fn parse_request(
         item: arg.remove("item"),
         data: arg.remove("data"),
         request_id,
-        identity: Identity::anonymous(None),
+        identity,
     };
     Ok((request, reply_event))
 }
