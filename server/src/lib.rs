@@ -18,6 +18,7 @@ pub mod endpoint;
 pub mod error;
 pub mod identity;
 pub mod live;
+pub mod origin;
 pub mod rest;
 pub mod socket;
 pub mod static_files;
@@ -51,7 +52,8 @@ pub struct Server {
 pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     let prefix = config.prefix();
     endpoint::validate_prefix(&prefix)?;
-    let api = Api::new(store.clone(), prefix);
+    let origins = origin::OriginPolicy::new(&config.allowed_origins)?;
+    let api = Api::new(store.clone(), prefix.clone());
     let access = access::Access::from_config(config)?;
     let max_message = config.max_message_bytes();
     let (layer, io) = SocketIo::builder()
@@ -91,5 +93,6 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .merge(live::stats_router(api))
         .merge(static_files::router(&www))
         .layer(layer);
+    let router = origin::protect(router, origins, &prefix);
     Ok(Server { router, io, store })
 }

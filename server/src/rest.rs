@@ -1,8 +1,9 @@
 //! The REST twin: `GET/POST/PUT/PATCH/DELETE` under the api prefix, on the same store with the
 //! same JSON, so the original XHR `Backbone.sync` (`Backbone.ajaxSync`) works unchanged.
 //!
-//! Status codes: 200, 201 on create (with `Location`), 400, 404, 405, 409, 413, 500; error
-//! bodies are `{"status": …, "message": …}`. An `X-Request-Id` header makes a write idempotent
+//! Status codes: 200, 201 on create (with `Location`), 400, 401 (see [`crate::access`]), 403
+//! (see [`crate::origin`]), 404, 405, 409, 413, 415 (a POST, PUT or PATCH that is not
+//! `Content-Type: application/json`), 500; error bodies are `{"status": …, "message": …}`. An `X-Request-Id` header makes a write idempotent
 //! exactly as `signature.requestId` does over the socket. Query-string values are filters: a
 //! value that parses as a JSON number, boolean or null compares as that, otherwise as a string.
 
@@ -78,6 +79,12 @@ async fn respond(
             })
         }
     };
+    if matches!(method, Method::Create | Method::Update | Method::Patch) && !is_json(headers) {
+        return Err(ApiError {
+            status: 415,
+            message: "Content-Type must be application/json".into(),
+        });
+    }
     let body = body?;
     let item = match method {
         Method::Create | Method::Update | Method::Patch => Some(
@@ -146,6 +153,27 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large())
+}
+
+/// True for `application/json` and `application/<anything>+json`, with any parameters: what
+/// Backbone sends, and what no cross-site "simple" request can (it would need a preflight).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
 }
 
 fn query_value(raw: String) -> Value {
