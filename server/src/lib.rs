@@ -14,6 +14,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod demo_token;
 pub mod endpoint;
 pub mod error;
 pub mod identity;
@@ -85,10 +86,12 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     )
     .map_err(|e| format!("namespace pattern: {e}"))?;
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
-    let rest = rest::router(api.clone(), max_message).layer(axum::middleware::from_fn_with_state(
-        access,
-        access::rest_identity,
-    ));
+    let mut rest = rest::router(api.clone(), max_message).layer(
+        axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),
+    );
+    if let (true, Some(auth)) = (config.demo_tokens, access.auth()) {
+        rest = rest.merge(demo_token::router(auth.clone()));
+    }
     let router = rest
         .merge(live::stats_router(api))
         .merge(static_files::router(&www))
