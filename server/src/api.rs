@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::ids::{self, IdKind};
 use crate::live::Live;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
 
@@ -172,17 +173,19 @@ fn item_object(item: Option<Value>) -> Result<Object, ApiError> {
 }
 
 /// Checks that an item's `id`, if any, names the endpoint's model, and sets it when absent
-/// (a number when the id segment is a canonical integer, else the string).
+/// (a number when the id segment is an integer id, else the string); an integer id segment
+/// outside 1..=2^53−1 is refused unless the item names it as a string (see [`crate::ids`]).
 fn with_consistent_id(mut item: Object, id: &str) -> Result<Object, ApiError> {
+    let out_of_range = ids::kind(id) == IdKind::OutOfRange;
     match item.get("id") {
+        None | Some(Value::Null) if out_of_range => return Err(ids::out_of_range()),
         None | Some(Value::Null) => {
-            let value = match id.parse::<i64>() {
-                Ok(n) if n.to_string() == id => Value::from(n),
-                _ => Value::from(id),
-            };
-            item.insert("id".into(), value);
+            item.insert("id".into(), ids::value(id));
         }
         Some(Value::String(s)) if s == id => {}
+        Some(Value::Number(n)) if n.to_string() == id && out_of_range => {
+            return Err(ids::out_of_range())
+        }
         Some(Value::Number(n)) if n.to_string() == id => {}
         Some(_) => return Err(ApiError::bad_request("item id does not match the endPoint")),
     }
@@ -256,6 +259,15 @@ mod tests {
                 .status,
             400
         );
+        for out in ["0", "-3", "9007199254740992", "9223372036854775807"] {
+            let error = with_consistent_id(obj(json!({})), out).unwrap_err();
+            assert_eq!(error.status, 400, "{out}");
+            let number: Value = serde_json::from_str(out).unwrap();
+            let error = with_consistent_id(obj(json!({ "id": number })), out).unwrap_err();
+            assert_eq!(error.status, 400, "{out}");
+            let named = with_consistent_id(obj(json!({ "id": out })), out).unwrap();
+            assert_eq!(named["id"], json!(out), "a string id");
+        }
     }
 
     #[test]

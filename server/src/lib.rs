@@ -14,6 +14,7 @@ pub mod api;
 pub mod config;
 pub mod endpoint;
 pub mod error;
+pub mod ids;
 pub mod live;
 pub mod rest;
 pub mod socket;

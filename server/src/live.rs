@@ -124,7 +124,7 @@ pub fn change(method: Method, endpoint: &Endpoint, value: &Value) -> (&'static s
         Method::Delete | Method::Read => "deleted",
     };
     let item = match (method, endpoint) {
-        (Method::Delete, Endpoint::Model { id, .. }) => json!({ "id": id_value(id) }),
+        (Method::Delete, Endpoint::Model { id, .. }) => json!({ "id": crate::ids::value(id) }),
         _ => value.clone(),
     };
     let payload = json!({
@@ -133,14 +133,6 @@ pub fn change(method: Method, endpoint: &Endpoint, value: &Value) -> (&'static s
         "item": item,
     });
     (event, payload)
-}
-
-/// An id segment as the store returns it: a number when it is a canonical integer.
-fn id_value(id: &str) -> Value {
-    match id.parse::<i64>() {
-        Ok(n) if n.to_string() == id => Value::from(n),
-        _ => Value::from(id),
-    }
 }
 
 /// Registers `subscribe` and `unsubscribe` on a connecting socket.

@@ -29,6 +29,8 @@ pub enum StoreError {
     TooLarge(usize),
     /// The request id was already used for a different method or endpoint.
     RequestIdReused,
+    /// The collection's integer ids are used up to [`crate::ids::MAX_ID`].
+    IdsExhausted,
     /// The database failed; the message is for the log.
     Internal(String),
 }
@@ -42,6 +44,13 @@ impl From<StoreError> for ApiError {
                 status: 409,
                 message: "requestId was already used for another request".into(),
             },
+            StoreError::IdsExhausted => ApiError {
+                status: 507,
+                message: format!(
+                    "the collection's integer ids are used up (largest is {})",
+                    crate::ids::MAX_ID
+                ),
+            },
             StoreError::Internal(message) => {
                 tracing::error!(%message, "store failure");
                 ApiError::internal()
@@ -53,14 +62,18 @@ impl From<StoreError> for ApiError {
 /// One write, as the store applies it. Ids are the endpoint's last segment.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    /// Insert `item` with a fresh integer id, unique in the collection.
+    /// Insert `item` with a fresh integer id, unique in the collection: the next of the
+    /// collection's sequence (1..=[`crate::ids::MAX_ID`], never reused), skipping ids that
+    /// clients chose with [`WriteOp::Update`]; client-chosen ids never move the sequence.
+    /// Past the largest id, [`StoreError::IdsExhausted`].
     Create {
         /// Collection path.
         collection: String,
         /// The new model's attributes (any `id` in it is replaced).
         item: Object,
     },
-    /// Replace the model (inserting it when absent: PUT semantics).
+    /// Replace the model (inserting it when absent: PUT semantics). The id is never moved
+    /// into the collection's sequence.
     Update {
         /// Collection path.
         collection: String,
