@@ -1,6 +1,8 @@
 //! The request semantics shared by the socket.io handlers and the REST twin: which method is
 //! allowed on which endpoint, item validation, id consistency, and read queries.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -9,6 +11,7 @@ use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::ids::{self, IdKind};
 use crate::live::Live;
+use crate::order::Lane;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
 
 /// Backbone's five sync methods.
@@ -109,23 +112,74 @@ impl Api {
     /// Like [`Api::handle`] but tells whether a write was replayed from its request id
     /// (reads are never replayed).
     pub async fn execute(&self, request: Request) -> Result<Applied, ApiError> {
+        self.start(request, None).await
+    }
+
+    /// Starts a request in `lane`'s order, if it has one (see [`crate::order`]): it is
+    /// validated now and, when it is a write that may go ahead, queued in the store now; the
+    /// future waits for its turn and its result.
+    pub fn start(
+        &self,
+        request: Request,
+        lane: Option<&Arc<Lane>>,
+    ) -> Pin<Box<dyn Future<Output = Result<Applied, ApiError>> + Send + 'static>> {
+        let planned = match self.plan(request) {
+            Ok(planned) => planned,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        let store = self.store.clone();
+        let write = match planned {
+            Planned::Write(write) => write,
+            read => {
+                let turn = lane.map(|lane| lane.read());
+                return Box::pin(async move {
+                    let _ticket = match turn {
+                        Some((ticket, ready)) => {
+                            ready.await;
+                            Some(ticket)
+                        }
+                        None => None,
+                    };
+                    let value = match read {
+                        Planned::ReadCollection(collection, query) => {
+                            Value::Array(store.read_collection(&collection, query).await?)
+                        }
+                        Planned::ReadModel(collection, id) => {
+                            store.read_model(&collection, &id).await?
+                        }
+                        Planned::Write(_) => unreachable!("handled above"),
+                    };
+                    Ok(Applied {
+                        value,
+                        replayed: false,
+                    })
+                });
+            }
+        };
+        let Some(lane) = lane else {
+            let queued = store.write(write);
+            return Box::pin(async move { Ok(queued.await?) });
+        };
+        let (ticket, turn) = lane.write(move || store.write(write));
+        Box::pin(async move {
+            let queued = turn.await.ok_or_else(ApiError::internal)?;
+            let applied = queued.await;
+            drop(ticket);
+            Ok(applied?)
+        })
+    }
+
+    /// Validates a request and says what it does.
+    fn plan(&self, request: Request) -> Result<Planned, ApiError> {
         let endpoint = Endpoint::parse(&request.endpoint, &self.prefix)?;
         let request_id = request.request_id;
         let op = match (request.method, endpoint) {
             (Method::Read, Endpoint::Collection(collection)) => {
                 let query = parse_query(request.data)?;
-                let models = self.store.read_collection(&collection, query).await?;
-                return Ok(Applied {
-                    value: Value::Array(models),
-                    replayed: false,
-                });
+                return Ok(Planned::ReadCollection(collection, query));
             }
             (Method::Read, Endpoint::Model { collection, id }) => {
-                let model = self.store.read_model(&collection, &id).await?;
-                return Ok(Applied {
-                    value: model,
-                    replayed: false,
-                });
+                return Ok(Planned::ReadModel(collection, id));
             }
             (Method::Create, Endpoint::Collection(collection)) => WriteOp::Create {
                 collection,
@@ -160,8 +214,15 @@ impl Api {
                 )))
             }
         };
-        Ok(self.store.write(Write { op, request_id }).await?)
+        Ok(Planned::Write(Write { op, request_id }))
     }
+}
+
+/// What a valid request does.
+enum Planned {
+    ReadCollection(String, Query),
+    ReadModel(String, String),
+    Write(Write),
 }
 
 fn item_object(item: Option<Value>) -> Result<Object, ApiError> {

@@ -16,6 +16,7 @@ pub mod endpoint;
 pub mod error;
 pub mod ids;
 pub mod live;
+pub mod order;
 pub mod rest;
 pub mod socket;
 pub mod static_files;

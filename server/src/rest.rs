@@ -3,8 +3,11 @@
 //!
 //! Status codes: 200, 201 on create (with `Location`), 400, 404, 405, 409, 413, 500; error
 //! bodies are `{"status": …, "message": …}`. An `X-Request-Id` header makes a write idempotent
-//! exactly as `signature.requestId` does over the socket. Query-string values are filters: a
+//! exactly as `signature.requestId` does over the socket, and an `X-Client-Id` header gives
+//! the requests naming it the order of one socket's (read-your-writes, see [`crate::order`]). Query-string values are filters: a
 //! value that parses as a JSON number, boolean or null compares as that, otherwise as a string.
+
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
@@ -16,11 +19,13 @@ use serde_json::{Map, Value};
 
 use crate::api::{Api, Method, Request};
 use crate::error::ApiError;
+use crate::order::Lanes;
 
 #[derive(Clone)]
 struct Rest {
     api: Api,
     max_body: usize,
+    lanes: Arc<Lanes>,
 }
 
 /// Routes `<prefix>` and everything under it to the store; request bodies over `max_body`
@@ -30,7 +35,11 @@ pub fn router(api: Api, max_body: usize) -> Router {
     Router::new()
         .route(&prefix, any(handle))
         .route(&format!("{prefix}/{{*rest}}"), any(handle))
-        .with_state(Rest { api, max_body })
+        .with_state(Rest {
+            api,
+            max_body,
+            lanes: Arc::default(),
+        })
 }
 
 async fn handle(
@@ -42,14 +51,14 @@ async fn handle(
     body: Body,
 ) -> Response {
     let body = read_body(&headers, body, rest.max_body).await;
-    match respond(&rest.api, http_method, &uri, &headers, query, body).await {
+    match respond(&rest, http_method, &uri, &headers, query, body).await {
         Ok(response) => response,
         Err(error) => error_response(error),
     }
 }
 
 async fn respond(
-    api: &Api,
+    Rest { api, lanes, .. }: &Rest,
     http_method: HttpMethod,
     uri: &Uri,
     headers: &HeaderMap,
@@ -97,7 +106,8 @@ async fn respond(
         data,
         request_id,
     };
-    let value = crate::live::execute(api, request, None).await?;
+    let lane = client_id(headers).map(|client| lanes.get(client));
+    let value = crate::live::execute(api, request, None, lane.as_ref()).await?;
     if method == Method::Create {
         let location = value
             .get("id")
@@ -136,6 +146,15 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large())
+}
+
+/// `X-Client-Id`: requests naming the same client id see each other's writes in order, as
+/// the requests of one socket do (see [`crate::order`]).
+fn client_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-client-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 256)
 }
 
 fn query_value(raw: String) -> Value {
