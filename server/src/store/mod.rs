@@ -155,6 +155,12 @@ pub struct Query {
 /// A document store. Every method resolves only after its write is durable.
 pub trait Store: Send + Sync + 'static {
     /// Applies one write (or replays the recorded result of its request id).
+    ///
+    /// Order: the write takes its place when `write` is *called*, not when the future is
+    /// first polled, and writes are applied in the order of those calls (two writes to the
+    /// same model from one caller end with the later one). Read-your-writes
+    /// ([`crate::order`]) relies on it: it calls `write` in each client's request order and
+    /// lets a client's pipelined writes share a batch.
     fn write(&self, write: Write) -> StoreFuture<Applied>;
 
     /// All models of a collection matching `query`, in insertion order.
