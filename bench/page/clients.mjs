@@ -18,9 +18,9 @@
 // `requestId`. Time spent inside the sync call itself (synchronous part) is added to
 // `syncMs` of the client.
 //
-// Same server work: the reference server records every `requestId` it is sent (its dedupe
-// table, written in the write's own transaction), so a client sending one does more server
-// work than one that does not. The socket.io-client and raw clients therefore send a
+// Same server work: the reference server records the `requestId` of every write (its dedupe
+// table, written in the write's own transaction, and looked up first), so a client sending
+// one does more server work than one that does not. The socket.io-client and raw clients therefore send a
 // `requestId` on exactly the methods this project's client does: bench/browser.mjs watches
 // the frames each client sends in a probe and configures them (`requestIdMethods`).
 
@@ -143,8 +143,8 @@ export async function socketioClient() {
 
 // The `Backbone.sync` of the original design over a socket.io-client `socket`: the request
 // `{signature: {endPoint, ctx?, requestId?}, item | data}` emitted as the method's event,
-// settled by its ack. `options.requestIdMethods` (read at every call) names the methods that
-// carry a `requestId`. Self-contained (globals `_` only), so that bench/setup.mjs can inline
+// settled by its ack, failed after `settings.timeoutMs`. `settings.requestIdMethods` (read
+// at every call) names the methods that carry a `requestId`. Self-contained (globals `_` only), so that bench/setup.mjs can inline
 // its source into the first-fetch page.
 export function makeSocketioSync(socket, settings) {
   let seq = 0;
