@@ -3,9 +3,13 @@
 //!
 //! Status codes: 200, 201 on create (with `Location`), 400, 401 (see [`crate::access`]), 403
 //! (see [`crate::origin`]), 404, 405, 409, 413, 415 (a POST, PUT or PATCH that is not
-//! `Content-Type: application/json`), 500; error bodies are `{"status": …, "message": …}`. An `X-Request-Id` header makes a write idempotent
-//! exactly as `signature.requestId` does over the socket. Query-string values are filters: a
+//! `Content-Type: application/json`), 500; error bodies are `{"status": …, "message": …}`. An
+//! `X-Request-Id` header makes a write idempotent exactly as `signature.requestId` does over
+//! the socket, and an `X-Client-Id` header gives the requests naming it the order of one
+//! socket's (read-your-writes, see [`crate::order`]). Query-string values are filters: a
 //! value that parses as a JSON number, boolean or null compares as that, otherwise as a string.
+
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Query, State};
@@ -18,11 +22,13 @@ use serde_json::{Map, Value};
 use crate::api::{Api, Method, Request};
 use crate::error::ApiError;
 use crate::identity::Identity;
+use crate::order::Lanes;
 
 #[derive(Clone)]
 struct Rest {
     api: Api,
     max_body: usize,
+    lanes: Arc<Lanes>,
 }
 
 /// Routes `<prefix>` and everything under it to the store; request bodies over `max_body`
@@ -32,7 +38,11 @@ pub fn router(api: Api, max_body: usize) -> Router {
     Router::new()
         .route(&prefix, any(handle))
         .route(&format!("{prefix}/{{*rest}}"), any(handle))
-        .with_state(Rest { api, max_body })
+        .with_state(Rest {
+            api,
+            max_body,
+            lanes: Arc::default(),
+        })
 }
 
 async fn handle(
@@ -46,7 +56,7 @@ async fn handle(
 ) -> Response {
     let body = read_body(&headers, body, rest.max_body).await;
     let request = (http_method, &uri, &headers, query, identity);
-    match respond(&rest.api, request, body).await {
+    match respond(&rest, request, body).await {
         Ok(response) => response,
         Err(error) => error_response(error),
     }
@@ -62,7 +72,7 @@ type Parts<'a> = (
 );
 
 async fn respond(
-    api: &Api,
+    Rest { api, lanes, .. }: &Rest,
     (http_method, uri, headers, query, identity): Parts<'_>,
     body: Result<Bytes, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -114,7 +124,8 @@ async fn respond(
         request_id,
         identity,
     };
-    let value = crate::live::execute(api, request, None).await?;
+    let lane = client_id(headers).map(|client| lanes.get(client));
+    let value = crate::live::execute(api, request, None, lane.as_ref()).await?;
     if method == Method::Create {
         let location = value
             .get("id")
@@ -174,6 +185,15 @@ fn is_json(headers: &HeaderMap) -> bool {
         || essence
             .strip_prefix("application/")
             .is_some_and(|subtype| subtype.ends_with("+json"))
+}
+
+/// `X-Client-Id`: requests naming the same client id see each other's writes in order, as
+/// the requests of one socket do (see [`crate::order`]).
+fn client_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(crate::access::CLIENT_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 256)
 }
 
 fn query_value(raw: String) -> Value {

@@ -35,6 +35,8 @@ pub enum StoreError {
     /// The request id was already used, in its scope, for a different request (another
     /// method, endpoint, body or owner).
     RequestIdReused,
+    /// The collection's integer ids are used up to [`crate::ids::MAX_ID`].
+    IdsExhausted,
     /// The database failed; the message is for the log.
     Internal(String),
 }
@@ -48,6 +50,13 @@ impl From<StoreError> for ApiError {
                 status: 409,
                 message: "requestId was already used for another request".into(),
             },
+            StoreError::IdsExhausted => ApiError {
+                status: 507,
+                message: format!(
+                    "the collection's integer ids are used up (largest is {})",
+                    crate::ids::MAX_ID
+                ),
+            },
             StoreError::Internal(message) => {
                 tracing::error!(%message, "store failure");
                 ApiError::internal()
@@ -59,14 +68,18 @@ impl From<StoreError> for ApiError {
 /// One write, as the store applies it. Ids are the endpoint's last segment.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
-    /// Insert `item` with a fresh integer id, unique in the collection.
+    /// Insert `item` with a fresh integer id, unique in the collection: the next of the
+    /// collection's sequence (1..=[`crate::ids::MAX_ID`], never reused), skipping ids that
+    /// clients chose with [`WriteOp::Update`]; client-chosen ids never move the sequence.
+    /// Past the largest id, [`StoreError::IdsExhausted`].
     Create {
         /// Collection path.
         collection: String,
         /// The new model's attributes (any `id` in it is replaced).
         item: Object,
     },
-    /// Replace the model (inserting it when absent: PUT semantics).
+    /// Replace the model (inserting it when absent: PUT semantics). The id is never moved
+    /// into the collection's sequence.
     Update {
         /// Collection path.
         collection: String,
@@ -202,6 +215,12 @@ pub struct Query {
 /// A document store. Every method resolves only after its write is durable.
 pub trait Store: Send + Sync + 'static {
     /// Applies one write (or replays the recorded result of its request id).
+    ///
+    /// Order: the write takes its place when `write` is *called*, not when the future is
+    /// first polled, and writes are applied in the order of those calls (two writes to the
+    /// same model from one caller end with the later one). Read-your-writes
+    /// ([`crate::order`]) relies on it: it calls `write` in each client's request order and
+    /// lets a client's pipelined writes share a batch.
     fn write(&self, write: Write) -> StoreFuture<Applied>;
 
     /// All of `owner`'s models of a collection matching `query`, in insertion order.

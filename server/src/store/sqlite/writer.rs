@@ -4,10 +4,12 @@
 
 use std::sync::mpsc;
 
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{internal, load, now_secs, Job, MAX_BATCH};
+use crate::ids::MAX_ID;
 use crate::store::{Applied, Object, StoreError, Write, WriteOp};
 
 /// The writer loop: wait for a job, take every job already queued (up to [`MAX_BATCH`]), apply
@@ -126,9 +128,7 @@ fn apply_op(
             collection,
             mut item,
         } => {
-            let id: i64 = run(conn, NEXT_ID, params![owner, collection], |stmt, p| {
-                stmt.query_row(p, |row| row.get(0))
-            })?;
+            let id = next_id(conn, owner, &collection)?;
             item.insert("id".into(), Value::from(id));
             let doc = to_doc(&item, max_doc_bytes)?;
             run(
@@ -151,12 +151,6 @@ fn apply_op(
                 params![owner, collection, id, doc],
                 |stmt, p| stmt.execute(p),
             )?;
-            // Keep ids assigned by create above any integer id a client chose itself.
-            if let Ok(n) = id.parse::<i64>() {
-                run(conn, RAISE_ID, params![owner, collection, n], |stmt, p| {
-                    stmt.execute(p)
-                })?;
-            }
             Ok((Value::Object(item), doc))
         }
         WriteOp::Patch {
@@ -196,19 +190,66 @@ fn apply_op(
     }
 }
 
-const NEXT_ID: &str = "INSERT INTO sequences (owner, collection, last_id) VALUES (?1, ?2, 1)
-     ON CONFLICT (owner, collection) DO UPDATE SET last_id = last_id + 1
-     RETURNING last_id";
+const LAST_ID: &str = "SELECT last_id FROM sequences WHERE owner = ?1 AND collection = ?2";
+const SET_LAST_ID: &str = "INSERT INTO sequences (owner, collection, last_id) VALUES (?1, ?2, ?3)
+     ON CONFLICT (owner, collection) DO UPDATE SET last_id = excluded.last_id";
+const ID_TAKEN: &str = "SELECT 1 FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3";
 const INSERT_DOC: &str =
     "INSERT INTO documents (owner, collection, id, doc) VALUES (?1, ?2, ?3, ?4)";
 const UPSERT_DOC: &str =
     "INSERT INTO documents (owner, collection, id, doc) VALUES (?1, ?2, ?3, ?4)
      ON CONFLICT (owner, collection, id) DO UPDATE SET doc = excluded.doc";
-const RAISE_ID: &str = "INSERT INTO sequences (owner, collection, last_id) VALUES (?1, ?2, ?3)
-     ON CONFLICT (owner, collection) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
 const UPDATE_DOC: &str =
     "UPDATE documents SET doc = ?4 WHERE owner = ?1 AND collection = ?2 AND id = ?3";
 const DELETE_DOC: &str = "DELETE FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3";
+
+/// The next id of `owner`'s `collection` sequence, recorded as used: one past the last one handed
+/// out, skipping ids that clients chose themselves with `update` (which never move the
+/// sequence, so one client cannot exhaust it for the others), and never past [`MAX_ID`].
+///
+/// A `last_id` that is not an integer in range (left by a server before ids were bounded,
+/// which moved it to a client's id and then past `i64::MAX` into a REAL) restarts the count
+/// at 0: taken ids are skipped, so no model is overwritten.
+fn next_id(conn: &Connection, owner: &str, collection: &str) -> Result<i64, StoreError> {
+    let last: Option<SqlValue> = run(conn, LAST_ID, params![owner, collection], |stmt, p| {
+        stmt.query_row(p, |row| row.get(0)).optional()
+    })?;
+    let last = match last {
+        None => 0,
+        Some(SqlValue::Integer(n)) if (0..=MAX_ID).contains(&n) => n,
+        Some(other) => {
+            tracing::warn!(
+                collection,
+                ?other,
+                "id sequence out of range; restarting it"
+            );
+            0
+        }
+    };
+    let mut id = last;
+    loop {
+        id = id
+            .checked_add(1)
+            .filter(|id| *id <= MAX_ID)
+            .ok_or(StoreError::IdsExhausted)?;
+        let taken = run(
+            conn,
+            ID_TAKEN,
+            params![owner, collection, id.to_string()],
+            |stmt, p| stmt.exists(p),
+        )?;
+        if !taken {
+            break;
+        }
+    }
+    run(
+        conn,
+        SET_LAST_ID,
+        params![owner, collection, id],
+        |stmt, p| stmt.execute(p),
+    )?;
+    Ok(id)
+}
 
 /// Runs `f` on the cached prepared statement for `sql` (parsed once per connection).
 fn run<P, T>(
