@@ -447,3 +447,18 @@ async fn demo_tokens_only_with_the_flag() {
         .unwrap();
     assert_eq!(claims.sub, "bob");
 }
+
+#[tokio::test]
+async fn a_token_expiring_beyond_the_clocks_range_connects() {
+    let (_dir, server, _) = start(&[]);
+    let far = forge(
+        json!({"alg": "HS256"}),
+        json!({"sub": "alice", "exp": u64::MAX}),
+        Some(SECRET),
+    );
+    let mut alice = Client::connect_with(server.port, &json!({ "token": far }))
+        .await
+        .map_err(|(frame, _)| frame)
+        .unwrap();
+    assert_eq!(alice.ok("read", req("/api/todos", None)).await, json!([]));
+}
