@@ -60,6 +60,11 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// A collection prefix under the api prefix (`/api/public`) whose shared documents (those
+    /// stored with authentication off) every user may read and none may write; repeatable.
+    #[arg(long = "public-prefix", env = "PUBLIC_PREFIXES", value_delimiter = ',')]
+    pub public_prefixes: Vec<String>,
+
     /// Mint tokens for anyone who asks at `POST /_bss/demo-token {"sub": …}` (for trying the
     /// demo as several users; never in production). Turns authentication on, with a random
     /// secret for this process unless --auth-secret-file is given.

@@ -22,6 +22,7 @@ pub mod ids;
 pub mod live;
 pub mod order;
 pub mod origin;
+pub mod public;
 pub mod rest;
 pub mod socket;
 pub mod static_files;
@@ -56,7 +57,8 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     let prefix = config.prefix();
     endpoint::validate_prefix(&prefix)?;
     let origins = origin::OriginPolicy::new(&config.allowed_origins)?;
-    let api = Api::new(store.clone(), prefix.clone());
+    let public = public::PublicPrefixes::new(&config.public_prefixes, &prefix)?;
+    let api = Api::new(store.clone(), prefix.clone()).with_public(public);
     let access = access::Access::from_config(config)?;
     let max_message = config.max_message_bytes();
     let (layer, io) = SocketIo::builder()
