@@ -12,12 +12,14 @@
 
 pub mod api;
 pub mod config;
+pub mod conn;
 pub mod endpoint;
 pub mod error;
 pub mod ids;
 pub mod live;
 pub mod order;
 pub mod rest;
+pub mod serve;
 pub mod socket;
 pub mod static_files;
 pub mod store;
@@ -26,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use socketioxide::SocketIo;
+use socketioxide::{SocketIo, TransportType};
 
 use crate::api::Api;
 use crate::config::Config;
@@ -62,6 +64,8 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .ws_max_frame_size(max_message)
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+        // Our client only speaks WebSocket; polling sessions cost memory and buy nothing.
+        .transports([TransportType::Websocket])
         .build_layer();
     api.live().attach(io.clone());
     use socketioxide::handler::ConnectHandler as _;

@@ -158,7 +158,7 @@ async fn on_subscription(
     AckId(ack_id): AckId,
     ack: AckSender,
     State(api): State<Api>,
-    Args(args): Args,
+    Args(args, _): Args,
 ) {
     let (reply_event, result) = match subscription_endpoint(args) {
         Ok(endpoint) => {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use backbone_socket_sync_server::config::Config;
+use backbone_socket_sync_server::serve::{raise_fd_limit, serve, ServeConfig};
 use backbone_socket_sync_server::store::sqlite::SqliteStore;
 use backbone_socket_sync_server::{build, Server};
 use clap::Parser;
@@ -35,6 +36,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
+    let fd_limit = raise_fd_limit();
     let store = SqliteStore::open(&config.db, config.max_item_bytes)
         .map_err(|e| format!("cannot open {}: {e:?}", config.db.display()))?;
     let Server { router, io, store } = build(&config, Arc::new(store))?;
@@ -48,14 +50,14 @@ async fn run(config: Config) -> Result<(), String> {
     };
     println!("listening on http://{host}:{}", addr.port());
     std::io::stdout().flush().map_err(|e| e.to_string())?;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            io.close().await;
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let serve_config = ServeConfig::from_config(&config, fd_limit);
+    serve(listener, router, serve_config, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        io.close().await;
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     store
         .close()
         .await
