@@ -146,10 +146,11 @@ impl Api {
             read => {
                 let turn = lane.map(|lane| lane.read());
                 return Box::pin(async move {
-                    let _ticket = match turn {
+                    let _turn = match turn {
                         Some((ticket, ready)) => {
-                            ready.await;
-                            Some(ticket)
+                            // None: the client's connection is gone; nobody to answer.
+                            let slot = ready.await.ok_or_else(ApiError::internal)?;
+                            Some((ticket, slot))
                         }
                         None => None,
                     };

@@ -14,6 +14,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod conn;
 pub mod demo_token;
 pub mod endpoint;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod order;
 pub mod origin;
 pub mod public;
 pub mod rest;
+pub mod serve;
 pub mod socket;
 pub mod static_files;
 pub mod store;
@@ -32,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use socketioxide::SocketIo;
+use socketioxide::{SocketIo, TransportType};
 
 use crate::api::Api;
 use crate::config::Config;
@@ -72,6 +74,8 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .ws_max_frame_size(max_message)
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+        // Our client only speaks WebSocket; polling sessions cost memory and buy nothing.
+        .transports([TransportType::Websocket])
         .build_layer();
     api.live().attach(io.clone());
     use socketioxide::handler::ConnectHandler as _;
