@@ -144,9 +144,9 @@ impl Api {
                         None => None,
                     };
                     let value = match read {
-                        Planned::ReadCollection(owner, collection, query) => Value::Array(
-                            store.read_collection(&owner, &collection, query).await?,
-                        ),
+                        Planned::ReadCollection(owner, collection, query) => {
+                            Value::Array(store.read_collection(&owner, &collection, query).await?)
+                        }
                         Planned::ReadModel(owner, collection, id) => {
                             store.read_model(&owner, &collection, &id).await?
                         }

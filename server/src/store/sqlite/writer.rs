@@ -242,9 +242,12 @@ fn next_id(conn: &Connection, owner: &str, collection: &str) -> Result<i64, Stor
             break;
         }
     }
-    run(conn, SET_LAST_ID, params![owner, collection, id], |stmt, p| {
-        stmt.execute(p)
-    })?;
+    run(
+        conn,
+        SET_LAST_ID,
+        params![owner, collection, id],
+        |stmt, p| stmt.execute(p),
+    )?;
     Ok(id)
 }
 
