@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// The reference server for backbone-socket-sync: socket.io and REST over an embedded SQLite store.
 #[derive(Debug, Clone, Parser)]
@@ -44,6 +44,70 @@ pub struct Config {
     /// Engine.IO heartbeat: milliseconds to wait for a pong before closing the connection.
     #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
+
+    /// Most socket.io WebSocket connections open at once; upgrades beyond get a 503. Lowered
+    /// at start to keep file descriptors in reserve when the `nofile` limit is too small.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Requests one connection may have in flight; beyond, the server stops reading it until
+    /// replies go out (TCP backpressure, nothing refused).
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+
+    /// Bytes of replies one connection may have queued unread; beyond, the server stops
+    /// reading it. A connection that reads nothing for the ping timeout is closed.
+    #[arg(long, env = "MAX_QUEUED_BYTES", default_value_t = 8 << 20)]
+    pub max_queued_bytes: usize,
+
+    /// Milliseconds a client may take to send a request's headers, and an HTTP connection
+    /// that never upgraded may stay idle between requests.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// File holding the HS256 secret (at least 32 bytes) of access tokens. Given, every
+    /// socket.io connection and REST call needs a valid token, and each user has their own
+    /// collections; absent, authentication is off.
+    #[arg(long, env = "AUTH_SECRET_FILE", global = true)]
+    pub auth_secret_file: Option<PathBuf>,
+
+    /// An origin (`https://app.example.com`) whose pages may open WebSockets to this server and
+    /// call its REST api (CORS), besides the server's own origin; repeatable; `*` allows all.
+    #[arg(
+        long = "allowed-origin",
+        env = "ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// A collection prefix under the api prefix (`/api/public`) whose shared documents (those
+    /// stored with authentication off) every user may read and none may write; repeatable.
+    #[arg(long = "public-prefix", env = "PUBLIC_PREFIXES", value_delimiter = ',')]
+    pub public_prefixes: Vec<String>,
+
+    /// Mint tokens for anyone who asks at `POST /_bss/demo-token {"sub": …}` (for trying the
+    /// demo as several users; never in production). Turns authentication on, with a random
+    /// secret for this process unless --auth-secret-file is given.
+    #[arg(long)]
+    pub demo_tokens: bool,
+
+    /// A task instead of serving (none: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `bss-server <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Prints an access token signed with --auth-secret-file.
+    Token {
+        /// The user the token names (its `sub` claim).
+        #[arg(long)]
+        sub: String,
+        /// How long it is valid: seconds, or with a unit: 90s, 15m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
 }
 
 impl Config {

@@ -10,12 +10,22 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod api;
+pub mod auth;
 pub mod config;
+pub mod conn;
+pub mod demo_token;
 pub mod endpoint;
 pub mod error;
+pub mod identity;
+pub mod ids;
 pub mod live;
+pub mod order;
+pub mod origin;
+pub mod public;
 pub mod rest;
+pub mod serve;
 pub mod socket;
 pub mod static_files;
 pub mod store;
@@ -24,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use socketioxide::SocketIo;
+use socketioxide::{SocketIo, TransportType};
 
 use crate::api::Api;
 use crate::config::Config;
@@ -48,10 +58,14 @@ pub struct Server {
 pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     let prefix = config.prefix();
     endpoint::validate_prefix(&prefix)?;
-    let api = Api::new(store.clone(), prefix);
+    let origins = origin::OriginPolicy::new(&config.allowed_origins)?;
+    let public = public::PublicPrefixes::new(&config.public_prefixes, &prefix)?;
+    let api = Api::new(store.clone(), prefix.clone()).with_public(public);
+    let access = access::Access::from_config(config)?;
     let max_message = config.max_message_bytes();
     let (layer, io) = SocketIo::builder()
         .with_state(api.clone())
+        .with_state(access.clone())
         // socketioxide's default of 128 queued packets per socket is less than one client's
         // pipelined burst (the client queues up to 1,000 requests): replies past it were lost.
         .max_buffer_size(SEND_BUFFER_PACKETS)
@@ -60,19 +74,36 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .ws_max_frame_size(max_message)
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+        // Our client only speaks WebSocket; polling sessions cost memory and buy nothing.
+        .transports([TransportType::Websocket])
         .build_layer();
     api.live().attach(io.clone());
     use socketioxide::handler::ConnectHandler as _;
-    io.ns("/", socket::on_connect.with(socket::register_handlers));
+    // Middlewares run last-added first: authenticate, then register the handlers.
+    io.ns(
+        "/",
+        socket::on_connect
+            .with(socket::register_handlers)
+            .with(access::authenticate),
+    );
     io.dyn_ns(
         "/{*namespace}",
-        socket::on_connect.with(socket::register_handlers),
+        socket::on_connect
+            .with(socket::register_handlers)
+            .with(access::authenticate),
     )
     .map_err(|e| format!("namespace pattern: {e}"))?;
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
-    let router = rest::router(api.clone(), max_message)
+    let mut rest = rest::router(api.clone(), max_message).layer(
+        axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),
+    );
+    if let (true, Some(auth)) = (config.demo_tokens, access.auth()) {
+        rest = rest.merge(demo_token::router(auth.clone()));
+    }
+    let router = rest
         .merge(live::stats_router(api))
         .merge(static_files::router(&www))
         .layer(layer);
+    let router = origin::protect(router, origins, &prefix);
     Ok(Server { router, io, store })
 }

@@ -6,7 +6,9 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use backbone_socket_sync_server::config::Config;
+use backbone_socket_sync_server::auth::{parse_ttl, Auth};
+use backbone_socket_sync_server::config::{Command, Config};
+use backbone_socket_sync_server::serve::{raise_fd_limit, serve, ServeConfig};
 use backbone_socket_sync_server::store::sqlite::SqliteStore;
 use backbone_socket_sync_server::{build, Server};
 use clap::Parser;
@@ -25,6 +27,18 @@ async fn main() -> ExitCode {
         )
         .init();
     let config = Config::parse();
+    if let Some(Command::Token { sub, ttl }) = &config.command {
+        return match token(&config, sub, ttl) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("bss-server token: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -35,9 +49,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
+    let fd_limit = raise_fd_limit();
     let store = SqliteStore::open(&config.db, config.max_item_bytes)
         .map_err(|e| format!("cannot open {}: {e:?}", config.db.display()))?;
     let Server { router, io, store } = build(&config, Arc::new(store))?;
+    // Hooked before "listening" is printed: a SIGTERM sent as soon as the server is ready
+    // (a test, a supervisor) must shut it down gracefully, not kill it.
+    let shutdown = shutdown_signal().map_err(|e| format!("cannot hook signals: {e}"))?;
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
@@ -48,14 +66,14 @@ async fn run(config: Config) -> Result<(), String> {
     };
     println!("listening on http://{host}:{}", addr.port());
     std::io::stdout().flush().map_err(|e| e.to_string())?;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            io.close().await;
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let serve_config = ServeConfig::from_config(&config, fd_limit);
+    serve(listener, router, serve_config, async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        io.close().await;
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     store
         .close()
         .await
@@ -63,20 +81,35 @@ async fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// `bss-server token --sub NAME [--ttl 1h]`: a token signed with the configured secret.
+fn token(config: &Config, sub: &str, ttl: &str) -> Result<String, String> {
+    let path = config
+        .auth_secret_file
+        .as_ref()
+        .ok_or("needs --auth-secret-file PATH (or AUTH_SECRET_FILE)")?;
+    let (token, _) = Auth::load(path)?.mint(sub, parse_ttl(ttl)?)?;
+    Ok(token)
+}
+
+/// Hooks SIGINT and SIGTERM now; the future finishes when either arrives.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
