@@ -172,8 +172,8 @@
       else connectOptions = options === undefined ? {} : options;
       return socket;
     },
-    live: function (c) { later('live')(c).then(null, noop); return c; },
-    unlive: function (c) { later('unlive')(c).then(null, noop); return c; },
+    live: function (c) { return mod ? mod.live(c) : (later('live')(c).then(null, noop), c); },
+    unlive: function (c) { return mod ? mod.unlive(c) : (later('unlive')(c).then(null, noop), c); },
     socket: socket,
     ready: ready
   };
