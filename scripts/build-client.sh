@@ -62,7 +62,7 @@ fi
 # What a production page downloads may use `.min` copies of the two hand-written files
 # (terser; their comments and whitespace go). They find each other by name: the shim loads
 # the `.min.mjs` entry, which sits beside the glue in pkg/.
-step "terser: backbone-socket-sync.min.js, backbone-socket-sync.min.mjs, live.mjs"
+step "terser: backbone-socket-sync.min.js, backbone-socket-sync.min.mjs"
 node - "$tmp" "$LIB" <<'JS'
 const fs = require('fs');
 const { minify } = require(process.cwd() + '/node_modules/terser');
@@ -85,8 +85,6 @@ async function min(src, file, module) {
   const entry = fs.readFileSync('www/backbone-socket-sync.mjs', 'utf8');
   fs.writeFileSync(`${dir}/backbone-socket-sync.min.mjs`,
     await min(entry.split(`'./pkg/${lib}.js'`).join(`'./${lib}.js'`), 'entry', true));
-  // live.mjs, which the entry imports on the first live(): beside the min entry.
-  fs.writeFileSync(`${dir}/live.mjs`, await min(fs.readFileSync('www/live.mjs', 'utf8'), 'live', true));
 })().catch((e) => {
   console.error(`build-client: ${e.message}`);
   process.exit(1);

@@ -3,7 +3,7 @@
 // wasm, wasm-bindgen's glue as it wrote it, the ES module entry and, for script-tag pages, the
 // shim; the `.min` copies scripts/build-client.sh writes with terser), beside socket.io-client's
 // own dist/socket.io.min.js from npm, measured in the same run, and their ratio. Target: below
-// 4.0. live.mjs, imported on the first live(collection), is reported apart as optional.
+// 4.0.
 //
 // Usage: node scripts/size.mjs [--json] [--pkg DIR]   (build first: bash scripts/build-client.sh)
 // Exits 1 only when a file is missing; the ratio is reported, not enforced.
@@ -22,7 +22,6 @@ const files = {
   glue: [`${pkg}/backbone_socket_sync.js`, 'wasm-bindgen glue'],
   entry: [`${pkg}/backbone-socket-sync.min.mjs`, 'ES module entry, min'],
   shim: [`${pkg}/backbone-socket-sync.min.js`, 'script-tag shim, min'],
-  live: [`${pkg}/live.mjs`, 'live collections, min, optional (import() on use)'],
   peer: ['node_modules/socket.io-client/dist/socket.io.min.js', 'socket.io-client 4.8 (min)'],
 };
 const missing = Object.values(files).filter(([f]) => !existsSync(path.join(root, f)));
@@ -43,7 +42,6 @@ const total = (what, keys) => {
 const totals = {
   scriptTag: total('script-tag page (wasm + glue + entry + shim)', ['wasm', 'glue', 'entry', 'shim']),
   esm: total('ES module page (wasm + glue + entry)', ['wasm', 'glue', 'entry']),
-  withLive: total('script-tag page using live collections (+ live.mjs)', ['wasm', 'glue', 'entry', 'shim', 'live']),
 };
 if (process.argv.includes('--json')) {
   console.log(JSON.stringify({ files: m, totals, ratio: totals.scriptTag.ratio }, null, 2));

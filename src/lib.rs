@@ -22,7 +22,7 @@
 
 pub mod backoff;
 pub mod fallback;
-// pub mod live;
+pub mod live;
 pub mod payload;
 pub mod protocol;
 pub mod request_id;
@@ -33,6 +33,8 @@ pub mod url;
 pub mod install;
 #[cfg(target_arch = "wasm32")]
 mod js;
+#[cfg(target_arch = "wasm32")]
+pub mod live_backbone;
 #[cfg(target_arch = "wasm32")]
 mod shell;
 #[cfg(target_arch = "wasm32")]

@@ -112,15 +112,13 @@ pub fn socket() -> Socket {
 }
 
 /// How the current connection gets its replies: `"ack"` or `"event"`.
-#[wasm_bindgen(js_name = replyMode)]
-pub fn reply_mode() -> String {
+pub(crate) fn reply_mode() -> String {
     let event = current().is_some_and(|c| c.borrow().session.config().replies == ReplyMode::Event);
     if event { "event" } else { "ack" }.into()
 }
 
 /// Opens the connection with the default options unless one was made.
-#[wasm_bindgen(js_name = ensureConnection)]
-pub fn ensure_connection() -> Result<(), JsValue> {
+pub(crate) fn ensure_connection() -> Result<(), JsValue> {
     current_or_connect().map(drop)
 }
 
@@ -262,6 +260,11 @@ impl Socket {
     pub fn id(&self) -> Option<String> {
         current().and_then(|c| c.borrow().session.sid().map(str::to_owned))
     }
+}
+
+/// Calls `f` the next time the event `name` arrives (a listener of the crate's own).
+pub(crate) fn listen_once(name: String, f: Function) {
+    listen(name, f, true);
 }
 
 fn listen(name: String, f: Function, once: bool) {

@@ -17,7 +17,7 @@ import init, * as wasm from './pkg/backbone_socket_sync.js';
 // a wasm that cannot load fails the import loudly instead of leaving saves pending.
 await init();
 
-export { connect, sync, install, usesAjax, Socket } from './pkg/backbone_socket_sync.js';
+export { connect, sync, install, usesAjax, live, unlive, Socket } from './pkg/backbone_socket_sync.js';
 
 // `socket.emit(event, ...args[, ack])`: rest arguments over the wasm's `emitArgs`; and
 // every method returns the socket itself, for chaining.
@@ -35,20 +35,5 @@ for (const name of ['on', 'once', 'off', 'close']) {
 export const socket = wasm.socket();
 export const ready = Promise.resolve();
 
-// Live collections (live.mjs, loaded on first use).
-let liveModule = null;
-export function live(collection) {
-  if (!(typeof collection.url === 'function' ? collection.url() : collection.url)) {
-    throw new Error('live(collection): A "url" property or function must be specified');
-  }
-  liveModule = liveModule || import('./live.mjs').then((m) => m.createLive(socket, wasm.replyMode, wasm.ensureConnection));
-  liveModule.then((l) => l.live(collection));
-  return collection;
-}
-export function unlive(collection) {
-  if (liveModule) liveModule.then((l) => l.unlive(collection));
-  return collection;
-}
-
-const { connect, sync, install, usesAjax, Socket } = wasm;
+const { connect, sync, install, usesAjax, live, unlive, Socket } = wasm;
 export default { connect, sync, install, usesAjax, live, unlive, Socket, socket, ready };

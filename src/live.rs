@@ -1,0 +1,431 @@
+//! The decisions of live collections, as a pure state machine: [`LiveEvent`]s in,
+//! [`LiveAction`]s out; the edge (`src/live_backbone.rs`) performs them with Backbone.
+//!
+//! A collection made live hears the writes other clients make to its endpoint: the server
+//! answers every committed write with one broadcast to the endpoint's room (`created`,
+//! `updated`, `patched` or `deleted` with `{endPoint, collection, item}`), applied with
+//! Backbone's own methods. The socket (re)joins the rooms on every `connect`. After a
+//! connection was lost, each live collection of a room that had been joined is read again
+//! (a *catch-up*), and broadcasts arriving while that read is out are held and applied after
+//! it, so an answer read before them cannot undo them; a reconnection during a catch-up reads
+//! again once it is over. `T` is the broadcast's item (a JS object in the browser).
+
+/// A live collection, as the edge numbers them.
+pub type CollectionId = u32;
+
+/// A write the server broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// `created`: `collection.add(item, {merge: true})`.
+    Created,
+    /// `updated` / `patched`: `model.set(item)`, or add it when missing.
+    Updated,
+    /// `deleted`: the model's `destroy` event.
+    Deleted,
+}
+
+/// What the live collections hear.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveEvent<T> {
+    /// `live(collection)` with its endpoint.
+    Live {
+        /// The collection.
+        collection: CollectionId,
+        /// Its url.
+        endpoint: String,
+    },
+    /// `unlive(collection)`.
+    Unlive {
+        /// The collection.
+        collection: CollectionId,
+    },
+    /// The socket connected.
+    Connected,
+    /// The socket lost its connection.
+    Disconnected,
+    /// The server answered a `subscribe` for `room`.
+    Subscribed {
+        /// The room (see [`room_of`]).
+        room: String,
+        /// Whether it accepted.
+        ok: bool,
+    },
+    /// A catch-up read of one collection of `room` finished (either way).
+    ReadDone {
+        /// The room.
+        room: String,
+    },
+    /// A broadcast arrived for the collection path `room`.
+    Broadcast {
+        /// The room (see [`room_of`]).
+        room: String,
+        /// What happened.
+        change: Change,
+        /// The written model (`{id}` for `deleted`).
+        item: T,
+    },
+}
+
+/// What the edge must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveAction<T> {
+    /// Open the connection (none was made yet).
+    Connect,
+    /// Send `subscribe` for `endpoint`; answer with [`LiveEvent::Subscribed`] for `room`.
+    Subscribe {
+        /// The room.
+        room: String,
+        /// The endpoint to send.
+        endpoint: String,
+    },
+    /// Send `unsubscribe` for `endpoint` (no answer needed).
+    Unsubscribe {
+        /// The endpoint.
+        endpoint: String,
+    },
+    /// Read `collection` again (a catch-up); answer with [`LiveEvent::ReadDone`] for `room`.
+    Read {
+        /// The room.
+        room: String,
+        /// The collection.
+        collection: CollectionId,
+    },
+    /// Apply a broadcast to `collection`.
+    Apply {
+        /// The collection.
+        collection: CollectionId,
+        /// What happened.
+        change: Change,
+        /// The written model.
+        item: T,
+    },
+    /// The server refused the subscription: report it on `collection`.
+    Refused {
+        /// The collection.
+        collection: CollectionId,
+    },
+}
+
+/// One endpoint's room.
+#[derive(Debug)]
+struct Room<T> {
+    endpoint: String,
+    collections: Vec<CollectionId>,
+    /// Whether a connection ever joined it (so a later join may have missed writes).
+    joined: bool,
+    /// Broadcasts held while a catch-up is out (`None`: no catch-up).
+    held: Option<Vec<(Change, T)>>,
+    /// Catch-up reads still out.
+    reading: usize,
+    /// A reconnection happened during the catch-up: read again after it.
+    again: bool,
+}
+
+/// The live collections' state. See the module docs.
+#[derive(Debug)]
+pub struct Live<T> {
+    /// The rooms by key, in the order they were made (a page has a handful).
+    rooms: Vec<(String, Room<T>)>,
+    connected: bool,
+}
+
+impl<T> Default for Live<T> {
+    fn default() -> Self {
+        Live {
+            rooms: Vec::new(),
+            connected: false,
+        }
+    }
+}
+
+/// A collection's room as the server names it: the url's path, without origin, query or
+/// trailing slashes.
+pub fn room_of(url: &str) -> String {
+    let mut path = url;
+    if let Some(i) = path.find("://") {
+        let after = &path[i + 3..];
+        path = after.find('/').map_or("/", |j| &after[j..]);
+    }
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+impl<T: Clone> Live<T> {
+    /// Takes one event in; returns what to do, in order.
+    pub fn on(&mut self, event: LiveEvent<T>) -> Vec<LiveAction<T>> {
+        let mut out = Vec::new();
+        match event {
+            LiveEvent::Live {
+                collection,
+                endpoint,
+            } => {
+                let room = room_of(&endpoint);
+                if let Some(r) = self.room(&room) {
+                    if !r.collections.contains(&collection) {
+                        r.collections.push(collection);
+                    }
+                    return out;
+                }
+                self.rooms.push((
+                    room.clone(),
+                    Room {
+                        endpoint: endpoint.clone(),
+                        collections: vec![collection],
+                        joined: false,
+                        held: None,
+                        reading: 0,
+                        again: false,
+                    },
+                ));
+                // Not connected yet: the `connect` joins it.
+                out.push(if self.connected {
+                    LiveAction::Subscribe { room, endpoint }
+                } else {
+                    LiveAction::Connect
+                });
+            }
+            LiveEvent::Unlive { collection } => {
+                for (_, room) in &mut self.rooms {
+                    room.collections.retain(|c| *c != collection);
+                }
+                let connected = self.connected;
+                self.rooms.retain(|(_, room)| {
+                    let empty = room.collections.is_empty();
+                    if empty && connected {
+                        out.push(LiveAction::Unsubscribe {
+                            endpoint: room.endpoint.clone(),
+                        });
+                    }
+                    !empty
+                });
+            }
+            LiveEvent::Connected => {
+                self.connected = true;
+                for (key, room) in &self.rooms {
+                    out.push(LiveAction::Subscribe {
+                        room: key.clone(),
+                        endpoint: room.endpoint.clone(),
+                    });
+                }
+            }
+            LiveEvent::Disconnected => self.connected = false,
+            LiveEvent::Subscribed { room, ok } => {
+                let Some(r) = self.room(&room) else {
+                    return out;
+                };
+                if !ok {
+                    for &collection in &r.collections {
+                        out.push(LiveAction::Refused { collection });
+                    }
+                    return out;
+                }
+                let missed = r.joined;
+                r.joined = true;
+                if missed {
+                    Self::catch_up(&room, r, &mut out);
+                }
+            }
+            LiveEvent::ReadDone { room } => {
+                let Some(r) = self.room(&room) else {
+                    return out;
+                };
+                r.reading = r.reading.saturating_sub(1);
+                if r.reading > 0 {
+                    return out;
+                }
+                for (change, item) in r.held.take().unwrap_or_default() {
+                    for &collection in &r.collections {
+                        out.push(LiveAction::Apply {
+                            collection,
+                            change,
+                            item: item.clone(),
+                        });
+                    }
+                }
+                if std::mem::take(&mut r.again) {
+                    Self::catch_up(&room, r, &mut out);
+                }
+            }
+            LiveEvent::Broadcast { room, change, item } => {
+                let Some(r) = self.room(&room) else {
+                    return out;
+                };
+                if let Some(held) = &mut r.held {
+                    held.push((change, item));
+                    return out;
+                }
+                for &collection in &r.collections {
+                    out.push(LiveAction::Apply {
+                        collection,
+                        change,
+                        item: item.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn room(&mut self, key: &str) -> Option<&mut Room<T>> {
+        self.rooms
+            .iter_mut()
+            .find(|(k, _)| k == key)
+            .map(|(_, r)| r)
+    }
+
+    /// Reads every collection of the room again, holding its broadcasts until all answered;
+    /// one catch-up at a time (a reconnection during one reads again after it).
+    fn catch_up(key: &str, room: &mut Room<T>, out: &mut Vec<LiveAction<T>>) {
+        if room.held.is_some() {
+            room.again = true;
+            return;
+        }
+        room.held = Some(Vec::new());
+        room.reading = room.collections.len();
+        for &collection in &room.collections {
+            out.push(LiveAction::Read {
+                room: key.to_owned(),
+                collection,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(room: &str) -> LiveAction<i32> {
+        LiveAction::Subscribe {
+            room: room.into(),
+            endpoint: room.into(),
+        }
+    }
+
+    fn live(
+        live: &mut Live<i32>,
+        collection: CollectionId,
+        endpoint: &str,
+    ) -> Vec<LiveAction<i32>> {
+        live.on(LiveEvent::Live {
+            collection,
+            endpoint: endpoint.into(),
+        })
+    }
+
+    #[test]
+    fn rooms_are_paths() {
+        assert_eq!(room_of("/api/todos"), "/api/todos");
+        assert_eq!(room_of("/api/todos/?x=1#y"), "/api/todos");
+        assert_eq!(room_of("http://h:3000/api/todos"), "/api/todos");
+        assert_eq!(room_of("http://h:3000"), "/");
+        assert_eq!(room_of("/"), "/");
+    }
+
+    #[test]
+    fn subscribes_on_connect_and_catches_up_only_after_a_reconnection() {
+        let mut l = Live::default();
+        assert_eq!(live(&mut l, 1, "/api/t"), [LiveAction::Connect]);
+        assert_eq!(l.on(LiveEvent::Connected), [sub("/api/t")]);
+        let ok = LiveEvent::Subscribed {
+            room: "/api/t".into(),
+            ok: true,
+        };
+        assert_eq!(l.on(ok.clone()), [], "first join: nothing missed");
+        assert_eq!(live(&mut l, 2, "/api/t/"), [], "same room");
+        l.on(LiveEvent::Disconnected);
+        assert_eq!(l.on(LiveEvent::Connected), [sub("/api/t")]);
+        let read = |c| LiveAction::Read {
+            room: "/api/t".into(),
+            collection: c,
+        };
+        assert_eq!(l.on(ok), [read(1), read(2)]);
+    }
+
+    #[test]
+    fn broadcasts_during_a_catch_up_are_held_until_every_read_is_done() {
+        let mut l = Live::default();
+        live(&mut l, 1, "/a");
+        l.on(LiveEvent::Connected);
+        let ok = LiveEvent::Subscribed {
+            room: "/a".into(),
+            ok: true,
+        };
+        l.on(ok.clone());
+        let b = |item| LiveEvent::Broadcast {
+            room: "/a".into(),
+            change: Change::Created,
+            item,
+        };
+        let apply = |item| LiveAction::Apply {
+            collection: 1,
+            change: Change::Created,
+            item,
+        };
+        assert_eq!(l.on(b(1)), [apply(1)]);
+        l.on(LiveEvent::Connected);
+        assert_eq!(l.on(ok.clone()).len(), 1, "the catch-up read");
+        assert_eq!(l.on(b(2)), [], "held");
+        // A reconnection during the read: read again after it.
+        l.on(LiveEvent::Connected);
+        assert_eq!(l.on(ok), []);
+        let done = LiveEvent::ReadDone { room: "/a".into() };
+        assert_eq!(
+            l.on(done.clone()),
+            [
+                apply(2),
+                LiveAction::Read {
+                    room: "/a".into(),
+                    collection: 1
+                }
+            ]
+        );
+        assert_eq!(l.on(b(3)), [], "held during the second read");
+        assert_eq!(l.on(done), [apply(3)]);
+        assert_eq!(l.on(b(4)), [apply(4)]);
+        assert_eq!(
+            l.on(LiveEvent::Broadcast {
+                room: "/other".into(),
+                change: Change::Deleted,
+                item: 5
+            }),
+            []
+        );
+    }
+
+    #[test]
+    fn refusals_are_reported_and_the_last_unlive_unsubscribes() {
+        let mut l = Live::default();
+        live(&mut l, 1, "/a");
+        live(&mut l, 2, "/a");
+        l.on(LiveEvent::Connected);
+        let refused = l.on(LiveEvent::Subscribed {
+            room: "/a".into(),
+            ok: false,
+        });
+        assert_eq!(
+            refused,
+            [
+                LiveAction::Refused { collection: 1 },
+                LiveAction::Refused { collection: 2 }
+            ]
+        );
+        assert_eq!(l.on(LiveEvent::Unlive { collection: 1 }), []);
+        assert_eq!(
+            l.on(LiveEvent::Unlive { collection: 2 }),
+            [LiveAction::Unsubscribe {
+                endpoint: "/a".into()
+            }]
+        );
+        assert_eq!(
+            live(&mut l, 3, "/b"),
+            [sub("/b")],
+            "connected: joins at once"
+        );
+    }
+}
