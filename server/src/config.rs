@@ -17,7 +17,8 @@ pub struct Config {
     #[arg(long, env = "HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
 
-    /// Path of the SQLite database file (its directories are created).
+    /// Path of the SQLite database file (its directories are created), or a
+    /// `postgres://…`/`postgresql://…` url of a PostgreSQL database shared by several nodes.
     #[arg(
         long,
         env = "DB",

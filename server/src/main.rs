@@ -4,10 +4,9 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use backbone_socket_sync_server::config::Config;
-use backbone_socket_sync_server::store::sqlite::SqliteStore;
+use backbone_socket_sync_server::store::open::{open, redacted};
 use backbone_socket_sync_server::{build, Server};
 use clap::Parser;
 
@@ -35,9 +34,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
-    let store = SqliteStore::open(&config.db, config.max_item_bytes)
-        .map_err(|e| format!("cannot open {}: {e:?}", config.db.display()))?;
-    let Server { router, io, store } = build(&config, Arc::new(store))?;
+    let store = open(&config.db, config.max_item_bytes)
+        .await
+        .map_err(|e| format!("cannot open {}: {e:?}", redacted(&config.db)))?;
+    let Server { router, io, store } = build(&config, store)?;
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;

@@ -1,21 +1,26 @@
-//! The SQLite store on its own: many writes arriving together are committed in shared
-//! transactions, and one failing write in such a batch leaves no trace and harms no other.
+//! The store on its own, one suite on both backends (SQLite, PostgreSQL): many writes
+//! arriving together (committed in shared transactions by SQLite, in concurrent ones by
+//! PostgreSQL), where one failing write leaves no trace and harms no other.
 
-use std::sync::Arc;
+mod services;
 
-use backbone_socket_sync_server::store::sqlite::SqliteStore;
-use backbone_socket_sync_server::store::{Query, Store, StoreError};
+use backbone_socket_sync_server::store::{Query, StoreError};
 use serde_json::{json, Value};
+use services::{open_store, Backend};
 
 fn object(value: Value) -> serde_json::Map<String, Value> {
     value.as_object().unwrap().clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_writes_in_a_batch_leave_no_trace() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("s.sqlite3"), 100).unwrap());
+on_both_backends!(
+    failing_writes_in_a_batch_leave_no_trace,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+
+async fn failing_writes_in_a_batch_leave_no_trace(backend: Backend) {
+    let db = open_store(backend, 100).await;
+    let store = &db.store;
     let mut tasks = Vec::new();
     for i in 0..300 {
         let store = store.clone();

@@ -5,6 +5,8 @@
 //! client-generated request id: the store records it with the write's result in the same
 //! transaction, and answers a repeat with the recorded result instead of applying it again.
 
+pub mod open;
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
@@ -31,6 +33,9 @@ pub enum StoreError {
     RequestIdReused,
     /// The database failed; the message is for the log.
     Internal(String),
+    /// The database cannot be reached right now (lost connection, shutting down, starting up):
+    /// the request may be retried; the message is for the log.
+    Unavailable(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -45,6 +50,10 @@ impl From<StoreError> for ApiError {
             StoreError::Internal(message) => {
                 tracing::error!(%message, "store failure");
                 ApiError::internal()
+            }
+            StoreError::Unavailable(message) => {
+                tracing::warn!(%message, "database unavailable");
+                ApiError::unavailable()
             }
         }
     }
