@@ -233,7 +233,7 @@ fn pool_error(error: PoolError) -> StoreError {
     match error {
         PoolError::Closed => StoreError::Internal("store is closed".into()),
         PoolError::Backend(error) => pg_error(error),
-        other => StoreError::Unavailable(other.to_string()),
+        other => StoreError::Unavailable(with_causes(&other)),
     }
 }
 
@@ -257,9 +257,25 @@ fn pg_error(error: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::TOO_MANY_CONNECTIONS
         }
     };
+    let message = with_causes(&error);
     if unavailable {
-        StoreError::Unavailable(error.to_string())
+        StoreError::Unavailable(message)
     } else {
-        StoreError::Internal(error.to_string())
+        StoreError::Internal(message)
     }
+}
+
+/// `error: cause: cause…`, since tokio-postgres keeps the reason (the i/o error, the
+/// server's message) in the source chain.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    message
 }
