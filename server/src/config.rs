@@ -45,6 +45,17 @@ pub struct Config {
     /// Engine.IO heartbeat: milliseconds to wait for a pong before closing the connection.
     #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
+
+    /// Broadcasts between nodes: `local` (one node) or a Redis url (`redis://…`,
+    /// `redis+unix:///path/to/redis.sock`) shared by several nodes on one PostgreSQL `--db`;
+    /// then socket.io is WebSocket-only.
+    #[arg(long, env = "ADAPTER", default_value = "local")]
+    pub adapter: String,
+
+    /// Listen with SO_REUSEPORT, so that several nodes on this machine share one port (the
+    /// kernel spreads connections between them).
+    #[arg(long, env = "REUSE_PORT")]
+    pub reuse_port: bool,
 }
 
 impl Config {

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod endpoint;
 pub mod error;
@@ -20,10 +21,13 @@ pub mod socket;
 pub mod static_files;
 pub mod store;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use socketioxide::adapter::Adapter;
 use socketioxide::SocketIo;
 
 use crate::api::Api;
@@ -38,20 +42,92 @@ const SEND_BUFFER_PACKETS: usize = 16_384;
 pub struct Server {
     /// The HTTP app: socket.io, REST twin and static files.
     pub router: Router,
-    /// The socket.io handle (for broadcasts and closing).
-    pub io: SocketIo,
+    /// The socket.io handle, whatever its adapter (for closing).
+    pub io: IoHandle,
     /// The store, to close on shutdown.
     pub store: Arc<dyn Store>,
 }
 
-/// Builds the app for `config` over `store`.
+/// A socket.io handle of any adapter, kept to close its connections on shutdown.
+pub struct IoHandle(Box<dyn CloseIo>);
+
+trait CloseIo: Send + Sync {
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+impl<A: Adapter> CloseIo for SocketIo<A> {
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(SocketIo::close(self))
+    }
+}
+
+impl IoHandle {
+    /// Disconnects every socket.io client gracefully.
+    pub async fn close(&self) {
+        self.0.close().await;
+    }
+}
+
+/// Builds the app for `config` over `store`, one node on its own (socket.io's local adapter).
 pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
-    let prefix = config.prefix();
-    endpoint::validate_prefix(&prefix)?;
-    let api = Api::new(store.clone(), prefix);
-    let max_message = config.max_message_bytes();
-    let (layer, io) = SocketIo::builder()
+    let api = Api::new(store.clone(), config.prefix());
+    let builder = SocketIo::builder().with_state(api.clone());
+    let (router, io) = assemble(config, api, builder)?;
+    use socketioxide::handler::ConnectHandler as _;
+    io.ns("/", socket::on_connect.with(socket::register_handlers));
+    Ok(Server {
+        router,
+        io: IoHandle(Box::new(io)),
+        store,
+    })
+}
+
+/// Builds the app for `config` over `store` as one of several nodes: broadcasts cross nodes
+/// through Redis at `adapter_url` (see [`cluster`]), and socket.io is WebSocket-only, so that a
+/// connection never depends on reaching the same node twice (no sticky sessions needed).
+pub async fn build_cluster(
+    config: &Config,
+    store: Arc<dyn Store>,
+    adapter_url: &str,
+) -> Result<Server, String> {
+    let api = Api::new(store.clone(), config.prefix());
+    let stats = Arc::new(cluster::BusStats::default());
+    let driver = cluster::BusDriver::connect(adapter_url, stats.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let adapter = socketioxide_redis::RedisAdapterCtr::new_with_driver(
+        driver,
+        socketioxide_redis::RedisAdapterConfig::new().with_stream_buffer(cluster::INCOMING_BUFFER),
+    );
+    api.live().attach_bus(stats);
+    let builder = SocketIo::builder()
         .with_state(api.clone())
+        .transports([socketioxide::TransportType::Websocket])
+        .with_adapter::<socketioxide_redis::CustomRedisAdapter<_, cluster::BusDriver>>(adapter);
+    let (router, io) = assemble(config, api, builder)?;
+    use socketioxide::handler::ConnectHandler as _;
+    // Awaited here: the node listens only once it hears the other nodes.
+    io.ns("/", socket::on_connect.with(socket::register_handlers))
+        .await
+        .map_err(|e| format!("subscribing to redis at {adapter_url}: {e}"))?;
+    Ok(Server {
+        router,
+        io: IoHandle(Box::new(io)),
+        store,
+    })
+}
+
+/// The app around `builder` (which already holds `api` as its state): socket.io with the
+/// handlers in every dynamic namespace, the REST twin, stats and static files. The caller
+/// registers `/`, whose adapter initialisation differs (Redis: subscriptions to await).
+fn assemble<A: Adapter>(
+    config: &Config,
+    api: Api,
+    builder: socketioxide::SocketIoBuilder<A>,
+) -> Result<(Router, SocketIo<A>), String> {
+    endpoint::validate_prefix(api.prefix())?;
+    let max_message = config.max_message_bytes();
+    let (layer, io) = builder
         // socketioxide's default of 128 queued packets per socket is less than one client's
         // pipelined burst (the client queues up to 1,000 requests): replies past it were lost.
         .max_buffer_size(SEND_BUFFER_PACKETS)
@@ -63,10 +139,9 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .build_layer();
     api.live().attach(io.clone());
     use socketioxide::handler::ConnectHandler as _;
-    io.ns("/", socket::on_connect.with(socket::register_handlers));
     io.dyn_ns(
         "/{*namespace}",
-        socket::on_connect.with(socket::register_handlers),
+        socket::on_connect::<A>.with(socket::register_handlers::<A>),
     )
     .map_err(|e| format!("namespace pattern: {e}"))?;
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
@@ -74,5 +149,5 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .merge(live::stats_router(api))
         .merge(static_files::router(&www))
         .layer(layer);
-    Ok(Server { router, io, store })
+    Ok((router, io))
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use backbone_socket_sync_server::config::Config;
 use backbone_socket_sync_server::store::open::{open, redacted};
-use backbone_socket_sync_server::{build, Server};
+use backbone_socket_sync_server::{build, build_cluster, Server};
 use clap::Parser;
 
 /// Bytes glibc may keep free at the top of a heap before it returns them to the kernel.
@@ -37,9 +37,11 @@ async fn run(config: Config) -> Result<(), String> {
     let store = open(&config.db, config.max_item_bytes)
         .await
         .map_err(|e| format!("cannot open {}: {e:?}", redacted(&config.db)))?;
-    let Server { router, io, store } = build(&config, store)?;
-    let listener = tokio::net::TcpListener::bind((config.host, config.port))
-        .await
+    let Server { router, io, store } = match config.adapter.as_str() {
+        "local" => build(&config, store)?,
+        url => build_cluster(&config, store, url).await?,
+    };
+    let listener = listen(&config)
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let host = match addr.ip() {
@@ -61,6 +63,22 @@ async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("closing the store: {e:?}"))?;
     Ok(())
+}
+
+/// The listening socket, with SO_REUSEPORT when `--reuse-port` asks for it.
+fn listen(config: &Config) -> std::io::Result<tokio::net::TcpListener> {
+    let addr = std::net::SocketAddr::new(config.host, config.port);
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    if config.reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 async fn shutdown_signal() {

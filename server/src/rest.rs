@@ -97,7 +97,8 @@ async fn respond(
         data,
         request_id,
     };
-    let value = crate::live::execute(api, request, None).await?;
+    let value =
+        crate::live::execute(api, request, None::<&socketioxide::extract::SocketRef>).await?;
     if method == Method::Create {
         let location = value
             .get("id")

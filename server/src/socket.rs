@@ -64,25 +64,25 @@ impl<A: Adapter> FromMessageParts<A> for Args {
 /// A middleware, not the connect handler, because socketioxide sends the CONNECT reply before
 /// it spawns the handler: an event sent right after `40{"sid":…}` could otherwise arrive
 /// before its handler exists and be dropped. Middlewares run before the reply.
-pub async fn register_handlers(socket: SocketRef) -> Result<(), Infallible> {
+pub async fn register_handlers<A: Adapter>(socket: SocketRef<A>) -> Result<(), Infallible> {
     for method in Method::ALL {
-        socket.on(method.name(), on_request);
+        socket.on(method.name(), on_request::<A>);
     }
     crate::live::register(&socket);
-    socket.on_fallback(on_unknown);
+    socket.on_fallback(on_unknown::<A>);
     Ok(())
 }
 
 /// Connect handler: everything was set up by [`register_handlers`].
-pub async fn on_connect(socket: SocketRef) {
+pub async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     tracing::debug!(sid = %socket.id, ns = socket.ns(), "connected");
 }
 
-async fn on_request(
-    socket: SocketRef,
+async fn on_request<A: Adapter>(
+    socket: SocketRef<A>,
     Event(event): Event,
     AckId(ack_id): AckId,
-    ack: AckSender,
+    ack: AckSender<A>,
     State(api): State<Api>,
     Args(args): Args,
 ) {
@@ -99,7 +99,12 @@ async fn on_request(
     reply(&socket, ack_id, ack, reply_event.as_deref(), result);
 }
 
-async fn on_unknown(socket: SocketRef, Event(event): Event, AckId(ack_id): AckId, ack: AckSender) {
+async fn on_unknown<A: Adapter>(
+    socket: SocketRef<A>,
+    Event(event): Event,
+    AckId(ack_id): AckId,
+    ack: AckSender<A>,
+) {
     let error = ApiError::bad_request(format!("unknown event {event:?}"));
     reply(&socket, ack_id, ack, None, Err(error));
 }
@@ -111,10 +116,10 @@ async fn on_unknown(socket: SocketRef, Event(event): Event, AckId(ack_id): AckId
 /// dropped silently: the write it reports is already committed, so the socket is closed, and
 /// its client reconnects and re-sends with the same `requestId`, which the store answers with
 /// the committed result instead of applying it again.
-pub(crate) fn reply(
-    socket: &SocketRef,
+pub(crate) fn reply<A: Adapter>(
+    socket: &SocketRef<A>,
     ack_id: Option<i64>,
-    ack: AckSender,
+    ack: AckSender<A>,
     reply_event: Option<&str>,
     result: Result<Value, ApiError>,
 ) {
