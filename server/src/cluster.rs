@@ -6,7 +6,7 @@
 //! after a reconnection either, reads fred's message channel at its default capacity (32) and
 //! drops what overflows with only a log line. This driver:
 //! - reconnects forever (fred's reconnect policy) and resubscribes every channel on each
-//!   reconnection (fred's `manage_subscriptions`);
+//!   reconnection;
 //! - gives each subscription and fred's message channel room for bursts ([`INCOMING_BUFFER`])
 //!   and counts what is dropped anyway ([`BusStats`], shown at `/_bss/stats`);
 //! - fails a publish at once while Redis is away instead of queueing it for the reconnection,
@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, mpsc};
 /// is more than that).
 pub const INCOMING_BUFFER: usize = 65_536;
 /// How long a publish may wait for Redis before it counts as failed.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 /// Delay before the first reconnection attempt, and the most between two.
 const RECONNECT_MIN_MS: u32 = 50;
 const RECONNECT_MAX_MS: u32 = 2_000;
@@ -134,13 +134,29 @@ impl BusDriver {
             url: url.to_owned(),
             reason: e.to_string(),
         })?;
-        // Both tasks live as long as the client: their handles are dropped, not awaited.
-        drop(client.manage_subscriptions());
-        let counted = stats.clone();
+        // After every reconnection, subscribe again to every channel (Redis forgot them),
+        // and only then count it: a reconnection counted in the stats is a node that hears
+        // the others again. The task lives as long as the client (its handle is dropped).
+        let (resubscriber, counted) = (client.clone(), stats.clone());
         drop(client.on_reconnect(move |server| {
-            counted.reconnections.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(%server, "reconnected to redis; subscriptions restored");
-            async { Ok(()) }
+            let (client, stats) = (resubscriber.clone(), counted.clone());
+            async move {
+                // Only sharded channels are used; fred's `resubscribe_all` would also send
+                // SUBSCRIBE and PSUBSCRIBE with no arguments, which Redis refuses.
+                let channels: Vec<String> = client
+                    .tracked_shard_channels()
+                    .into_iter()
+                    .map(|c| c.to_string())
+                    .collect();
+                match client.ssubscribe(channels).await {
+                    Ok(()) => {
+                        stats.reconnections.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(%server, "reconnected to redis; subscriptions restored");
+                    }
+                    Err(error) => tracing::error!(%error, "resubscribing after a reconnection"),
+                }
+                Ok(())
+            }
         }));
         Ok(Self {
             client,
@@ -194,6 +210,15 @@ impl Driver for BusDriver {
             timeout: Some(PUBLISH_TIMEOUT),
             ..Options::default()
         };
+        // While reconnecting, fred would queue the command until Redis is back (or the
+        // timeout): fail at once instead, so that the reply is not held up.
+        if !self.client.is_connected() {
+            self.stats.publish_failed();
+            return Err(fred::error::Error::new(
+                fred::error::ErrorKind::IO,
+                "not connected to redis",
+            ));
+        }
         let published = self
             .client
             .with_options(&options)
