@@ -1,13 +1,18 @@
 //! The request semantics shared by the socket.io handlers and the REST twin: which method is
 //! allowed on which endpoint, item validation, id consistency, and read queries.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::identity::Identity;
+use crate::ids::{self, IdKind};
 use crate::live::Live;
+use crate::order::Lane;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
 
 /// Backbone's five sync methods.
@@ -65,6 +70,8 @@ pub struct Request {
     pub data: Option<Value>,
     /// `signature.requestId` (or the REST `X-Request-Id` header).
     pub request_id: Option<String>,
+    /// Whose documents it touches and where its request id is looked up.
+    pub identity: Identity,
 }
 
 /// The shared request handler: a store plus the api prefix.
@@ -108,23 +115,75 @@ impl Api {
     /// Like [`Api::handle`] but tells whether a write was replayed from its request id
     /// (reads are never replayed).
     pub async fn execute(&self, request: Request) -> Result<Applied, ApiError> {
+        self.start(request, None).await
+    }
+
+    /// Starts a request in `lane`'s order, if it has one (see [`crate::order`]): it is
+    /// validated now and, when it is a write that may go ahead, queued in the store now; the
+    /// future waits for its turn and its result.
+    pub fn start(
+        &self,
+        request: Request,
+        lane: Option<&Arc<Lane>>,
+    ) -> Pin<Box<dyn Future<Output = Result<Applied, ApiError>> + Send + 'static>> {
+        let planned = match self.plan(request) {
+            Ok(planned) => planned,
+            Err(error) => return Box::pin(std::future::ready(Err(error))),
+        };
+        let store = self.store.clone();
+        let write = match planned {
+            Planned::Write(write) => write,
+            read => {
+                let turn = lane.map(|lane| lane.read());
+                return Box::pin(async move {
+                    let _ticket = match turn {
+                        Some((ticket, ready)) => {
+                            ready.await;
+                            Some(ticket)
+                        }
+                        None => None,
+                    };
+                    let value = match read {
+                        Planned::ReadCollection(owner, collection, query) => {
+                            Value::Array(store.read_collection(&owner, &collection, query).await?)
+                        }
+                        Planned::ReadModel(owner, collection, id) => {
+                            store.read_model(&owner, &collection, &id).await?
+                        }
+                        Planned::Write(_) => unreachable!("handled above"),
+                    };
+                    Ok(Applied {
+                        value,
+                        replayed: false,
+                    })
+                });
+            }
+        };
+        let Some(lane) = lane else {
+            let queued = store.write(write);
+            return Box::pin(async move { Ok(queued.await?) });
+        };
+        let (ticket, turn) = lane.write(move || store.write(write));
+        Box::pin(async move {
+            let queued = turn.await.ok_or_else(ApiError::internal)?;
+            let applied = queued.await;
+            drop(ticket);
+            Ok(applied?)
+        })
+    }
+
+    /// Validates a request and says what it does.
+    fn plan(&self, request: Request) -> Result<Planned, ApiError> {
         let endpoint = Endpoint::parse(&request.endpoint, &self.prefix)?;
-        let request_id = request.request_id;
+        let owner = request.identity.owner.clone();
+        let request_id = request.request_id.map(|id| request.identity.request_id(id));
         let op = match (request.method, endpoint) {
             (Method::Read, Endpoint::Collection(collection)) => {
                 let query = parse_query(request.data)?;
-                let models = self.store.read_collection(&collection, query).await?;
-                return Ok(Applied {
-                    value: Value::Array(models),
-                    replayed: false,
-                });
+                return Ok(Planned::ReadCollection(owner, collection, query));
             }
             (Method::Read, Endpoint::Model { collection, id }) => {
-                let model = self.store.read_model(&collection, &id).await?;
-                return Ok(Applied {
-                    value: model,
-                    replayed: false,
-                });
+                return Ok(Planned::ReadModel(owner, collection, id));
             }
             (Method::Create, Endpoint::Collection(collection)) => WriteOp::Create {
                 collection,
@@ -159,8 +218,19 @@ impl Api {
                 )))
             }
         };
-        Ok(self.store.write(Write { op, request_id }).await?)
+        Ok(Planned::Write(Write {
+            owner,
+            op,
+            request_id,
+        }))
     }
+}
+
+/// What a valid request does (reads name their owner, collection and query or id).
+enum Planned {
+    ReadCollection(String, String, Query),
+    ReadModel(String, String, String),
+    Write(Write),
 }
 
 fn item_object(item: Option<Value>) -> Result<Object, ApiError> {
@@ -172,17 +242,19 @@ fn item_object(item: Option<Value>) -> Result<Object, ApiError> {
 }
 
 /// Checks that an item's `id`, if any, names the endpoint's model, and sets it when absent
-/// (a number when the id segment is a canonical integer, else the string).
+/// (a number when the id segment is an integer id, else the string); an integer id segment
+/// outside 1..=2^53−1 is refused unless the item names it as a string (see [`crate::ids`]).
 fn with_consistent_id(mut item: Object, id: &str) -> Result<Object, ApiError> {
+    let out_of_range = ids::kind(id) == IdKind::OutOfRange;
     match item.get("id") {
+        None | Some(Value::Null) if out_of_range => return Err(ids::out_of_range()),
         None | Some(Value::Null) => {
-            let value = match id.parse::<i64>() {
-                Ok(n) if n.to_string() == id => Value::from(n),
-                _ => Value::from(id),
-            };
-            item.insert("id".into(), value);
+            item.insert("id".into(), ids::value(id));
         }
         Some(Value::String(s)) if s == id => {}
+        Some(Value::Number(n)) if n.to_string() == id && out_of_range => {
+            return Err(ids::out_of_range())
+        }
         Some(Value::Number(n)) if n.to_string() == id => {}
         Some(_) => return Err(ApiError::bad_request("item id does not match the endPoint")),
     }
@@ -256,6 +328,15 @@ mod tests {
                 .status,
             400
         );
+        for out in ["0", "-3", "9007199254740992", "9223372036854775807"] {
+            let error = with_consistent_id(obj(json!({})), out).unwrap_err();
+            assert_eq!(error.status, 400, "{out}");
+            let number: Value = serde_json::from_str(out).unwrap();
+            let error = with_consistent_id(obj(json!({ "id": number })), out).unwrap_err();
+            assert_eq!(error.status, 400, "{out}");
+            let named = with_consistent_id(obj(json!({ "id": out })), out).unwrap();
+            assert_eq!(named["id"], json!(out), "a string id");
+        }
     }
 
     #[test]

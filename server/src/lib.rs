@@ -10,12 +10,18 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod api;
+pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod endpoint;
 pub mod error;
+pub mod identity;
+pub mod ids;
 pub mod live;
+pub mod order;
+pub mod origin;
 pub mod rest;
 pub mod socket;
 pub mod static_files;
@@ -71,10 +77,19 @@ impl IoHandle {
 /// Builds the app for `config` over `store`, one node on its own (socket.io's local adapter).
 pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     let api = Api::new(store.clone(), config.prefix());
-    let builder = SocketIo::builder().with_state(api.clone());
-    let (router, io) = assemble(config, api, builder)?;
+    let access = access::Access::from_config(config)?;
+    let builder = SocketIo::builder()
+        .with_state(api.clone())
+        .with_state(access.clone());
+    let (router, io) = assemble(config, api, access, builder)?;
     use socketioxide::handler::ConnectHandler as _;
-    io.ns("/", socket::on_connect.with(socket::register_handlers));
+    // Middlewares run last-added first: authenticate, then register the handlers.
+    io.ns(
+        "/",
+        socket::on_connect
+            .with(socket::register_handlers)
+            .with(access::authenticate),
+    );
     Ok(Server {
         router,
         io: IoHandle(Box::new(io)),
@@ -91,6 +106,7 @@ pub async fn build_cluster(
     adapter_url: &str,
 ) -> Result<Server, String> {
     let api = Api::new(store.clone(), config.prefix());
+    let access = access::Access::from_config(config)?;
     let stats = Arc::new(cluster::BusStats::default());
     let driver = cluster::BusDriver::connect(adapter_url, stats.clone())
         .await
@@ -102,14 +118,20 @@ pub async fn build_cluster(
     api.live().attach_bus(stats);
     let builder = SocketIo::builder()
         .with_state(api.clone())
+        .with_state(access.clone())
         .transports([socketioxide::TransportType::Websocket])
         .with_adapter::<socketioxide_redis::CustomRedisAdapter<_, cluster::BusDriver>>(adapter);
-    let (router, io) = assemble(config, api, builder)?;
+    let (router, io) = assemble(config, api, access, builder)?;
     use socketioxide::handler::ConnectHandler as _;
     // Awaited here: the node listens only once it hears the other nodes.
-    io.ns("/", socket::on_connect.with(socket::register_handlers))
-        .await
-        .map_err(|e| format!("subscribing to redis at {adapter_url}: {e}"))?;
+    io.ns(
+        "/",
+        socket::on_connect
+            .with(socket::register_handlers)
+            .with(access::authenticate),
+    )
+    .await
+    .map_err(|e| format!("subscribing to redis at {adapter_url}: {e}"))?;
     Ok(Server {
         router,
         io: IoHandle(Box::new(io)),
@@ -117,15 +139,18 @@ pub async fn build_cluster(
     })
 }
 
-/// The app around `builder` (which already holds `api` as its state): socket.io with the
-/// handlers in every dynamic namespace, the REST twin, stats and static files. The caller
-/// registers `/`, whose adapter initialisation differs (Redis: subscriptions to await).
+/// The app around `builder` (which already holds `api` and `access` as its state): socket.io
+/// with the handlers in every dynamic namespace, the REST twin, stats and static files. The
+/// caller registers `/`, whose adapter initialisation differs (Redis: subscriptions to await).
 fn assemble<A: Adapter>(
     config: &Config,
     api: Api,
+    access: access::Access,
     builder: socketioxide::SocketIoBuilder<A>,
 ) -> Result<(Router, SocketIo<A>), String> {
-    endpoint::validate_prefix(api.prefix())?;
+    let prefix = api.prefix().to_owned();
+    endpoint::validate_prefix(&prefix)?;
+    let origins = origin::OriginPolicy::new(&config.allowed_origins)?;
     let max_message = config.max_message_bytes();
     let (layer, io) = builder
         // socketioxide's default of 128 queued packets per socket is less than one client's
@@ -141,13 +166,20 @@ fn assemble<A: Adapter>(
     use socketioxide::handler::ConnectHandler as _;
     io.dyn_ns(
         "/{*namespace}",
-        socket::on_connect::<A>.with(socket::register_handlers::<A>),
+        socket::on_connect::<A>
+            .with(socket::register_handlers::<A>)
+            .with(access::authenticate::<A>),
     )
     .map_err(|e| format!("namespace pattern: {e}"))?;
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
-    let router = rest::router(api.clone(), max_message)
+    let rest = rest::router(api.clone(), max_message).layer(axum::middleware::from_fn_with_state(
+        access,
+        access::rest_identity,
+    ));
+    let router = rest
         .merge(live::stats_router(api))
         .merge(static_files::router(&www))
         .layer(layer);
+    let router = origin::protect(router, origins, &prefix);
     Ok((router, io))
 }

@@ -6,10 +6,11 @@
 //! created / updated / patched / deleted   {"endPoint": …, "collection": …, "item": …}
 //! ```
 //!
-//! `endPoint` is the write's own (normalised) endpoint, `collection` the collection path (the
-//! room), `item` the stored model (for `deleted`, `{"id": …}`). A socket write is not echoed
+//! `endPoint` is the write's own (normalised) endpoint, `collection` the collection path, `item`
+//! the stored model (for `deleted`, `{"id": …}`). A socket write is not echoed
 //! to the socket that made it (it has its reply); a write replayed from a known request id is
-//! not broadcast again. Broadcasts go through socketioxide rooms in every namespace, so an
+//! not broadcast again. With authentication on, rooms are per user and collection ([`room`]):
+//! nobody hears another user's writes. Broadcasts go through socketioxide rooms in every namespace, so an
 //! adapter that spans several nodes (Redis) carries them without changes here.
 //!
 //! `subscribe`/`unsubscribe` are answered like the Backbone methods: through the ack
@@ -25,7 +26,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, SocketRef, State};
+use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
 
@@ -33,6 +34,8 @@ use crate::api::{Api, Method, Request};
 use crate::cluster::BusStats;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::identity::Identity;
+use crate::order::Lane;
 use crate::socket::{reply, AckId, Args};
 
 /// Path of the JSON counters of this process (outside the api prefix).
@@ -156,36 +159,56 @@ impl Live {
 /// Runs `request` through `api` and, when it committed a new write, broadcasts the change to
 /// the collection's room (without `origin`, the socket that sent it, if any). A write replayed
 /// from its request id is counted and logged, never broadcast twice.
-pub async fn execute<A: Adapter>(
+///
+/// The request is started at once, in `lane`'s order (see [`crate::order`]); the future
+/// finishes it.
+pub fn execute<A: Adapter>(
     api: &Api,
     request: Request,
     origin: Option<&SocketRef<A>>,
-) -> Result<Value, ApiError> {
+    lane: Option<&Arc<Lane>>,
+) -> impl Future<Output = Result<Value, ApiError>> + Send + 'static {
     let method = request.method;
+    let owner = request.identity.owner.clone();
     let endpoint = request.endpoint.clone();
     let request_id = request.request_id.clone();
-    let applied = api.execute(request).await?;
-    if method == Method::Read {
-        return Ok(applied.value);
+    let started = api.start(request, lane);
+    let api = api.clone();
+    let origin = origin.map(|socket| Origin {
+        ns: socket.ns().to_owned(),
+        sid: socket.id,
+    });
+    async move {
+        let applied = started.await?;
+        if method == Method::Read {
+            return Ok(applied.value);
+        }
+        let live = api.live();
+        if applied.replayed {
+            live.inner.replays.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(request_id = request_id.as_deref(), %endpoint, "dedupe hit: write replayed");
+            return Ok(applied.value);
+        }
+        live.inner.writes.fetch_add(1, Ordering::Relaxed);
+        // `api.start` accepted the endpoint, so it parses.
+        if let Ok(parsed) = Endpoint::parse(&endpoint, api.prefix()) {
+            let (event, payload) = change(method, &parsed, &applied.value);
+            let room = room(&owner, parsed.collection());
+            live.publish(origin.as_ref(), &room, event, &payload).await;
+        }
+        Ok(applied.value)
     }
-    let live = api.live();
-    if applied.replayed {
-        live.inner.replays.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(request_id = request_id.as_deref(), %endpoint, "dedupe hit: write replayed");
-        return Ok(applied.value);
+}
+
+/// The room of `owner`'s `collection`: the collection path itself for the shared documents of
+/// authentication off (owner `""`), else `<collection>#<owner>`. A collection path never holds
+/// a `#`, so no two (owner, collection) pairs share a room.
+pub fn room(owner: &str, collection: &str) -> String {
+    if owner.is_empty() {
+        collection.to_owned()
+    } else {
+        format!("{collection}#{owner}")
     }
-    live.inner.writes.fetch_add(1, Ordering::Relaxed);
-    // `api.execute` accepted the endpoint, so it parses.
-    if let Ok(parsed) = Endpoint::parse(&endpoint, api.prefix()) {
-        let (event, payload) = change(method, &parsed, &applied.value);
-        let origin = origin.map(|socket| Origin {
-            ns: socket.ns().to_owned(),
-            sid: socket.id,
-        });
-        live.publish(origin.as_ref(), parsed.collection(), event, &payload)
-            .await;
-    }
-    Ok(applied.value)
 }
 
 /// The broadcast for a committed write: its event name and `{endPoint, collection, item}`.
@@ -197,7 +220,7 @@ pub fn change(method: Method, endpoint: &Endpoint, value: &Value) -> (&'static s
         Method::Delete | Method::Read => "deleted",
     };
     let item = match (method, endpoint) {
-        (Method::Delete, Endpoint::Model { id, .. }) => json!({ "id": id_value(id) }),
+        (Method::Delete, Endpoint::Model { id, .. }) => json!({ "id": crate::ids::value(id) }),
         _ => value.clone(),
     };
     let payload = json!({
@@ -206,14 +229,6 @@ pub fn change(method: Method, endpoint: &Endpoint, value: &Value) -> (&'static s
         "item": item,
     });
     (event, payload)
-}
-
-/// An id segment as the store returns it: a number when it is a canonical integer.
-fn id_value(id: &str) -> Value {
-    match id.parse::<i64>() {
-        Ok(n) if n.to_string() == id => Value::from(n),
-        _ => Value::from(id),
-    }
 }
 
 /// Registers `subscribe` and `unsubscribe` on a connecting socket.
@@ -228,19 +243,21 @@ async fn on_subscription<A: Adapter>(
     AckId(ack_id): AckId,
     ack: AckSender<A>,
     State(api): State<Api>,
+    Extension(identity): Extension<Identity>,
     Args(args): Args,
 ) {
     let (reply_event, result) = match subscription_endpoint(args) {
         Ok(endpoint) => {
             let reply_event = format!("{event}:{endpoint}");
             let result = match Endpoint::parse(&endpoint, api.prefix()) {
-                Ok(Endpoint::Collection(room)) => {
+                Ok(Endpoint::Collection(collection)) => {
+                    let room = room(&identity.owner, &collection);
                     if event == "subscribe" {
-                        socket.join(room.clone());
+                        socket.join(room);
                     } else {
-                        socket.leave(room.clone());
+                        socket.leave(room);
                     }
-                    Ok(json!({ "endPoint": room }))
+                    Ok(json!({ "endPoint": collection }))
                 }
                 Ok(Endpoint::Model { .. }) => Err(ApiError::bad_request(format!(
                     "{event} needs a collection endPoint"

@@ -5,7 +5,8 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use backbone_socket_sync_server::config::Config;
+use backbone_socket_sync_server::auth::{parse_ttl, Auth};
+use backbone_socket_sync_server::config::{Command, Config};
 use backbone_socket_sync_server::store::open::{open, redacted};
 use backbone_socket_sync_server::{build, build_cluster, Server};
 use clap::Parser;
@@ -24,6 +25,18 @@ async fn main() -> ExitCode {
         )
         .init();
     let config = Config::parse();
+    if let Some(Command::Token { sub, ttl }) = &config.command {
+        return match token(&config, sub, ttl) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("bss-server token: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -79,6 +92,16 @@ fn listen(config: &Config) -> std::io::Result<tokio::net::TcpListener> {
     }
     socket.bind(addr)?;
     socket.listen(1024)
+}
+
+/// `bss-server token --sub NAME [--ttl 1h]`: a token signed with the configured secret.
+fn token(config: &Config, sub: &str, ttl: &str) -> Result<String, String> {
+    let path = config
+        .auth_secret_file
+        .as_ref()
+        .ok_or("needs --auth-secret-file PATH (or AUTH_SECRET_FILE)")?;
+    let (token, _) = Auth::load(path)?.mint(sub, parse_ttl(ttl)?)?;
+    Ok(token)
 }
 
 async fn shutdown_signal() {

@@ -1,13 +1,18 @@
 //! The REST twin: `GET/POST/PUT/PATCH/DELETE` under the api prefix, on the same store with the
 //! same JSON, so the original XHR `Backbone.sync` (`Backbone.ajaxSync`) works unchanged.
 //!
-//! Status codes: 200, 201 on create (with `Location`), 400, 404, 405, 409, 413, 500; error
-//! bodies are `{"status": …, "message": …}`. An `X-Request-Id` header makes a write idempotent
-//! exactly as `signature.requestId` does over the socket. Query-string values are filters: a
+//! Status codes: 200, 201 on create (with `Location`), 400, 401 (see [`crate::access`]), 403
+//! (see [`crate::origin`]), 404, 405, 409, 413, 415 (a POST, PUT or PATCH that is not
+//! `Content-Type: application/json`), 500; error bodies are `{"status": …, "message": …}`. An
+//! `X-Request-Id` header makes a write idempotent exactly as `signature.requestId` does over
+//! the socket, and an `X-Client-Id` header gives the requests naming it the order of one
+//! socket's (read-your-writes, see [`crate::order`]). Query-string values are filters: a
 //! value that parses as a JSON number, boolean or null compares as that, otherwise as a string.
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{header, HeaderMap, Method as HttpMethod, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -16,11 +21,14 @@ use serde_json::{Map, Value};
 
 use crate::api::{Api, Method, Request};
 use crate::error::ApiError;
+use crate::identity::Identity;
+use crate::order::Lanes;
 
 #[derive(Clone)]
 struct Rest {
     api: Api,
     max_body: usize,
+    lanes: Arc<Lanes>,
 }
 
 /// Routes `<prefix>` and everything under it to the store; request bodies over `max_body`
@@ -30,7 +38,11 @@ pub fn router(api: Api, max_body: usize) -> Router {
     Router::new()
         .route(&prefix, any(handle))
         .route(&format!("{prefix}/{{*rest}}"), any(handle))
-        .with_state(Rest { api, max_body })
+        .with_state(Rest {
+            api,
+            max_body,
+            lanes: Arc::default(),
+        })
 }
 
 async fn handle(
@@ -38,22 +50,30 @@ async fn handle(
     http_method: HttpMethod,
     uri: Uri,
     headers: HeaderMap,
+    Extension(identity): Extension<Identity>,
     Query(query): Query<Vec<(String, String)>>,
     body: Body,
 ) -> Response {
     let body = read_body(&headers, body, rest.max_body).await;
-    match respond(&rest.api, http_method, &uri, &headers, query, body).await {
+    let request = (http_method, &uri, &headers, query, identity);
+    match respond(&rest, request, body).await {
         Ok(response) => response,
         Err(error) => error_response(error),
     }
 }
 
+/// The parts of an HTTP request that [`respond`] reads.
+type Parts<'a> = (
+    HttpMethod,
+    &'a Uri,
+    &'a HeaderMap,
+    Vec<(String, String)>,
+    Identity,
+);
+
 async fn respond(
-    api: &Api,
-    http_method: HttpMethod,
-    uri: &Uri,
-    headers: &HeaderMap,
-    query: Vec<(String, String)>,
+    Rest { api, lanes, .. }: &Rest,
+    (http_method, uri, headers, query, identity): Parts<'_>,
     body: Result<Bytes, ApiError>,
 ) -> Result<Response, ApiError> {
     let method = match http_method {
@@ -69,6 +89,12 @@ async fn respond(
             })
         }
     };
+    if matches!(method, Method::Create | Method::Update | Method::Patch) && !is_json(headers) {
+        return Err(ApiError {
+            status: 415,
+            message: "Content-Type must be application/json".into(),
+        });
+    }
     let body = body?;
     let item = match method {
         Method::Create | Method::Update | Method::Patch => Some(
@@ -96,9 +122,16 @@ async fn respond(
         item,
         data,
         request_id,
+        identity,
     };
-    let value =
-        crate::live::execute(api, request, None::<&socketioxide::extract::SocketRef>).await?;
+    let lane = client_id(headers).map(|client| lanes.get(client));
+    let value = crate::live::execute(
+        api,
+        request,
+        None::<&socketioxide::extract::SocketRef>,
+        lane.as_ref(),
+    )
+    .await?;
     if method == Method::Create {
         let location = value
             .get("id")
@@ -137,6 +170,36 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| too_large())
+}
+
+/// True for `application/json` and `application/<anything>+json`, with any parameters: what
+/// Backbone sends, and what no cross-site "simple" request can (it would need a preflight).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
+}
+
+/// `X-Client-Id`: requests naming the same client id see each other's writes in order, as
+/// the requests of one socket do (see [`crate::order`]).
+fn client_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(crate::access::CLIENT_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 256)
 }
 
 fn query_value(raw: String) -> Value {

@@ -7,16 +7,20 @@
 //! be formed (no `signature.endPoint`), the error is emitted as an `error` event.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, SocketRef, State};
+use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
 use socketioxide::handler::{FromMessageParts, Value as RawValue};
 use socketioxide::socket::Socket;
 
 use crate::api::{Api, Method, Request};
 use crate::error::ApiError;
+use crate::identity::Identity;
+use crate::order::Lane;
 
 /// Event name used for errors that cannot be tied to a `<method>:<endPoint>` reply.
 pub const ERROR_EVENT: &str = "error";
@@ -59,14 +63,36 @@ impl<A: Adapter> FromMessageParts<A> for Args {
     }
 }
 
-/// Connect middleware for every namespace: registers the method handlers and the fallback.
+/// Connect middleware for every namespace: registers the method handlers and the fallback
+/// (it runs after [`crate::access::authenticate`], which stored the socket's identity).
 ///
 /// A middleware, not the connect handler, because socketioxide sends the CONNECT reply before
 /// it spawns the handler: an event sent right after `40{"sid":…}` could otherwise arrive
 /// before its handler exists and be dropped. Middlewares run before the reply.
 pub async fn register_handlers<A: Adapter>(socket: SocketRef<A>) -> Result<(), Infallible> {
+    let lane = Lane::new();
     for method in Method::ALL {
-        socket.on(method.name(), on_request::<A>);
+        let lane = lane.clone();
+        socket.on(
+            method.name(),
+            move |socket: SocketRef<A>,
+                  AckId(ack_id): AckId,
+                  ack: AckSender<A>,
+                  State(api): State<Api>,
+                  Extension(identity): Extension<Identity>,
+                  Args(args): Args| {
+                // Runs as the packet is read, in the socket's order: the request takes its
+                // place in the lane now (read-your-writes, see `crate::order`).
+                let started = start_request(&api, method, args, identity, &socket, &lane);
+                async move {
+                    let (reply_event, result) = match started {
+                        Ok((reply_event, running)) => (Some(reply_event), running.await),
+                        Err((reply_event, error)) => (reply_event, Err(error)),
+                    };
+                    reply(&socket, ack_id, ack, reply_event.as_deref(), result);
+                }
+            },
+        );
     }
     crate::live::register(&socket);
     socket.on_fallback(on_unknown::<A>);
@@ -78,25 +104,21 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     tracing::debug!(sid = %socket.id, ns = socket.ns(), "connected");
 }
 
-async fn on_request<A: Adapter>(
-    socket: SocketRef<A>,
-    Event(event): Event,
-    AckId(ack_id): AckId,
-    ack: AckSender<A>,
-    State(api): State<Api>,
-    Args(args): Args,
-) {
-    let Some(method) = Method::from_name(&event) else {
-        return; // only registered for method names
-    };
-    let (reply_event, result) = match parse_request(method, args) {
-        Ok((request, reply_event)) => {
-            let result = crate::live::execute(&api, request, Some(&socket)).await;
-            (Some(reply_event), result)
-        }
-        Err((reply_event, error)) => (reply_event, Err(error)),
-    };
-    reply(&socket, ack_id, ack, reply_event.as_deref(), result);
+type Running = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>>;
+
+/// Parses a request and starts it in `lane`; returns its reply event name and its result to
+/// come, or the error to answer at once.
+fn start_request<A: Adapter>(
+    api: &Api,
+    method: Method,
+    args: Option<Vec<Value>>,
+    identity: Identity,
+    socket: &SocketRef<A>,
+    lane: &Arc<Lane>,
+) -> Result<(String, Running), (Option<String>, ApiError)> {
+    let (request, reply_event) = parse_request(method, args, identity)?;
+    let running = crate::live::execute(api, request, Some(socket), Some(lane));
+    Ok((reply_event, Box::pin(running)))
 }
 
 async fn on_unknown<A: Adapter>(
@@ -144,6 +166,7 @@ pub(crate) fn reply<A: Adapter>(
 fn parse_request(
     method: Method,
     args: Option<Vec<Value>>,
+    identity: Identity,
 ) -> Result<(Request, String), (Option<String>, ApiError)> {
     let args = args.ok_or((None, ApiError::bad_request("malformed arguments")))?;
     let Some(Value::Object(mut arg)) = args.into_iter().next() else {
@@ -183,6 +206,7 @@ fn parse_request(
         item: arg.remove("item"),
         data: arg.remove("data"),
         request_id,
+        identity,
     };
     Ok((request, reply_event))
 }

@@ -6,7 +6,7 @@
 
 mod services;
 
-use backbone_socket_sync_server::store::{Query, StoreError};
+use backbone_socket_sync_server::store::{Query, RequestId, StoreError};
 use serde_json::{json, Value};
 use services::{open_store, Backend};
 
@@ -31,19 +31,24 @@ async fn many_concurrent_reads_see_every_acknowledged_write(backend: Backend) {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let created = store
-                .create("/api/r", object(json!({"i": i})), Some(format!("r{i}")))
+                .create(
+                    "",
+                    "/api/r",
+                    object(json!({"i": i})),
+                    Some(RequestId::new("", format!("r{i}"))),
+                )
                 .await
                 .unwrap()
                 .value;
             let id = created["id"].as_i64().unwrap().to_string();
-            let model = store.read_model("/api/r", &id).await.unwrap();
+            let model = store.read_model("", "/api/r", &id).await.unwrap();
             assert_eq!(model, created);
             let mut query = Query::default();
             query.filters.insert("i".into(), json!(i));
-            let found = store.read_collection("/api/r", query).await.unwrap();
+            let found = store.read_collection("", "/api/r", query).await.unwrap();
             assert_eq!(found, vec![created]);
             store
-                .read_collection("/api/r", Query::default())
+                .read_collection("", "/api/r", Query::default())
                 .await
                 .unwrap()
                 .len()
@@ -65,7 +70,7 @@ async fn many_concurrent_reads_see_every_acknowledged_write(backend: Backend) {
                     offset: n % 400,
                     ..Query::default()
                 };
-                store.read_collection("/api/r", query).await.unwrap()
+                store.read_collection("", "/api/r", query).await.unwrap()
             })
         })
         .collect();
@@ -77,18 +82,18 @@ async fn many_concurrent_reads_see_every_acknowledged_write(backend: Backend) {
     }
 
     assert!(matches!(
-        store.read_model("/api/r", "401").await,
+        store.read_model("", "/api/r", "401").await,
         Err(StoreError::NotFound)
     ));
 
     store.close().await.unwrap();
     assert!(
-        store.read_model("/api/r", "1").await.is_err(),
+        store.read_model("", "/api/r", "1").await.is_err(),
         "closed store refuses model reads"
     );
     assert!(
         store
-            .read_collection("/api/r", Query::default())
+            .read_collection("", "/api/r", Query::default())
             .await
             .is_err(),
         "closed store refuses collection reads"
@@ -106,12 +111,12 @@ async fn reads_work_on_a_single_threaded_runtime(backend: Backend) {
     let db = open_store(backend, 1000).await;
     let store = &db.store;
     let a = store
-        .create("/api/s", object(json!({"a": 1})), None)
+        .create("", "/api/s", object(json!({"a": 1})), None)
         .await
         .unwrap();
     let (one, all) = tokio::join!(
-        store.read_model("/api/s", "1"),
-        store.read_collection("/api/s", Query::default())
+        store.read_model("", "/api/s", "1"),
+        store.read_collection("", "/api/s", Query::default())
     );
     assert_eq!(one.unwrap(), a.value);
     assert_eq!(all.unwrap(), vec![a.value]);

@@ -1,15 +1,18 @@
 //! The PostgreSQL store, for several server nodes sharing one database (`--db postgres://…`).
 //!
-//! Same semantics as the SQLite store (see [`super::sqlite`]): ids per collection from a
-//! sequence row, documents in insertion order, `_limit`/`_offset`, patch merging top-level
-//! keys, and the requestId record written in the same transaction as the write. What changes
-//! is that other nodes write at the same time, so every write is one transaction that
-//! serialises on the rows it touches ([`write`]):
-//! - a write with a requestId first claims it (`INSERT … ON CONFLICT DO NOTHING`): a concurrent
-//!   duplicate blocks on the claim's unique index until the first transaction ends, then finds
-//!   the committed record and answers the stored result (or claims it, if the first rolled back);
-//! - `create` takes the next id by updating the collection's sequence row (row lock);
-//! - `patch` reads the document `FOR UPDATE`, so two nodes merging into it do not lose keys.
+//! Same semantics as the SQLite store (see [`super::sqlite`]): documents keyed by owner, ids
+//! per owner and collection from a sequence row (skipping ids clients chose), documents in
+//! insertion order, `_limit`/`_offset`, patch merging top-level keys, request records keyed by
+//! (scope, id) and bound to the request's fingerprint, written in the same transaction as the
+//! write. And the same shape: writes are applied in the order `write` is called, by one writer
+//! task per node that commits the writes queued together in one transaction, one savepoint per
+//! write ([`write`]). Other nodes write at the same time, so:
+//! - each batch first takes one advisory transaction lock shared by every node: batches of all
+//!   nodes commit one after the other, so no two can deadlock on rows they both touch;
+//! - a write with a requestId first claims it (`INSERT … ON CONFLICT DO NOTHING`): a duplicate
+//!   in flight elsewhere makes the claim wait until that transaction ends, then the committed
+//!   record is found and its result answered (or the claim succeeds, if it rolled back);
+//! - `create` reads the sequence row and `patch` the document `FOR UPDATE`.
 //!
 //! Documents are kept as `text`, so their JSON comes back byte-for-byte as written; the
 //! schema is created under an advisory lock so that nodes starting together do not race; every
@@ -21,17 +24,22 @@
 
 mod write;
 
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::{Applied, Query, Store, StoreError, StoreFuture, Write};
 
-/// Connections per node; each write holds one for its transaction only.
+/// Connections per node: the writer holds one per batch, reads take the others.
 const POOL_SIZE: usize = 16;
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 256;
 /// How long a request waits for a free connection or for a new one to open before it fails
 /// with 503 (the database is down or overloaded).
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
@@ -42,30 +50,38 @@ const SCHEMA_LOCK: i64 = 0x6273_735f_7363_6865; // "bss_sche"
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS bss_documents (
+    owner TEXT NOT NULL,
     collection TEXT NOT NULL,
     id TEXT NOT NULL,
     pos BIGINT GENERATED ALWAYS AS IDENTITY,
     doc TEXT NOT NULL,
-    PRIMARY KEY (collection, id)
+    PRIMARY KEY (owner, collection, id)
 );
-CREATE INDEX IF NOT EXISTS bss_documents_order ON bss_documents (collection, pos);
+CREATE INDEX IF NOT EXISTS bss_documents_order ON bss_documents (owner, collection, pos);
 CREATE TABLE IF NOT EXISTS bss_sequences (
-    collection TEXT PRIMARY KEY,
-    last_id BIGINT NOT NULL
+    owner TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    last_id BIGINT NOT NULL,
+    PRIMARY KEY (owner, collection)
 );
 CREATE TABLE IF NOT EXISTS bss_requests (
-    request_id TEXT PRIMARY KEY,
-    method TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
     result TEXT,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, request_id)
 );
 ";
+
+type Job = (Write, oneshot::Sender<Result<Applied, StoreError>>);
 
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
     max_doc_bytes: usize,
+    queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl PostgresStore {
@@ -94,47 +110,64 @@ impl PostgresStore {
             .create_timeout(Some(CONNECT_WAIT))
             .build()
             .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
-        let store = Self {
+        create_schema(&pool).await?;
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write::run_writer(pool.clone(), jobs, max_doc_bytes));
+        Ok(Self {
             pool,
             max_doc_bytes,
-        };
-        store.create_schema().await?;
-        Ok(store)
+            queue: Mutex::new(Some(queue)),
+            writer: Mutex::new(Some(writer)),
+        })
     }
 
     /// The size bound given to [`PostgresStore::connect`].
     pub fn max_doc_bytes(&self) -> usize {
         self.max_doc_bytes
     }
+}
 
-    async fn create_schema(&self) -> Result<(), StoreError> {
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(pg_error)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
-            .await
-            .map_err(pg_error)?;
-        tx.batch_execute(SCHEMA).await.map_err(pg_error)?;
-        let cutoff = now_secs().saturating_sub(REQUEST_TTL.as_secs()) as i64;
-        tx.execute("DELETE FROM bss_requests WHERE created_at < $1", &[&cutoff])
-            .await
-            .map_err(pg_error)?;
-        tx.commit().await.map_err(pg_error)
-    }
+/// Creates the tables (under an advisory lock, so nodes starting together do not race) and
+/// forgets expired request records.
+async fn create_schema(pool: &Pool) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client.transaction().await.map_err(pg_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await
+        .map_err(pg_error)?;
+    tx.batch_execute(SCHEMA).await.map_err(pg_error)?;
+    let cutoff = now_secs().saturating_sub(REQUEST_TTL.as_secs()) as i64;
+    tx.execute("DELETE FROM bss_requests WHERE created_at < $1", &[&cutoff])
+        .await
+        .map_err(pg_error)?;
+    tx.commit().await.map_err(pg_error)
 }
 
 impl Store for PostgresStore {
+    /// Queued now, in call order: the writer applies the queue in order.
     fn write(&self, write: Write) -> StoreFuture<Applied> {
-        let pool = self.pool.clone();
-        let max_doc_bytes = self.max_doc_bytes;
+        let (tx, rx) = oneshot::channel();
+        let queued = match self.queue.lock().expect("queue").as_ref() {
+            Some(queue) => queue.send((write, tx)).is_ok(),
+            None => false,
+        };
         Box::pin(async move {
-            let mut client = pool.get().await.map_err(pool_error)?;
-            write::apply(&mut client, write, max_doc_bytes).await
+            if !queued {
+                return Err(StoreError::Internal("store is closed".into()));
+            }
+            rx.await
+                .map_err(|_| StoreError::Internal("writer task stopped".into()))?
         })
     }
 
-    fn read_collection(&self, collection: &str, query: Query) -> StoreFuture<Vec<Value>> {
+    fn read_collection(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+    ) -> StoreFuture<Vec<Value>> {
         let pool = self.pool.clone();
-        let collection = collection.to_owned();
+        let (owner, collection) = (owner.to_owned(), collection.to_owned());
         Box::pin(async move {
             let client = pool.get().await.map_err(pool_error)?;
             // Without filters, paging is pushed down to SQL; with them, it applies after
@@ -149,13 +182,13 @@ impl Store for PostgresStore {
             };
             let stmt = client
                 .prepare_cached(
-                    "SELECT doc FROM bss_documents WHERE collection = $1
-                     ORDER BY pos LIMIT $2 OFFSET $3",
+                    "SELECT doc FROM bss_documents WHERE owner = $1 AND collection = $2
+                     ORDER BY pos LIMIT $3 OFFSET $4",
                 )
                 .await
                 .map_err(pg_error)?;
             let rows = client
-                .query(&stmt, &[&collection, &limit, &offset])
+                .query(&stmt, &[&owner, &collection, &limit, &offset])
                 .await
                 .map_err(pg_error)?;
             let mut models = Vec::with_capacity(rows.len());
@@ -166,17 +199,19 @@ impl Store for PostgresStore {
         })
     }
 
-    fn read_model(&self, collection: &str, id: &str) -> StoreFuture<Value> {
+    fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Value> {
         let pool = self.pool.clone();
-        let (collection, id) = (collection.to_owned(), id.to_owned());
+        let (owner, collection, id) = (owner.to_owned(), collection.to_owned(), id.to_owned());
         Box::pin(async move {
             let client = pool.get().await.map_err(pool_error)?;
             let stmt = client
-                .prepare_cached("SELECT doc FROM bss_documents WHERE collection = $1 AND id = $2")
+                .prepare_cached(
+                    "SELECT doc FROM bss_documents WHERE owner = $1 AND collection = $2 AND id = $3",
+                )
                 .await
                 .map_err(pg_error)?;
             let row = client
-                .query_opt(&stmt, &[&collection, &id])
+                .query_opt(&stmt, &[&owner, &collection, &id])
                 .await
                 .map_err(pg_error)?;
             match row {
@@ -187,9 +222,20 @@ impl Store for PostgresStore {
     }
 
     fn close(&self) -> StoreFuture<()> {
-        // Writes in flight hold their connection until they commit; new requests are refused.
-        self.pool.close();
-        Box::pin(async { Ok(()) })
+        // Dropping the queue ends the writer once the queued writes are committed; then the
+        // pool refuses everything.
+        self.queue.lock().expect("queue").take();
+        let writer = self.writer.lock().expect("writer").take();
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            if let Some(writer) = writer {
+                writer
+                    .await
+                    .map_err(|e| StoreError::Internal(format!("writer task: {e}")))?;
+            }
+            pool.close();
+            Ok(())
+        })
     }
 }
 

@@ -1,12 +1,15 @@
 //! The writer thread of the SQLite store: batches of writes, one transaction per batch, one
-//! savepoint per write, the requestId record in the same transaction, replies after COMMIT.
+//! savepoint per write, the request record (scope, id, fingerprint, result) in the same
+//! transaction, replies after COMMIT.
 
 use std::sync::mpsc;
 
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{internal, load, now_secs, Job, MAX_BATCH};
+use crate::ids::MAX_ID;
 use crate::store::{Applied, Object, StoreError, Write, WriteOp};
 
 /// The writer loop: wait for a job, take every job already queued (up to [`MAX_BATCH`]), apply
@@ -64,20 +67,21 @@ fn apply_write(
     write: Write,
     max_doc_bytes: usize,
 ) -> Result<Applied, StoreError> {
-    let method = write.op.method();
-    let endpoint = write.op.endpoint();
-    if let Some(request_id) = &write.request_id {
-        let known: Option<(String, String, String)> = conn
-            .prepare_cached("SELECT method, endpoint, result FROM requests WHERE request_id = ?1")
+    let fingerprint = write.request_id.as_ref().map(|_| write.fingerprint());
+    if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
+        let known: Option<(String, String)> = conn
+            .prepare_cached(
+                "SELECT fingerprint, result FROM requests WHERE scope = ?1 AND request_id = ?2",
+            )
             .and_then(|mut stmt| {
-                stmt.query_row([request_id], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                stmt.query_row(params![request_id.scope, request_id.id], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
                 })
                 .optional()
             })
             .map_err(internal)?;
-        if let Some((known_method, known_endpoint, result)) = known {
-            if known_method != method || known_endpoint != endpoint {
+        if let Some((known_fingerprint, result)) = known {
+            if &known_fingerprint != fingerprint {
                 return Err(StoreError::RequestIdReused);
             }
             let value =
@@ -88,13 +92,20 @@ fn apply_write(
             });
         }
     }
-    let (value, text) = apply_op(conn, write.op, max_doc_bytes)?;
-    if let Some(request_id) = &write.request_id {
+    let (value, text) = apply_op(conn, &write.owner, write.op, max_doc_bytes)?;
+    if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
         conn.prepare_cached(
-            "INSERT INTO requests (request_id, method, endpoint, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO requests (scope, request_id, fingerprint, result, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .and_then(|mut stmt| {
-            stmt.execute(params![request_id, method, endpoint, text, now_secs() as i64])
+            stmt.execute(params![
+                request_id.scope,
+                request_id.id,
+                fingerprint,
+                text,
+                now_secs() as i64
+            ])
         })
         .map_err(internal)?;
     }
@@ -108,6 +119,7 @@ fn apply_write(
 /// request record does not serialise it again).
 fn apply_op(
     conn: &Connection,
+    owner: &str,
     op: WriteOp,
     max_doc_bytes: usize,
 ) -> Result<(Value, String), StoreError> {
@@ -116,15 +128,13 @@ fn apply_op(
             collection,
             mut item,
         } => {
-            let id: i64 = run(conn, NEXT_ID, [&collection], |stmt, p| {
-                stmt.query_row(p, |row| row.get(0))
-            })?;
+            let id = next_id(conn, owner, &collection)?;
             item.insert("id".into(), Value::from(id));
             let doc = to_doc(&item, max_doc_bytes)?;
             run(
                 conn,
                 INSERT_DOC,
-                params![collection, id.to_string(), doc],
+                params![owner, collection, id.to_string(), doc],
                 |stmt, p| stmt.execute(p),
             )?;
             Ok((Value::Object(item), doc))
@@ -135,15 +145,12 @@ fn apply_op(
             item,
         } => {
             let doc = to_doc(&item, max_doc_bytes)?;
-            run(conn, UPSERT_DOC, params![collection, id, doc], |stmt, p| {
-                stmt.execute(p)
-            })?;
-            // Keep ids assigned by create above any integer id a client chose itself.
-            if let Ok(n) = id.parse::<i64>() {
-                run(conn, RAISE_ID, params![collection, n], |stmt, p| {
-                    stmt.execute(p)
-                })?;
-            }
+            run(
+                conn,
+                UPSERT_DOC,
+                params![owner, collection, id, doc],
+                |stmt, p| stmt.execute(p),
+            )?;
             Ok((Value::Object(item), doc))
         }
         WriteOp::Patch {
@@ -151,7 +158,7 @@ fn apply_op(
             id,
             item,
         } => {
-            let Some(Value::Object(mut stored)) = load(conn, &collection, &id)? else {
+            let Some(Value::Object(mut stored)) = load(conn, owner, &collection, &id)? else {
                 return Err(StoreError::NotFound);
             };
             for (key, value) in item {
@@ -160,15 +167,21 @@ fn apply_op(
                 }
             }
             let doc = to_doc(&stored, max_doc_bytes)?;
-            run(conn, UPDATE_DOC, params![collection, id, doc], |stmt, p| {
-                stmt.execute(p)
-            })?;
+            run(
+                conn,
+                UPDATE_DOC,
+                params![owner, collection, id, doc],
+                |stmt, p| stmt.execute(p),
+            )?;
             Ok((Value::Object(stored), doc))
         }
         WriteOp::Delete { collection, id } => {
-            let removed = run(conn, DELETE_DOC, params![collection, id], |stmt, p| {
-                stmt.execute(p)
-            })?;
+            let removed = run(
+                conn,
+                DELETE_DOC,
+                params![owner, collection, id],
+                |stmt, p| stmt.execute(p),
+            )?;
             if removed == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -177,16 +190,66 @@ fn apply_op(
     }
 }
 
-const NEXT_ID: &str = "INSERT INTO sequences (collection, last_id) VALUES (?1, 1)
-     ON CONFLICT (collection) DO UPDATE SET last_id = last_id + 1
-     RETURNING last_id";
-const INSERT_DOC: &str = "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)";
-const UPSERT_DOC: &str = "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)
-     ON CONFLICT (collection, id) DO UPDATE SET doc = excluded.doc";
-const RAISE_ID: &str = "INSERT INTO sequences (collection, last_id) VALUES (?1, ?2)
-     ON CONFLICT (collection) DO UPDATE SET last_id = max(last_id, excluded.last_id)";
-const UPDATE_DOC: &str = "UPDATE documents SET doc = ?3 WHERE collection = ?1 AND id = ?2";
-const DELETE_DOC: &str = "DELETE FROM documents WHERE collection = ?1 AND id = ?2";
+const LAST_ID: &str = "SELECT last_id FROM sequences WHERE owner = ?1 AND collection = ?2";
+const SET_LAST_ID: &str = "INSERT INTO sequences (owner, collection, last_id) VALUES (?1, ?2, ?3)
+     ON CONFLICT (owner, collection) DO UPDATE SET last_id = excluded.last_id";
+const ID_TAKEN: &str = "SELECT 1 FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3";
+const INSERT_DOC: &str =
+    "INSERT INTO documents (owner, collection, id, doc) VALUES (?1, ?2, ?3, ?4)";
+const UPSERT_DOC: &str =
+    "INSERT INTO documents (owner, collection, id, doc) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (owner, collection, id) DO UPDATE SET doc = excluded.doc";
+const UPDATE_DOC: &str =
+    "UPDATE documents SET doc = ?4 WHERE owner = ?1 AND collection = ?2 AND id = ?3";
+const DELETE_DOC: &str = "DELETE FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3";
+
+/// The next id of `owner`'s `collection` sequence, recorded as used: one past the last one handed
+/// out, skipping ids that clients chose themselves with `update` (which never move the
+/// sequence, so one client cannot exhaust it for the others), and never past [`MAX_ID`].
+///
+/// A `last_id` that is not an integer in range (left by a server before ids were bounded,
+/// which moved it to a client's id and then past `i64::MAX` into a REAL) restarts the count
+/// at 0: taken ids are skipped, so no model is overwritten.
+fn next_id(conn: &Connection, owner: &str, collection: &str) -> Result<i64, StoreError> {
+    let last: Option<SqlValue> = run(conn, LAST_ID, params![owner, collection], |stmt, p| {
+        stmt.query_row(p, |row| row.get(0)).optional()
+    })?;
+    let last = match last {
+        None => 0,
+        Some(SqlValue::Integer(n)) if (0..=MAX_ID).contains(&n) => n,
+        Some(other) => {
+            tracing::warn!(
+                collection,
+                ?other,
+                "id sequence out of range; restarting it"
+            );
+            0
+        }
+    };
+    let mut id = last;
+    loop {
+        id = id
+            .checked_add(1)
+            .filter(|id| *id <= MAX_ID)
+            .ok_or(StoreError::IdsExhausted)?;
+        let taken = run(
+            conn,
+            ID_TAKEN,
+            params![owner, collection, id.to_string()],
+            |stmt, p| stmt.exists(p),
+        )?;
+        if !taken {
+            break;
+        }
+    }
+    run(
+        conn,
+        SET_LAST_ID,
+        params![owner, collection, id],
+        |stmt, p| stmt.execute(p),
+    )?;
+    Ok(id)
+}
 
 /// Runs `f` on the cached prepared statement for `sql` (parsed once per connection).
 fn run<P, T>(
