@@ -45,13 +45,21 @@ async fn expect(c: &mut Client, name: &str) -> Value {
 /// from "not yet" for events sent before it by the same node. Events from other nodes travel
 /// through Redis, so callers check this only after the events they expect have arrived.
 async fn assert_quiet(c: &mut Client) {
+    assert_quiet_in(c, "").await;
+}
+
+/// [`assert_quiet`] for a client of another namespace (`nsp` is `"/admin,"`).
+async fn assert_quiet_in(c: &mut Client, nsp: &str) {
     const MARKER: u64 = 99_999;
-    let packet = format!("42{MARKER}{}", json!(["read", req("/api/nothing", None)]));
+    let packet = format!(
+        "42{nsp}{MARKER}{}",
+        json!(["read", req("/api/nothing", None)])
+    );
     c.send(&packet).await;
     let frame = c.recv().await.expect("marker ack");
     assert_eq!(
         frame,
-        format!("43{MARKER}[null,[]]"),
+        format!("43{nsp}{MARKER}[null,[]]"),
         "an unexpected frame came first"
     );
 }
@@ -291,4 +299,115 @@ fn parse_ack(frame: &str) -> Option<(usize, Value)> {
     let body: Value = serde_json::from_str(&rest[split..]).ok()?;
     assert!(body[0].is_null(), "{frame}");
     Some((id, body[1].clone()))
+}
+
+/// A `bss-server` started on a given port (the shared-port test cannot use port 0); killed on
+/// drop.
+struct PortNode(std::process::Child);
+
+impl PortNode {
+    /// Starts a node on `port`; `Ok` once it prints its address, `Err(stderr)` if it exits.
+    fn start(db: &str, redis: &Redis, port: u16, extra: &[&str]) -> Result<Self, String> {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bss-server"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--db",
+                db,
+            ])
+            .args(["--adapter", &redis.url()])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bss-server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read stdout");
+        if line.starts_with("listening on ") {
+            return Ok(Self(child));
+        }
+        let mut stderr = String::new();
+        let _ = child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr);
+        let _ = child.wait();
+        Err(stderr)
+    }
+}
+
+impl Drop for PortNode {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_port_lets_nodes_share_one_address() {
+    let db = shared_postgres().create_database("reuse");
+    let redis = Redis::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let first = PortNode::start(&db, &redis, port, &["--reuse-port"]).expect("first node");
+    let second = PortNode::start(&db, &redis, port, &["--reuse-port"]).expect("second node");
+    // Without the flag the port is taken: one clear line, non-zero exit.
+    let refused = PortNode::start(&db, &redis, port, &[])
+        .err()
+        .expect("refused");
+    assert!(
+        refused.trim().starts_with("bss-server: cannot listen on"),
+        "{refused}"
+    );
+
+    // Connections on the one port are spread by the kernel; every one is served.
+    let mut watcher = Client::connect(port).await;
+    subscribe(&mut watcher).await;
+    for n in 0..16 {
+        let mut c = Client::connect(port).await;
+        let created = c
+            .ok("create", req("/api/todos", Some(json!({"n": n}))))
+            .await;
+        assert_eq!(expect(&mut watcher, "created").await, created);
+    }
+    // One node gone, the address still answers.
+    drop(first);
+    let mut c = Client::connect(port).await;
+    let all = c.ok("read", req("/api/todos", None)).await;
+    assert_eq!(all.as_array().unwrap().len(), 16);
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_hears_other_nodes_once_they_have_a_client_in_it() {
+    // The documented limit of socket.io's dynamic namespaces across nodes: a node broadcasts
+    // in the namespaces it has (its clients opened them), so another node's `/admin` clients
+    // hear its writes once it has an `/admin` client of its own.
+    let db = shared_postgres().create_database("dynns");
+    let redis = Redis::start();
+    let (a, b) = (node(&db, &redis), node(&db, &redis));
+    let mut admin_on_b = Client::connect_ns(b.port, "/admin").await;
+    subscribe(&mut admin_on_b).await;
+    let mut root_on_a = Client::connect(a.port).await;
+    root_on_a
+        .ok("create", req("/api/todos", Some(json!({"n": 1}))))
+        .await;
+    assert_quiet_in(&mut admin_on_b, "/admin,").await;
+
+    let _admin_on_a = Client::connect_ns(a.port, "/admin").await;
+    let created = root_on_a
+        .ok("create", req("/api/todos", Some(json!({"n": 2}))))
+        .await;
+    assert_eq!(expect(&mut admin_on_b, "created").await, created);
 }
