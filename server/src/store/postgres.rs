@@ -79,7 +79,6 @@ type Job = (Write, oneshot::Sender<Result<Applied, StoreError>>);
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
-    max_doc_bytes: usize,
     queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -115,15 +114,9 @@ impl PostgresStore {
         let writer = tokio::spawn(write::run_writer(pool.clone(), jobs, max_doc_bytes));
         Ok(Self {
             pool,
-            max_doc_bytes,
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
         })
-    }
-
-    /// The size bound given to [`PostgresStore::connect`].
-    pub fn max_doc_bytes(&self) -> usize {
-        self.max_doc_bytes
     }
 }
 
