@@ -49,7 +49,7 @@ async fn main() -> ExitCode {
 async fn run(config: Config) -> Result<(), String> {
     let store = open(&config.db, config.max_item_bytes)
         .await
-        .map_err(|e| format!("cannot open {}: {e:?}", redacted(&config.db)))?;
+        .map_err(|e| format!("cannot open {}: {e}", redacted(&config.db)))?;
     let Server { router, io, store } = match config.adapter.as_str() {
         "local" => build(&config, store)?,
         url => build_cluster(&config, store, url).await?,
@@ -74,7 +74,7 @@ async fn run(config: Config) -> Result<(), String> {
     store
         .close()
         .await
-        .map_err(|e| format!("closing the store: {e:?}"))?;
+        .map_err(|e| format!("closing the store: {e}"))?;
     Ok(())
 }
 

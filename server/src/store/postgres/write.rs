@@ -63,11 +63,11 @@ pub(super) async fn run_writer(
                 }
             }
             Err(error) => {
-                tracing::warn!(?error, "batch not committed");
+                tracing::warn!(%error, "batch not committed");
                 for reply in replies {
                     let _ = reply.send(Err(match &error {
                         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-                        other => StoreError::Internal(format!("{other:?}")),
+                        other => StoreError::Internal(other.to_string()),
                     }));
                 }
             }
