@@ -15,6 +15,8 @@ pub mod api;
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod conn;
+pub mod demo_token;
 pub mod endpoint;
 pub mod error;
 pub mod identity;
@@ -22,7 +24,9 @@ pub mod ids;
 pub mod live;
 pub mod order;
 pub mod origin;
+pub mod public;
 pub mod rest;
+pub mod serve;
 pub mod socket;
 pub mod static_files;
 pub mod store;
@@ -34,7 +38,7 @@ use std::time::Duration;
 
 use axum::Router;
 use socketioxide::adapter::Adapter;
-use socketioxide::SocketIo;
+use socketioxide::{SocketIo, TransportType};
 
 use crate::api::Api;
 use crate::config::Config;
@@ -76,8 +80,7 @@ impl IoHandle {
 
 /// Builds the app for `config` over `store`, one node on its own (socket.io's local adapter).
 pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
-    let api = Api::new(store.clone(), config.prefix());
-    let access = access::Access::from_config(config)?;
+    let (api, access) = api_and_access(config, &store)?;
     let builder = SocketIo::builder()
         .with_state(api.clone())
         .with_state(access.clone());
@@ -98,15 +101,14 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
 }
 
 /// Builds the app for `config` over `store` as one of several nodes: broadcasts cross nodes
-/// through Redis at `adapter_url` (see [`cluster`]), and socket.io is WebSocket-only, so that a
+/// through Redis at `adapter_url` (see [`cluster`]). socket.io is WebSocket-only, so a
 /// connection never depends on reaching the same node twice (no sticky sessions needed).
 pub async fn build_cluster(
     config: &Config,
     store: Arc<dyn Store>,
     adapter_url: &str,
 ) -> Result<Server, String> {
-    let api = Api::new(store.clone(), config.prefix());
-    let access = access::Access::from_config(config)?;
+    let (api, access) = api_and_access(config, &store)?;
     let stats = Arc::new(cluster::BusStats::default());
     let driver = cluster::BusDriver::connect(adapter_url, stats.clone())
         .await
@@ -119,7 +121,6 @@ pub async fn build_cluster(
     let builder = SocketIo::builder()
         .with_state(api.clone())
         .with_state(access.clone())
-        .transports([socketioxide::TransportType::Websocket])
         .with_adapter::<socketioxide_redis::CustomRedisAdapter<_, cluster::BusDriver>>(adapter);
     let (router, io) = assemble(config, api, access, builder)?;
     use socketioxide::handler::ConnectHandler as _;
@@ -139,6 +140,18 @@ pub async fn build_cluster(
     })
 }
 
+fn api_and_access(
+    config: &Config,
+    store: &Arc<dyn Store>,
+) -> Result<(Api, access::Access), String> {
+    let prefix = config.prefix();
+    endpoint::validate_prefix(&prefix)?;
+    let public = public::PublicPrefixes::new(&config.public_prefixes, &prefix)?;
+    let api = Api::new(store.clone(), prefix).with_public(public);
+    let access = access::Access::from_config(config)?;
+    Ok((api, access))
+}
+
 /// The app around `builder` (which already holds `api` and `access` as its state): socket.io
 /// with the handlers in every dynamic namespace, the REST twin, stats and static files. The
 /// caller registers `/`, whose adapter initialisation differs (Redis: subscriptions to await).
@@ -149,7 +162,6 @@ fn assemble<A: Adapter>(
     builder: socketioxide::SocketIoBuilder<A>,
 ) -> Result<(Router, SocketIo<A>), String> {
     let prefix = api.prefix().to_owned();
-    endpoint::validate_prefix(&prefix)?;
     let origins = origin::OriginPolicy::new(&config.allowed_origins)?;
     let max_message = config.max_message_bytes();
     let (layer, io) = builder
@@ -161,6 +173,8 @@ fn assemble<A: Adapter>(
         .ws_max_frame_size(max_message)
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+        // Our client only speaks WebSocket; polling sessions cost memory and buy nothing.
+        .transports([TransportType::Websocket])
         .build_layer();
     api.live().attach(io.clone());
     use socketioxide::handler::ConnectHandler as _;
@@ -172,10 +186,12 @@ fn assemble<A: Adapter>(
     )
     .map_err(|e| format!("namespace pattern: {e}"))?;
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
-    let rest = rest::router(api.clone(), max_message).layer(axum::middleware::from_fn_with_state(
-        access,
-        access::rest_identity,
-    ));
+    let mut rest = rest::router(api.clone(), max_message).layer(
+        axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),
+    );
+    if let (true, Some(auth)) = (config.demo_tokens, access.auth()) {
+        rest = rest.merge(demo_token::router(auth.clone()));
+    }
     let router = rest
         .merge(live::stats_router(api))
         .merge(static_files::router(&www))

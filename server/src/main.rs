@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use backbone_socket_sync_server::auth::{parse_ttl, Auth};
 use backbone_socket_sync_server::config::{Command, Config};
+use backbone_socket_sync_server::serve::{raise_fd_limit, serve, ServeConfig};
 use backbone_socket_sync_server::store::open::{open, redacted};
 use backbone_socket_sync_server::{build, build_cluster, Server};
 use clap::Parser;
@@ -47,6 +48,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
+    let fd_limit = raise_fd_limit();
     let store = open(&config.db, config.max_item_bytes)
         .await
         .map_err(|e| format!("cannot open {}: {e}", redacted(&config.db)))?;
@@ -54,6 +56,9 @@ async fn run(config: Config) -> Result<(), String> {
         "local" => build(&config, store)?,
         url => build_cluster(&config, store, url).await?,
     };
+    // Hooked before "listening" is printed: a SIGTERM sent as soon as the server is ready
+    // (a test, a supervisor) must shut it down gracefully, not kill it.
+    let shutdown = shutdown_signal().map_err(|e| format!("cannot hook signals: {e}"))?;
     let listener = listen(&config)
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -63,14 +68,14 @@ async fn run(config: Config) -> Result<(), String> {
     };
     println!("listening on http://{host}:{}", addr.port());
     std::io::stdout().flush().map_err(|e| e.to_string())?;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            io.close().await;
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let serve_config = ServeConfig::from_config(&config, fd_limit);
+    serve(listener, router, serve_config, async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        io.close().await;
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     store
         .close()
         .await
@@ -104,20 +109,25 @@ fn token(config: &Config, sub: &str, ttl: &str) -> Result<String, String> {
     Ok(token)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Hooks SIGINT and SIGTERM now; the future finishes when either arrives.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
