@@ -497,3 +497,20 @@ async fn every_namespace_needs_a_token() {
         json!([{"id": 1, "ns": "admin"}])
     );
 }
+
+#[tokio::test]
+async fn a_socket_on_a_custom_namespace_is_disconnected_at_exp_too() {
+    let (_dir, server, _) = start(&[]);
+    let exp = now_secs() + 2;
+    let short = forge(
+        json!({"alg": "HS256"}),
+        json!({"sub": "alice", "exp": exp}),
+        Some(SECRET),
+    );
+    let mut c = Client::open(server.port).await;
+    c.send(&format!("40/admin,{}", json!({ "token": short })))
+        .await;
+    assert!(c.recv().await.unwrap().starts_with("40/admin,{\"sid\":"));
+    assert_eq!(c.recv().await.unwrap(), "41/admin,");
+    assert!(now_secs() >= exp);
+}
