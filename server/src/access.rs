@@ -160,8 +160,11 @@ impl Drop for AbortOnDrop {
 fn disconnect_at(io: SocketIo, socket: &SocketRef, exp: u64) {
     let ns = socket.ns().to_owned();
     let sid = socket.id;
+    let Some(left) = until(exp) else {
+        return; // beyond the clock's range: never
+    };
     let timer = tokio::spawn(async move {
-        tokio::time::sleep(until(exp)).await;
+        tokio::time::sleep(left).await;
         if let Some(socket) = io.of(&ns).and_then(|ops| ops.get_socket(sid)) {
             tracing::info!(%sid, ns, "token expired: disconnecting");
             let _ = socket.disconnect();

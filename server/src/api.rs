@@ -13,6 +13,7 @@ use crate::identity::Identity;
 use crate::ids::{self, IdKind};
 use crate::live::Live;
 use crate::order::Lane;
+use crate::public::PublicPrefixes;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
 
 /// Backbone's five sync methods.
@@ -80,6 +81,7 @@ pub struct Api {
     store: Arc<dyn Store>,
     prefix: String,
     live: Live,
+    public: Arc<PublicPrefixes>,
 }
 
 impl Api {
@@ -89,7 +91,15 @@ impl Api {
             store,
             prefix: prefix.into(),
             live: Live::default(),
+            public: Arc::default(),
         }
+    }
+
+    /// Serves the shared documents of collections under `public` read-only to every user
+    /// (see [`crate::public`]).
+    pub fn with_public(mut self, public: PublicPrefixes) -> Self {
+        self.public = Arc::new(public);
+        self
     }
 
     /// The api prefix, e.g. `/api`.
@@ -136,10 +146,11 @@ impl Api {
             read => {
                 let turn = lane.map(|lane| lane.read());
                 return Box::pin(async move {
-                    let _ticket = match turn {
+                    let _turn = match turn {
                         Some((ticket, ready)) => {
-                            ready.await;
-                            Some(ticket)
+                            // None: the client's connection is gone; nobody to answer.
+                            let slot = ready.await.ok_or_else(ApiError::internal)?;
+                            Some((ticket, slot))
                         }
                         None => None,
                     };
@@ -175,7 +186,16 @@ impl Api {
     /// Validates a request and says what it does.
     fn plan(&self, request: Request) -> Result<Planned, ApiError> {
         let endpoint = Endpoint::parse(&request.endpoint, &self.prefix)?;
-        let owner = request.identity.owner.clone();
+        let mut owner = request.identity.owner.clone();
+        if !owner.is_empty() && self.public.covers(endpoint.collection()) {
+            if request.method != Method::Read {
+                return Err(ApiError {
+                    status: 403,
+                    message: "this collection is read-only".into(),
+                });
+            }
+            owner = String::new(); // the shared documents
+        }
         let request_id = request.request_id.map(|id| request.identity.request_id(id));
         let op = match (request.method, endpoint) {
             (Method::Read, Endpoint::Collection(collection)) => {

@@ -45,6 +45,26 @@ pub struct Config {
     #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
 
+    /// Most socket.io WebSocket connections open at once; upgrades beyond get a 503. Lowered
+    /// at start to keep file descriptors in reserve when the `nofile` limit is too small.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Requests one connection may have in flight; beyond, the server stops reading it until
+    /// replies go out (TCP backpressure, nothing refused).
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+
+    /// Bytes of replies one connection may have queued unread; beyond, the server stops
+    /// reading it. A connection that reads nothing for the ping timeout is closed.
+    #[arg(long, env = "MAX_QUEUED_BYTES", default_value_t = 8 << 20)]
+    pub max_queued_bytes: usize,
+
+    /// Milliseconds a client may take to send a request's headers, and an HTTP connection
+    /// that never upgraded may stay idle between requests.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
     /// File holding the HS256 secret (at least 32 bytes) of access tokens. Given, every
     /// socket.io connection and REST call needs a valid token, and each user has their own
     /// collections; absent, authentication is off.
@@ -59,6 +79,11 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+
+    /// A collection prefix under the api prefix (`/api/public`) whose shared documents (those
+    /// stored with authentication off) every user may read and none may write; repeatable.
+    #[arg(long = "public-prefix", env = "PUBLIC_PREFIXES", value_delimiter = ',')]
+    pub public_prefixes: Vec<String>,
 
     /// Mint tokens for anyone who asks at `POST /_bss/demo-token {"sub": …}` (for trying the
     /// demo as several users; never in production). Turns authentication on, with a random

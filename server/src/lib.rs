@@ -14,6 +14,8 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod conn;
+pub mod demo_token;
 pub mod endpoint;
 pub mod error;
 pub mod identity;
@@ -21,7 +23,9 @@ pub mod ids;
 pub mod live;
 pub mod order;
 pub mod origin;
+pub mod public;
 pub mod rest;
+pub mod serve;
 pub mod socket;
 pub mod static_files;
 pub mod store;
@@ -30,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use socketioxide::SocketIo;
+use socketioxide::{SocketIo, TransportType};
 
 use crate::api::Api;
 use crate::config::Config;
@@ -55,7 +59,8 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     let prefix = config.prefix();
     endpoint::validate_prefix(&prefix)?;
     let origins = origin::OriginPolicy::new(&config.allowed_origins)?;
-    let api = Api::new(store.clone(), prefix.clone());
+    let public = public::PublicPrefixes::new(&config.public_prefixes, &prefix)?;
+    let api = Api::new(store.clone(), prefix.clone()).with_public(public);
     let access = access::Access::from_config(config)?;
     let max_message = config.max_message_bytes();
     let (layer, io) = SocketIo::builder()
@@ -69,6 +74,8 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .ws_max_frame_size(max_message)
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+        // Our client only speaks WebSocket; polling sessions cost memory and buy nothing.
+        .transports([TransportType::Websocket])
         .build_layer();
     api.live().attach(io.clone());
     use socketioxide::handler::ConnectHandler as _;
@@ -87,10 +94,12 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     )
     .map_err(|e| format!("namespace pattern: {e}"))?;
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
-    let rest = rest::router(api.clone(), max_message).layer(axum::middleware::from_fn_with_state(
-        access,
-        access::rest_identity,
-    ));
+    let mut rest = rest::router(api.clone(), max_message).layer(
+        axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),
+    );
+    if let (true, Some(auth)) = (config.demo_tokens, access.auth()) {
+        rest = rest.merge(demo_token::router(auth.clone()));
+    }
     let router = rest
         .merge(live::stats_router(api))
         .merge(static_files::router(&www))

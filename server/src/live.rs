@@ -173,7 +173,7 @@ async fn on_subscription(
     ack: AckSender,
     State(api): State<Api>,
     Extension(identity): Extension<Identity>,
-    Args(args): Args,
+    Args(args, _): Args,
 ) {
     let (reply_event, result) = match subscription_endpoint(args) {
         Ok(endpoint) => {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use backbone_socket_sync_server::auth::{parse_ttl, Auth};
 use backbone_socket_sync_server::config::{Command, Config};
+use backbone_socket_sync_server::serve::{raise_fd_limit, serve, ServeConfig};
 use backbone_socket_sync_server::store::sqlite::SqliteStore;
 use backbone_socket_sync_server::{build, Server};
 use clap::Parser;
@@ -48,6 +49,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), String> {
+    let fd_limit = raise_fd_limit();
     let store = SqliteStore::open(&config.db, config.max_item_bytes)
         .map_err(|e| format!("cannot open {}: {e:?}", config.db.display()))?;
     let Server { router, io, store } = build(&config, Arc::new(store))?;
@@ -61,14 +63,14 @@ async fn run(config: Config) -> Result<(), String> {
     };
     println!("listening on http://{host}:{}", addr.port());
     std::io::stdout().flush().map_err(|e| e.to_string())?;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            io.close().await;
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let serve_config = ServeConfig::from_config(&config, fd_limit);
+    serve(listener, router, serve_config, async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        io.close().await;
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     store
         .close()
         .await

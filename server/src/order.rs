@@ -16,7 +16,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit};
+
+use crate::conn::Conn;
 
 /// A write waiting for its turn to be queued in the store.
 type Deferred = Box<dyn FnOnce() + Send>;
@@ -24,6 +26,8 @@ type Deferred = Box<dyn FnOnce() + Send>;
 /// The request order of one client.
 pub struct Lane {
     state: Mutex<State>,
+    /// The connection whose read admission a read waits for after its turn, if any.
+    conn: Option<Arc<Conn>>,
     /// Bumped whenever a write is committed, for the reads waiting on it.
     committed: watch::Sender<u64>,
 }
@@ -55,7 +59,14 @@ impl Drop for Ticket {
 impl Lane {
     /// A lane with nothing in flight.
     pub fn new() -> Arc<Self> {
+        Self::with_admission(None)
+    }
+
+    /// A lane whose reads, once their turn has come, also wait for `conn`'s read admission
+    /// ([`Conn::read_admission`]); reads earlier in the lane get it first.
+    pub fn with_admission(conn: Option<Arc<Conn>>) -> Arc<Self> {
         Arc::new(Self {
+            conn,
             state: Mutex::new(State::default()),
             committed: watch::Sender::new(0),
         })
@@ -94,8 +105,15 @@ impl Lane {
     }
 
     /// Registers a read arriving now; the future resolves once every earlier write of this
-    /// lane is committed. The ticket must live until the read has run.
-    pub fn read(self: &Arc<Self>) -> (Ticket, impl Future<Output = ()> + Send + 'static) {
+    /// lane is committed (and the read is admitted on the lane's connection, if any) to the
+    /// slot to hold while reading, or to `None` when that connection is dead. The ticket must
+    /// live until the read has run.
+    pub fn read(
+        self: &Arc<Self>,
+    ) -> (
+        Ticket,
+        impl Future<Output = Option<ReadSlot>> + Send + 'static,
+    ) {
         let mut state = self.state.lock().expect("lane");
         state.next_seq += 1;
         let seq = state.next_seq;
@@ -110,6 +128,10 @@ impl Lane {
         let ready = async move {
             // The lane (held here) keeps the sender, so this only ends when the check passes.
             let _ = committed.wait_for(|_| lane.writes_done_before(seq)).await;
+            match &lane.conn {
+                Some(conn) => conn.read_admission().await.map(|p| ReadSlot(Some(p))),
+                None => Some(ReadSlot(None)),
+            }
         };
         (ticket, ready)
     }
@@ -138,6 +160,9 @@ impl Lane {
         }
     }
 }
+
+/// A read's admission on its connection, held while it runs.
+pub struct ReadSlot(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
 
 enum Turn<T> {
     Now(Option<T>),
@@ -203,7 +228,7 @@ mod tests {
         assert_eq!(turn2.await, Some(1));
         drop(w2);
         let (_r2, ready2) = lane.read();
-        ready2.await;
+        assert!(ready2.await.is_some());
     }
 
     fn futures_poll<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {

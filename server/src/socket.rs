@@ -18,6 +18,7 @@ use socketioxide::handler::{FromMessageParts, Value as RawValue};
 use socketioxide::socket::Socket;
 
 use crate::api::{Api, Method, Request};
+use crate::conn::Conn;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::order::Lane;
@@ -41,8 +42,8 @@ impl<A: Adapter> FromMessageParts<A> for AckId {
 
 /// The event's arguments (everything after its name), parsed from the packet's own JSON text
 /// so that one argument that is itself an array stays distinguishable from several arguments;
-/// `None` when the payload is not a JSON array of text.
-pub struct Args(pub Option<Vec<Value>>);
+/// `None` when the payload is not a JSON array of text. Then the length of that text.
+pub struct Args(pub Option<Vec<Value>>, pub usize);
 
 impl<A: Adapter> FromMessageParts<A> for Args {
     type Error = Infallible;
@@ -51,15 +52,16 @@ impl<A: Adapter> FromMessageParts<A> for Args {
         v: &mut RawValue,
         _: &Option<i64>,
     ) -> Result<Self, Infallible> {
-        let parsed = v
-            .as_str()
-            .and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok());
-        Ok(Args(parsed.map(|mut args| {
+        let text = v.as_str();
+        let bytes = text.map_or(0, |text| text.len());
+        let parsed = text.and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok());
+        let args = parsed.map(|mut args| {
             if !args.is_empty() {
                 args.remove(0); // the event name
             }
             args
-        })))
+        });
+        Ok(Args(args, bytes))
     }
 }
 
@@ -70,9 +72,13 @@ impl<A: Adapter> FromMessageParts<A> for Args {
 /// it spawns the handler: an event sent right after `40{"sid":…}` could otherwise arrive
 /// before its handler exists and be dropped. Middlewares run before the reply.
 pub async fn register_handlers(socket: SocketRef) -> Result<(), Infallible> {
-    let lane = Lane::new();
+    let conn = connection(&socket);
+    // A read's reply may be large: after its turn in the lane, it waits for room in the
+    // connection's reply queue (see `crate::conn`).
+    let lane = Lane::with_admission(conn.clone());
     for method in Method::ALL {
         let lane = lane.clone();
+        let conn = conn.clone();
         socket.on(
             method.name(),
             move |socket: SocketRef,
@@ -80,9 +86,11 @@ pub async fn register_handlers(socket: SocketRef) -> Result<(), Infallible> {
                   ack: AckSender,
                   State(api): State<Api>,
                   Extension(identity): Extension<Identity>,
-                  Args(args): Args| {
+                  Args(args, bytes): Args| {
                 // Runs as the packet is read, in the socket's order: the request takes its
-                // place in the lane now (read-your-writes, see `crate::order`).
+                // place in the lane now (read-your-writes, see `crate::order`) and counts
+                // against the connection's in-flight bound until its reply is queued.
+                let in_flight = conn.as_ref().map(|conn| conn.begin_request(bytes));
                 let started = start_request(&api, method, args, identity, &socket, &lane);
                 async move {
                     let (reply_event, result) = match started {
@@ -90,6 +98,7 @@ pub async fn register_handlers(socket: SocketRef) -> Result<(), Infallible> {
                         Err((reply_event, error)) => (reply_event, Err(error)),
                     };
                     reply(&socket, ack_id, ack, reply_event.as_deref(), result);
+                    drop(in_flight);
                 }
             },
         );
@@ -128,11 +137,13 @@ async fn on_unknown(socket: SocketRef, Event(event): Event, AckId(ack_id): AckId
 
 /// Answers a request the way it was asked: through its ack when it carried an ack id, else by
 /// emitting `reply_event` (or [`ERROR_EVENT`] when there is none) to the requesting socket.
+/// The reply's bytes count against its connection's queued-bytes bound until written.
 ///
 /// A reply that cannot be queued (the socket's send buffer is full, or it is closing) is never
 /// dropped silently: the write it reports is already committed, so the socket is closed, and
 /// its client reconnects and re-sends with the same `requestId`, which the store answers with
-/// the committed result instead of applying it again.
+/// the committed result instead of applying it again. That is logged once per socket: the
+/// replies that follow find it closed.
 pub(crate) fn reply(
     socket: &SocketRef,
     ack_id: Option<i64>,
@@ -140,19 +151,61 @@ pub(crate) fn reply(
     reply_event: Option<&str>,
     result: Result<Value, ApiError>,
 ) {
+    let conn = connection(socket);
     let sent = if ack_id.is_some() {
         match result {
-            Ok(value) => ack.send(&(Value::Null, value)),
+            Ok(value) => {
+                count_queued(conn.as_deref(), &value);
+                ack.send(&(Value::Null, value))
+            }
             Err(error) => ack.send(&(error,)),
         }
     } else {
         let payload = result.unwrap_or_else(|error| json!({ "error": error }));
+        count_queued(conn.as_deref(), &payload);
         socket.emit(reply_event.unwrap_or(ERROR_EVENT), &payload)
     };
     if let Err(error) = sent {
-        tracing::warn!(%error, sid = %socket.id, "reply not sent; closing the socket so its client retries");
+        if socket.connected() {
+            tracing::warn!(%error, sid = %socket.id, "reply not sent; closing the socket so its client retries");
+        } else {
+            tracing::debug!(%error, sid = %socket.id, "reply to a closed socket not sent");
+        }
         // Already disconnected is the only failure here, and then there is nothing to close.
         let _ = socket.clone().disconnect();
+    }
+}
+
+/// The connection a socket came on, when it was accepted by [`crate::serve`].
+fn connection(socket: &SocketRef) -> Option<Arc<Conn>> {
+    socket.req_parts().extensions.get::<Arc<Conn>>().cloned()
+}
+
+/// Counts a reply against its connection's queued bytes: at most its JSON length (strings
+/// unescaped, numbers one byte), so the count never runs ahead of the bytes written for it,
+/// and without serialising it a second time.
+fn count_queued(conn: Option<&Conn>, value: &Value) {
+    if let Some(conn) = conn {
+        conn.queue_reply(json_len_at_least(value));
+    }
+}
+
+fn json_len_at_least(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 1,
+        Value::String(text) => text.len() + 2,
+        Value::Array(items) => {
+            1 + items
+                .iter()
+                .map(|item| json_len_at_least(item) + 1)
+                .sum::<usize>()
+        }
+        Value::Object(map) => {
+            1 + map
+                .iter()
+                .map(|(key, item)| key.len() + 4 + json_len_at_least(item))
+                .sum::<usize>()
+        }
     }
 }
 

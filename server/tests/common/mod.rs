@@ -27,13 +27,37 @@ impl ServerProcess {
     /// Starts the binary on port 0 with `--db db` plus `extra` flags and waits for its
     /// `listening on http://127.0.0.1:PORT` line.
     pub fn start(db: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bss-server"))
+        Self::start_with_stderr(db, extra, Stdio::inherit())
+    }
+
+    /// Like [`ServerProcess::start`], with the server's log (stderr) written to `log`.
+    pub fn start_logged(db: &Path, extra: &[&str], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        Self::start_with_stderr(db, extra, Stdio::from(file))
+    }
+
+    /// Like [`ServerProcess::start`], run through `sh -c "<shell>; exec server …"` (to set
+    /// limits first, for example).
+    pub fn start_after(shell: &str, db: &Path, extra: &[&str]) -> Self {
+        let mut command = Command::new("sh");
+        let script = format!("{shell}; exec \"$0\" \"$@\"");
+        command.args(["-c", &script, env!("CARGO_BIN_EXE_bss-server")]);
+        Self::spawn(command, db, extra, Stdio::inherit())
+    }
+
+    fn start_with_stderr(db: &Path, extra: &[&str], stderr: Stdio) -> Self {
+        let command = Command::new(env!("CARGO_BIN_EXE_bss-server"));
+        Self::spawn(command, db, extra, stderr)
+    }
+
+    fn spawn(mut command: Command, db: &Path, extra: &[&str], stderr: Stdio) -> Self {
+        let mut child = command
             .args(["--port", "0", "--host", "127.0.0.1", "--db"])
             .arg(db)
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn bss-server");
         let stdout = child.stdout.take().expect("stdout");
@@ -62,6 +86,22 @@ impl ServerProcess {
     /// Base HTTP url.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory in KiB (Linux `/proc`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
     }
 
     /// True while the process runs.
@@ -101,7 +141,8 @@ pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
     (dir, db)
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// The WebSocket under a [`Client`].
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A raw socket.io client on one WebSocket.
 pub struct Client {
@@ -166,6 +207,11 @@ impl Client {
         } else {
             Err((reply, client))
         }
+    }
+
+    /// The connected WebSocket, for tests that drive it themselves (split, never read, …).
+    pub fn into_ws(self) -> Ws {
+        self.ws
     }
 
     /// Sends one text frame.

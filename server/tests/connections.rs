@@ -1,0 +1,154 @@
+//! Connections one client opens cannot starve the others: a WebSocket limit answered with 503
+//! while REST keeps working, header-read and idle timeouts for HTTP connections that never
+//! upgrade, the `nofile` soft limit raised, and no polling transport.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{req, temp_db, Client, ServerProcess};
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Whether the server closes `stream` within `within` (a read that ends or fails).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {} // a response (400/408) before the close
+        }
+    }
+}
+
+/// The row: at 20,000 fds `accept` failed and new clients timed out for ~40 s. With a
+/// WebSocket limit, upgrades beyond it get a 503 at once and REST keeps working.
+#[tokio::test]
+async fn websockets_beyond_the_limit_get_503_and_rest_keeps_working() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &["--max-connections", "3"]);
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(Client::connect(server.port).await);
+    }
+    let url = format!(
+        "ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket",
+        server.port
+    );
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        other => panic!("expected a 503, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/todos", server.url()))
+        .json(&json!({"title": "still works"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(
+        open[0].ok("read", req("/api/todos/1", None)).await["title"],
+        "still works"
+    );
+    // A closed WebSocket frees its place.
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok(_) => break,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(error) => panic!("place not freed: {error}"),
+        }
+    }
+}
+
+/// The row: connections trickling one header byte every few seconds, and silent TCP
+/// connections, were never closed. Here with a 600 ms header-read timeout.
+#[tokio::test]
+async fn slow_silent_and_idle_http_connections_are_closed() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &["--header-read-timeout-ms", "600"]);
+    let addr = format!("127.0.0.1:{}", server.port);
+    let bound = Duration::from_secs(5);
+
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    let started = Instant::now();
+    assert!(closed_within(&mut silent, bound).await, "silent connection");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "not before the timeout"
+    );
+
+    let mut trickle = TcpStream::connect(&addr).await.unwrap();
+    let started = Instant::now();
+    let request = b"GET /api/todos HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    let mut closed = false;
+    for byte in request.iter().chain(std::iter::repeat(&b'a')) {
+        if trickle.write_all(&[*byte]).await.is_err() || started.elapsed() > bound {
+            closed = true;
+            break;
+        }
+        if closed_within(&mut trickle, Duration::from_millis(150)).await {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed && started.elapsed() < bound, "trickling connection");
+
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(b"GET /api/todos HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "answered");
+    assert!(
+        closed_within(&mut idle, bound).await,
+        "idle keep-alive connection"
+    );
+
+    // Upgraded connections are not HTTP any more: they live by Engine.IO's heartbeat.
+    let mut c = Client::connect(server.port).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(c.ok("read", req("/api/todos", None)).await, json!([]));
+}
+
+/// The row: 150,000 polling handshakes took 2.2 GB. Our client speaks only WebSocket.
+#[tokio::test]
+async fn the_polling_transport_is_off() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &[]);
+    let response = reqwest::get(format!(
+        "{}/socket.io/?EIO=4&transport=polling",
+        server.url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 400);
+    let mut c = Client::connect(server.port).await;
+    assert_eq!(c.ok("read", req("/api/todos", None)).await, json!([]));
+}
+
+/// The `nofile` soft limit is raised to the hard limit at start.
+#[tokio::test]
+async fn the_open_files_limit_is_raised() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start_after("ulimit -S -n 512", &db, &[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[3], fields[4], "soft limit = hard limit: {line}");
+    assert_ne!(fields[3], "512");
+}
