@@ -53,6 +53,9 @@ async fn run(config: Config) -> Result<(), String> {
     let store = SqliteStore::open(&config.db, config.max_item_bytes)
         .map_err(|e| format!("cannot open {}: {e:?}", config.db.display()))?;
     let Server { router, io, store } = build(&config, Arc::new(store))?;
+    // Hooked before "listening" is printed: a SIGTERM sent as soon as the server is ready
+    // (a test, a supervisor) must shut it down gracefully, not kill it.
+    let shutdown = shutdown_signal().map_err(|e| format!("cannot hook signals: {e}"))?;
     let listener = tokio::net::TcpListener::bind((config.host, config.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
@@ -65,7 +68,7 @@ async fn run(config: Config) -> Result<(), String> {
     std::io::stdout().flush().map_err(|e| e.to_string())?;
     let serve_config = ServeConfig::from_config(&config, fd_limit);
     serve(listener, router, serve_config, async move {
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down");
         io.close().await;
     })
@@ -88,20 +91,25 @@ fn token(config: &Config, sub: &str, ttl: &str) -> Result<String, String> {
     Ok(token)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Hooks SIGINT and SIGTERM now; the future finishes when either arrives.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

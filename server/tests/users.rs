@@ -358,10 +358,7 @@ async fn public_collections_are_readable_by_every_user_and_writable_by_none() {
         let token = token(&auth, user);
         let mut c = connect(server.port, json!({ "token": token })).await;
         assert_eq!(c.ok("read", req("/api/colors", None)).await, colors);
-        assert_eq!(
-            c.ok("read", req("/api/colors/2", None)).await,
-            colors[1]
-        );
+        assert_eq!(c.ok("read", req("/api/colors/2", None)).await, colors[1]);
         for (method, endpoint, item) in [
             ("create", "/api/colors", Some(json!({"name": "blue"}))),
             ("update", "/api/colors/1", Some(json!({"name": "x"}))),
