@@ -20,6 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::SocketIo;
 
@@ -112,9 +113,9 @@ impl Access {
 
 /// Socket.io connect middleware: reads `token` and `clientId` from the CONNECT payload, refuses
 /// the socket or stores its [`Identity`], and schedules its disconnection at the token's `exp`.
-pub async fn authenticate(
-    socket: SocketRef,
-    io: SocketIo,
+pub async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
+    io: SocketIo<A>,
     State(access): State<Access>,
     TryData(payload): TryData<Value>,
 ) -> Result<(), Denied> {
@@ -142,11 +143,9 @@ pub async fn authenticate(
     Ok(())
 }
 
-/// Aborts the expiry timer of a socket when the socket itself is dropped (it lives in the
-/// socket's extensions, so a socket that leaves early leaves no sleeping task behind).
-#[derive(Clone)]
-struct ExpiryTimer(#[allow(dead_code)] Arc<AbortOnDrop>);
-
+/// Aborts the expiry timer of a socket when the socket itself is dropped: it lives (in an
+/// `Arc`, as extensions must be `Clone`) in the socket's extensions, so a socket that leaves
+/// early leaves no sleeping task behind.
 struct AbortOnDrop(tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
@@ -157,7 +156,7 @@ impl Drop for AbortOnDrop {
 
 /// Disconnects `socket` (a socket.io DISCONNECT, `41`) when `exp` passes. The timer holds the
 /// socket's id, not the socket, so it never keeps a closed socket alive.
-fn disconnect_at(io: SocketIo, socket: &SocketRef, exp: u64) {
+fn disconnect_at<A: Adapter>(io: SocketIo<A>, socket: &SocketRef<A>, exp: u64) {
     let ns = socket.ns().to_owned();
     let sid = socket.id;
     let Some(left) = until(exp) else {
@@ -172,7 +171,7 @@ fn disconnect_at(io: SocketIo, socket: &SocketRef, exp: u64) {
     });
     socket
         .extensions
-        .insert(ExpiryTimer(Arc::new(AbortOnDrop(timer.abort_handle()))));
+        .insert(Arc::new(AbortOnDrop(timer.abort_handle())));
 }
 
 /// REST middleware: reads `Authorization: Bearer` and `X-Client-Id`, answers 401 (or 400 for a

@@ -117,13 +117,9 @@ impl Api {
         &self.store
     }
 
-    /// Validates and runs a request; resolves after the write (if any) is committed.
-    pub async fn handle(&self, request: Request) -> Result<Value, ApiError> {
-        self.execute(request).await.map(|applied| applied.value)
-    }
-
-    /// Like [`Api::handle`] but tells whether a write was replayed from its request id
-    /// (reads are never replayed).
+    /// Validates and runs a request; resolves after the write (if any) is committed, telling
+    /// whether a write was replayed from its request id (reads are never replayed). Callers
+    /// go through [`crate::live::execute`], which also broadcasts the change.
     pub async fn execute(&self, request: Request) -> Result<Applied, ApiError> {
         self.start(request, None).await
     }

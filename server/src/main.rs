@@ -4,13 +4,12 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use backbone_socket_sync_server::auth::{parse_ttl, Auth};
 use backbone_socket_sync_server::config::{Command, Config};
 use backbone_socket_sync_server::serve::{raise_fd_limit, serve, ServeConfig};
-use backbone_socket_sync_server::store::sqlite::SqliteStore;
-use backbone_socket_sync_server::{build, Server};
+use backbone_socket_sync_server::store::open::{open, redacted};
+use backbone_socket_sync_server::{build, build_cluster, Server};
 use clap::Parser;
 
 /// Bytes glibc may keep free at the top of a heap before it returns them to the kernel.
@@ -50,14 +49,17 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), String> {
     let fd_limit = raise_fd_limit();
-    let store = SqliteStore::open(&config.db, config.max_item_bytes)
-        .map_err(|e| format!("cannot open {}: {e:?}", config.db.display()))?;
-    let Server { router, io, store } = build(&config, Arc::new(store))?;
+    let store = open(&config.db, config.max_item_bytes)
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", redacted(&config.db)))?;
+    let Server { router, io, store } = match config.adapter.as_str() {
+        "local" => build(&config, store)?,
+        url => build_cluster(&config, store, url).await?,
+    };
     // Hooked before "listening" is printed: a SIGTERM sent as soon as the server is ready
     // (a test, a supervisor) must shut it down gracefully, not kill it.
     let shutdown = shutdown_signal().map_err(|e| format!("cannot hook signals: {e}"))?;
-    let listener = tokio::net::TcpListener::bind((config.host, config.port))
-        .await
+    let listener = listen(&config)
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let host = match addr.ip() {
@@ -77,8 +79,24 @@ async fn run(config: Config) -> Result<(), String> {
     store
         .close()
         .await
-        .map_err(|e| format!("closing the store: {e:?}"))?;
+        .map_err(|e| format!("closing the store: {e}"))?;
     Ok(())
+}
+
+/// The listening socket, with SO_REUSEPORT when `--reuse-port` asks for it.
+fn listen(config: &Config) -> std::io::Result<tokio::net::TcpListener> {
+    let addr = std::net::SocketAddr::new(config.host, config.port);
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    if config.reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// `bss-server token --sub NAME [--ttl 1h]`: a token signed with the configured secret.

@@ -127,7 +127,13 @@ async fn respond(
         request_id,
         identity,
     };
-    let value = crate::live::execute(api, request, None, lane.as_ref()).await?;
+    let value = crate::live::execute(
+        api,
+        request,
+        None::<&socketioxide::extract::SocketRef>,
+        lane.as_ref(),
+    )
+    .await?;
     if method == Method::Create {
         let location = value
             .get("id")

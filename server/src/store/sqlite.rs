@@ -41,11 +41,13 @@ const READER_THREADS: usize = 2;
 /// Idle connections kept for in-place model lookups (one per runtime worker is enough).
 const MAX_IDLE_LOOKUPS: usize = 4;
 
-type Job = (Write, oneshot::Sender<Result<Applied, StoreError>>);
+/// A write for the writer thread, with its request's fingerprint already computed (by the
+/// caller, on its own thread: the writer thread is the one serial stage of every write, so
+/// hashing a large body there would slow every other write down).
+type Job = (writer::Queued, oneshot::Sender<Result<Applied, StoreError>>);
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
-    max_doc_bytes: usize,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
@@ -78,7 +80,6 @@ impl SqliteStore {
             .spawn(move || writer::run_writer(conn, rx, max_doc_bytes))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self {
-            max_doc_bytes,
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             readers,
@@ -86,11 +87,6 @@ impl SqliteStore {
             lookups: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
         })
-    }
-
-    /// The size bound given to [`SqliteStore::open`].
-    pub fn max_doc_bytes(&self) -> usize {
-        self.max_doc_bytes
     }
 
     /// Runs `f` on a reader thread's connection.
@@ -135,8 +131,10 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn write(&self, write: Write) -> StoreFuture<Applied> {
         let (tx, rx) = oneshot::channel();
+        let fingerprint = write.request_id.as_ref().map(|_| write.fingerprint());
+        let queued = writer::Queued { write, fingerprint };
         let sent = match self.writer.lock().expect("writer").as_ref() {
-            Some(writer) => writer.send((write, tx)).is_ok(),
+            Some(writer) => writer.send((queued, tx)).is_ok(),
             None => false,
         };
         Box::pin(async move {
