@@ -2,6 +2,9 @@
 // server, the four clients of bench/page/clients.mjs doing the same Backbone work,
 // interleaved batch by batch (the client order rotates every round), with the renderer's
 // CPU time per batch taken from the DevTools protocol and the JS heap read at the end.
+// Before any timing, a probe watches the frames each socket client sends and makes the
+// socket.io-client and raw clients send a `requestId` exactly where this project's client
+// does, so that every socket client costs the server the same work.
 
 import { chromium } from 'playwright-core';
 import { percentile, round, sum } from './stats.mjs';
@@ -15,25 +18,29 @@ export const PLANS = {
     warmup: { latency: 10, throughput: 100, size: 3 },
     latency: { n: 50, rounds: 6 },
     throughput: { n: 1000, rounds: 5 },
+    creates10k: { n: 10000, rounds: 2 },
     fetch: { rounds: 5 },
     size1k: { n: 50, rounds: 2, bytes: 1024 },
     size100k: { n: 10, rounds: 3, bytes: 100 * 1024 },
+    firstFetch: { runs: 3 },
   },
   smoke: {
     seed: 300,
     warmup: { latency: 2, throughput: 10, size: 1 },
     latency: { n: 5, rounds: 1 },
     throughput: { n: 50, rounds: 1 },
+    creates10k: { n: 500, rounds: 1 },
     fetch: { rounds: 1 },
     size1k: { n: 3, rounds: 1, bytes: 1024 },
     size100k: { n: 2, rounds: 1, bytes: 100 * 1024 },
+    firstFetch: { runs: 1 },
   },
 };
 
 // The flags DEVELOPERS.md asks for, precise performance.memory, and no Local Network Access
 // checks: a document whose headers come from the DevTools Fetch domain (see below) counts as
 // public, and Chromium would then block its WebSockets to 127.0.0.1.
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
@@ -41,8 +48,33 @@ const CHROMIUM_ARGS = [
   '--enable-precise-memory-info',
   '--disable-features=LocalNetworkAccessChecks',
 ];
-// Every client fails a request after 10 s, so a batch that takes longer than this is stuck.
-const BATCH_TIMEOUT_MS = 90000;
+// Every client fails a request after 30 s (bench/page/clients.mjs), so a batch that takes
+// longer than this is stuck.
+const BATCH_TIMEOUT_MS = 120000;
+// The requests whose `requestId` the probe looks at.
+const METHODS = ['create', 'read', 'update', 'patch', 'delete'];
+// XHR is left out of the 10,000-creates row: Chromium runs 6 XHRs at a time per host, so a
+// round would take about 40 s to show what the 1,000-creates row already shows.
+const BIG_BURST_CLIENTS = ['wasm', 'socketio', 'raw'];
+
+// The CRUD requests in the socket.io frames `frames` (text, as sent): [{method, requestId}],
+// `requestId` true when the request's signature carries one.
+export function requestsIn(frames) {
+  const calls = [];
+  for (const frame of frames) {
+    const m = /^42\d*(\[[\s\S]*)$/.exec(frame);
+    if (!m) continue;
+    let args;
+    try {
+      args = JSON.parse(m[1]);
+    } catch {
+      continue;
+    }
+    if (!METHODS.includes(args[0])) continue;
+    calls.push({ method: args[0], requestId: Boolean(args[1] && args[1].signature && args[1].signature.requestId) });
+  }
+  return calls;
+}
 
 function withTimeout(promise, ms, what) {
   let timer;
@@ -61,6 +93,14 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
   const pageLog = [];
   try {
     const page = await browser.newPage();
+    // Text frames the page's WebSockets send while `capturing` (the probe, below).
+    const sentFrames = [];
+    let capturing = false;
+    page.on('websocket', (ws) =>
+      ws.on('framesent', (frame) => {
+        if (capturing && typeof frame.payload === 'string') sentFrames.push(frame.payload);
+      }),
+    );
     page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
     page.on('console', (m) => m.type() === 'error' && pageLog.push(`console.error: ${m.text()}`));
     // Cross-origin isolation (COOP + COEP on the page itself) gives performance.now() its fine
@@ -103,6 +143,45 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
     const live = clients.filter((c) => !initErrors[c]);
     log(`clients connected: ${live.join(', ') || 'none'}`);
 
+    // Same server work: which requests of this project's client carry a requestId, then the
+    // other socket clients made to do the same, and checked.
+    async function probe(client) {
+      sentFrames.length = 0;
+      capturing = true;
+      try {
+        await withTimeout(page.evaluate(([c]) => window.bench.run(c, 'probe', { endPoint: `/api/probe_${c}` }), [client]), BATCH_TIMEOUT_MS, `${client} probe`);
+      } finally {
+        capturing = false;
+      }
+      return requestsIn(sentFrames);
+    }
+    const sameWork = { requestIdMethods: METHODS, probes: {} };
+    const socketClients = live.filter((c) => c !== 'xhr');
+    try {
+      if (live.includes('wasm')) {
+        const calls = await probe('wasm');
+        sameWork.probes.wasm = calls;
+        const withId = METHODS.filter((m) => calls.some((c) => c.method === m && c.requestId));
+        const mixed = withId.filter((m) => calls.some((c) => c.method === m && !c.requestId));
+        if (calls.length !== 6) throw new Error(`wasm probe: ${calls.length} requests seen on the wire, want 6: ${JSON.stringify(calls)}`);
+        if (mixed.length) throw new Error(`wasm sends a requestId on some ${mixed.join(', ')} requests and not on others`);
+        sameWork.requestIdMethods = withId;
+      }
+      for (const c of socketClients.filter((c) => c !== 'wasm')) {
+        await page.evaluate(([name, methods]) => window.bench.configure(name, { requestIdMethods: methods }), [c, sameWork.requestIdMethods]);
+        const calls = await probe(c);
+        sameWork.probes[c] = calls;
+        const want = sameWork.probes.wasm || calls.map((x) => ({ method: x.method, requestId: sameWork.requestIdMethods.includes(x.method) }));
+        if (JSON.stringify(calls) !== JSON.stringify(want)) {
+          throw new Error(`${c} does not send what wasm sends: ${JSON.stringify(calls)} vs ${JSON.stringify(want)}`);
+        }
+      }
+      log(`same server work: ${socketClients.join(', ')} send a requestId on ${sameWork.requestIdMethods.join(', ') || 'nothing'}`);
+    } catch (e) {
+      errors.push({ client: 'page', workload: 'same server work', message: String(e.message || e).split('\n')[0] });
+      log(`  same server work: ERROR ${String(e.message || e).split('\n')[0]}`);
+    }
+
     const fetchEndPoint = '/api/bench_fetch';
     const t0 = Date.now();
     await withTimeout(page.evaluate(([ep, n]) => window.bench.seed(ep, n), [fetchEndPoint, plan.seed]), BATCH_TIMEOUT_MS, 'seed');
@@ -111,7 +190,7 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
     const acc = new Map(); // "row|client" -> {latencies, wallMs, ops, cpu, syncMs, syncCalls}
     const add = (row, client, data) => {
       const key = `${row}|${client}`;
-      const a = acc.get(key) || { latencies: [], wallMs: 0, ops: 0, script: 0, task: 0, thread: 0, syncMs: 0, syncCalls: 0, batchOps: 0 };
+      const a = acc.get(key) || { key: data.key, latencies: [], wallMs: 0, ops: 0, script: 0, task: 0, thread: 0, syncMs: 0, syncCalls: 0, batchOps: 0 };
       a.latencies.push(...(data.latencies || []));
       a.wallMs += data.wallMs || 0;
       a.ops += data.ops || 0;
@@ -155,15 +234,15 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
     }
 
     const latencyRows = (r) => [
-      { row: 'latency: save new model', latencies: r.create, ops: r.create.length, wallMs: sum(r.create) },
-      { row: 'latency: fetch model', latencies: r.read, ops: r.read.length, wallMs: sum(r.read) },
-      { row: 'latency: save patch', latencies: r.patch, ops: r.patch.length, wallMs: sum(r.patch) },
+      { key: 'latency-save', row: 'latency: save new model', latencies: r.create, ops: r.create.length, wallMs: sum(r.create) },
+      { key: 'latency-fetch', row: 'latency: fetch model', latencies: r.read, ops: r.read.length, wallMs: sum(r.read) },
+      { key: 'latency-patch', row: 'latency: save patch', latencies: r.patch, ops: r.patch.length, wallMs: sum(r.patch) },
     ];
-    const throughputRow = (n) => (r) => [{ row: `throughput: ${n} collection.create at once`, latencies: r.latencies, ops: n, wallMs: r.wallMs }];
-    const fetchRow = (r) => [{ row: `throughput: collection.fetch of ${plan.seed} models`, latencies: [r.wallMs], ops: plan.seed, wallMs: r.wallMs }];
-    const sizeRows = (label) => (r) => [
-      { row: `${label} model: save`, latencies: r.create, ops: r.create.length, wallMs: sum(r.create) },
-      { row: `${label} model: fetch`, latencies: r.read, ops: r.read.length, wallMs: sum(r.read) },
+    const throughputRow = (key, n) => (r) => [{ key, row: `throughput: ${n} collection.create at once`, latencies: r.latencies, ops: n, wallMs: r.wallMs }];
+    const fetchRow = (r) => [{ key: 'fetch-all', row: `throughput: collection.fetch of ${plan.seed} models`, latencies: [r.wallMs], ops: plan.seed, wallMs: r.wallMs }];
+    const sizeRows = (key, label) => (r) => [
+      { key: `${key}-save`, row: `${label} model: save`, latencies: r.create, ops: r.create.length, wallMs: sum(r.create) },
+      { key: `${key}-fetch`, row: `${label} model: fetch`, latencies: r.read, ops: r.read.length, wallMs: sum(r.read) },
     ];
     const kb = (bytes) => (bytes >= 1024 ? `${bytes / 1024} KB` : `${bytes} B`);
 
@@ -172,13 +251,19 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
       {
         key: 'throughput',
         rounds: plan.throughput.rounds,
-        run: (c, r) => batch(c, 'throughput', { endPoint: `/api/tp_${c}_${r}`, n: plan.throughput.n, tag: `r${r}` }, throughputRow(plan.throughput.n)),
+        run: (c, r) => batch(c, 'throughput', { endPoint: `/api/tp_${c}_${r}`, n: plan.throughput.n, tag: `r${r}` }, throughputRow('creates', plan.throughput.n)),
+      },
+      {
+        key: 'creates10k',
+        rounds: plan.creates10k.rounds,
+        only: BIG_BURST_CLIENTS,
+        run: (c, r) => batch(c, 'throughput', { endPoint: `/api/tpbig_${c}_${r}`, n: plan.creates10k.n, tag: `r${r}` }, throughputRow('creates-big', plan.creates10k.n)),
       },
       { key: 'fetch', rounds: plan.fetch.rounds, run: (c) => batch(c, 'fetch', { endPoint: fetchEndPoint, expect: plan.seed }, fetchRow) },
       ...['size1k', 'size100k'].map((key) => ({
         key,
         rounds: plan[key].rounds,
-        run: (c, r) => batch(c, 'size', { endPoint: `/api/${key}_${c}`, n: plan[key].n, bytes: plan[key].bytes, tag: `r${r}` }, sizeRows(kb(plan[key].bytes))),
+        run: (c, r) => batch(c, 'size', { endPoint: `/api/${key}_${c}`, n: plan[key].n, bytes: plan[key].bytes, tag: `r${r}` }, sizeRows(key, kb(plan[key].bytes))),
       })),
     ];
 
@@ -197,7 +282,7 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
       log(`round ${r + 1}/${maxRounds}, client order ${order.join(' ')}`);
       for (const step of steps) {
         if (r >= step.rounds) continue;
-        for (const c of order) await step.run(c, r);
+        for (const c of order) if (!step.only || step.only.includes(c)) await step.run(c, r);
       }
     }
 
@@ -211,6 +296,7 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
     for (const [key, a] of acc) {
       const [row, client] = key.split('|');
       rows.push({
+        key: a.key,
         row,
         client,
         ops: a.ops,
@@ -223,7 +309,7 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
         syncCallMsPerOp: a.syncCalls ? round(a.syncMs / a.syncCalls) : null,
       });
     }
-    return { rows, heap, errors, pageLog, clients: live, crossOriginIsolated: isolated };
+    return { rows, heap, errors, pageLog, clients: live, crossOriginIsolated: isolated, sameServerWork: sameWork };
   } finally {
     await browser.close();
   }

@@ -9,7 +9,8 @@
 //   3. in one headless Chromium page, runs the four clients — (1) this project's wasm sync,
 //      (2) Backbone.sync over socket.io-client, (3) Backbone's XHR sync on the REST twin,
 //      (4) a raw WebSocket client with no Backbone — through the same workloads, interleaved
-//      (bench/browser.mjs);
+//      (bench/browser.mjs); then times a cold page load to its first successful `fetch` on
+//      "Fast 3G" network emulation, socket.io-client's page vs ours (bench/first-fetch.mjs);
 //   4. loads the reference server and the Node stub with bench/loadgen (bench/load.mjs);
 //   5. prints the size report (scripts/size.mjs), the tables and the targets as ratios, and
 //      writes everything to bench/results/<timestamp>.json (its path is printed).
@@ -18,6 +19,7 @@
 // missing id, an attribute that did not round-trip). Timings are reported, never asserted.
 //
 // Options: --smoke, --no-build (use what is built), --skip-browser, --skip-load,
+//          --skip-first-fetch,
 //          --clients wasm,socketio,xhr,raw, --server-bin PATH (another bss-server build, to
 //          measure a server change before it lands)
 
@@ -27,8 +29,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CLIENTS, PLANS, runBrowser } from './browser.mjs';
+import { runFirstFetch } from './first-fetch.mjs';
 import { LOAD_PLANS, runLoad } from './load.mjs';
-import { browserTable, loadTable, targets, targetsTable } from './report.mjs';
+import { browserTable, firstFetchTable, loadTable, targets, targetsTable } from './report.mjs';
 import { repoRoot, setServerBin, startRustServer } from './servers.mjs';
 import { assembleWww, build } from './setup.mjs';
 
@@ -38,6 +41,7 @@ const { values: flags } = parseArgs({
     'no-build': { type: 'boolean', default: false },
     'skip-browser': { type: 'boolean', default: false },
     'skip-load': { type: 'boolean', default: false },
+    'skip-first-fetch': { type: 'boolean', default: false },
     clients: { type: 'string', default: CLIENTS.join(',') },
     'server-bin': { type: 'string' },
   },
@@ -87,10 +91,17 @@ async function main() {
         log(`  browser: ERROR ${e.message}`);
         results.browser = { rows: [], errors: [{ client: 'page', workload: 'setup', message: e.message }], pageLog: [] };
       }
-      await server.stop();
-      server = undefined;
       errors.push(...results.browser.errors.map((e) => `browser ${e.client} ${e.workload}: ${e.message}`));
       if (results.browser.errors.length && results.browser.pageLog.length) log(results.browser.pageLog.slice(0, 20).join('\n'));
+      if (!flags['skip-first-fetch'] && clients.includes('wasm') && clients.includes('socketio')) {
+        const runs = PLANS[mode].firstFetch.runs;
+        log(`== first fetch on Fast 3G (${mode}): ${runs} cold load(s) per page, alternating  [${elapsed()}]`);
+        const requestIdMethods = results.browser.sameServerWork?.requestIdMethods || [];
+        results.firstFetch = await runFirstFetch(server.url, { runs, requestIdMethods, log });
+        errors.push(...results.firstFetch.errors.map((e) => `browser ${e.client} ${e.workload}: ${e.message}`));
+      }
+      await server.stop();
+      server = undefined;
     }
     if (!flags['skip-load']) {
       log(`== server load (${mode}): bss-loadgen vs bss-server (SQLite) and the Node stub  [${elapsed()}]`);
@@ -102,7 +113,7 @@ async function main() {
     rmSync(tmp, { recursive: true, force: true });
   }
   results.size = sizeReport();
-  results.targets = targets(results.browser, results.load, results.size);
+  results.targets = targets(results.browser, results.load, results.size, results.firstFetch);
   results.errors = errors;
   results.seconds = Math.round((Date.now() - started) / 1000);
   results.machine.loadavgAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
@@ -116,6 +127,10 @@ async function main() {
       const h = results.browser.heap;
       log(`JS heap after the run: used ${(h.afterRun?.usedJSHeapSize / 2 ** 20).toFixed(1)} MiB (performance.memory); after GC ${(h.afterGc.usedSize / 2 ** 20).toFixed(1)} MiB used of ${(h.afterGc.totalSize / 2 ** 20).toFixed(1)} MiB (Runtime.getHeapUsage)`);
     }
+  }
+  if (results.firstFetch) {
+    log('\n== time from page load to the first successful fetch, Fast 3G (reported, never asserted)');
+    log(firstFetchTable(results.firstFetch));
   }
   if (results.load) {
     log(`\n== server load (${mode})`);

@@ -2,8 +2,10 @@
 // temporary --www folder the reference server serves the benchmark page from.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { makeSocketioSync, REQUEST_TIMEOUT_MS } from './page/clients.mjs';
+import { OURS } from './page/ours.mjs';
 import { repoRoot } from './servers.mjs';
 
 // The wasm client (scripts/build-client.sh), bss-server and bss-loadgen, in release.
@@ -32,5 +34,38 @@ export function assembleWww(dir) {
     cpSync(path.join(repoRoot, 'node_modules', file), path.join(www, 'vendor', name));
   }
   cpSync(path.join(repoRoot, 'bench/page'), path.join(www, 'bench'), { recursive: true });
+  writeFirstFetchPages(path.join(www, 'bench'));
   return www;
+}
+
+// The two pages of bench/first-fetch.mjs, in `dir`: Backbone plus one sync each, fetching
+// `/api/first_fetch` as soon as the scripts ran. No jQuery: neither sync needs it.
+function writeFirstFetchPages(dir) {
+  const fetchFirst = `
+  var items = new (Backbone.Collection.extend({ url: '/api/first_fetch' }))();
+  items.fetch({
+    success: function () { window.firstFetch = { ms: performance.now(), models: items.length }; },
+    error: function (c, xhr) { window.firstFetch = { error: (xhr && xhr.status) + ' ' + (xhr && xhr.statusText) }; }
+  });`;
+  const page = (title, scripts, inline) => `<!doctype html>
+<!-- Written by bench/setup.mjs for bench/first-fetch.mjs: ${title}. -->
+<meta charset="utf-8">
+<title>first fetch: ${title}</title>
+${['/vendor/underscore.js', '/vendor/backbone.js', ...scripts].map((src) => `<script src="${src}"></script>`).join('\n')}
+<script>${inline}
+</script>
+`;
+  writeFileSync(
+    path.join(dir, 'first-fetch-ours.html'),
+    page('this project\'s script-tag client', [OURS.script], `
+  BackboneSocketSync.connect({ url: location.origin, timeout: ${REQUEST_TIMEOUT_MS} });${fetchFirst}`),
+  );
+  writeFileSync(
+    path.join(dir, 'first-fetch-socketio.html'),
+    page('Backbone.sync over socket.io-client', ['/vendor/socket.io.min.js'], `
+  var makeSocketioSync = ${makeSocketioSync.toString()};
+  var requestIdMethods = (new URLSearchParams(location.search).get('rid') || '').split(',');
+  var socket = io(location.origin, { transports: ['websocket'] });
+  Backbone.sync = makeSocketioSync(socket, { requestIdMethods: requestIdMethods, timeoutMs: ${REQUEST_TIMEOUT_MS} });${fetchFirst}`),
+  );
 }

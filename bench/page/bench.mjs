@@ -80,14 +80,32 @@ async function size(client, { endPoint, n, bytes, tag }) {
   return out;
 }
 
-const workloads = { latency, throughput, fetch: fetchAll, size };
+// One request of each kind, in order (create, read, update, patch, read of the collection,
+// delete), for bench/browser.mjs to see in the frames sent which of them carry a
+// `requestId`; checks each answer.
+async function probe(client, { endPoint }) {
+  const created = await client.create(endPoint, { title: 'probe', done: false });
+  check(created.id != null, `probe create returned ${JSON.stringify(created)}`);
+  const read = await client.read(endPoint, created.id);
+  check(read.title === 'probe', `probe read returned ${JSON.stringify(read)}`);
+  const updated = await client.update(endPoint, created.id, { title: 'probe 2', done: true });
+  check(updated.title === 'probe 2' && updated.done === true, `probe update returned ${JSON.stringify(updated)}`);
+  const patched = await client.patch(endPoint, created.id, { done: false });
+  check(patched.title === 'probe 2' && patched.done === false, `probe patch returned ${JSON.stringify(patched)}`);
+  const { length } = await client.fetchAll(endPoint);
+  check(length >= 1, `probe fetch: ${length} models`);
+  await client.destroy(endPoint, created.id);
+  return {};
+}
+
+const workloads = { latency, throughput, fetch: fetchAll, size, probe };
 
 window.bench = {
   // Connects the named clients; returns {name: error message} for those that failed.
   async init(names) {
     const errors = {};
     const makers = {
-      wasm: async () => wasmClient(await import('/backbone-socket-sync.mjs')),
+      wasm: wasmClient,
       socketio: socketioClient,
       xhr: () => xhrClient(ajaxSync),
       raw: rawClient,
@@ -100,6 +118,12 @@ window.bench = {
       }
     }
     return errors;
+  },
+
+  // Sets which methods carry a `requestId` for a client that can choose (socketio, raw).
+  configure(name, settings) {
+    check(typeof clients[name].configure === 'function', `${name} cannot be configured`);
+    clients[name].configure(settings);
   },
 
   // Runs one batch of a workload on one client; returns its measurements plus the time

@@ -1,7 +1,8 @@
 // The four clients the benchmark compares, each doing the same Backbone work against the
 // same server:
 //
-//   wasm      this project's wasm `sync` (ack mode), through the ESM entry
+//   wasm      this project's wasm `sync` (ack mode), through the ESM entry (./ours.mjs says
+//             where it is)
 //   socketio  the original design in plain JS: a `Backbone.sync` emitting over npm
 //             socket.io-client (websocket transport only) and waiting for the ack
 //   xhr       Backbone's own `Backbone.sync` (jQuery XHR) against the REST twin
@@ -12,13 +13,27 @@
 // `create(endPoint, attrs)`, `read(endPoint, id)`, `patch(endPoint, id, attrs)`,
 // `createMany(endPoint, list)` (issued all at once) and `fetchAll(endPoint)`; the Backbone
 // ones do it with `model.save`, `model.fetch`, `save(..., {patch: true})`,
-// `collection.create` and `collection.fetch`. Time spent inside the sync call itself
-// (synchronous part) is added to `syncMs` of the client.
+// `collection.create` and `collection.fetch`; `update(endPoint, id, attrs)` and
+// `destroy(endPoint, id)` complete the set for the probe that checks which requests carry a
+// `requestId`. Time spent inside the sync call itself (synchronous part) is added to
+// `syncMs` of the client.
+//
+// Same server work: the reference server records the `requestId` of every write (its dedupe
+// table, written in the write's own transaction, and looked up first), so a client sending
+// one does more server work than one that does not. The socket.io-client and raw clients therefore send a
+// `requestId` on exactly the methods this project's client does: bench/browser.mjs watches
+// the frames each client sends in a probe and configures them (`requestIdMethods`).
 
 /* global Backbone, _, io */
 
-// Per-request timeout of the socket.io-client and raw clients, as the wasm client's default.
-const REQUEST_TIMEOUT_MS = 10000;
+import { OURS } from './ours.mjs';
+
+// Per-request timeout of every client (the wasm client's is set to the same in `connect`):
+// long enough that a 10,000-create burst on a loaded 2-core machine does not time out.
+export const REQUEST_TIMEOUT_MS = 30000;
+
+// The methods that carry a `requestId` until the probe says otherwise: all of them.
+const ALL_METHODS = ['create', 'read', 'update', 'patch', 'delete'];
 
 // A Backbone client: Model and Collection classes whose `sync` is `syncFn`, timed.
 function backboneClient(name, syncFn) {
@@ -63,6 +78,18 @@ function backboneClient(name, syncFn) {
       model.urlRoot = endPoint;
       model.save(attrs, { ...cb, patch: true });
     }).then((m) => m.toJSON());
+  client.update = (endPoint, id, attrs) =>
+    settle((cb) => {
+      const model = new Model({ id });
+      model.urlRoot = endPoint;
+      model.save(attrs, cb);
+    }).then((m) => m.toJSON());
+  client.destroy = (endPoint, id) =>
+    settle((cb) => {
+      const model = new Model({ id });
+      model.urlRoot = endPoint;
+      model.destroy(cb);
+    }).then(() => ({ id }));
   // All creates are issued before any reply can arrive; resolves with each one's latency.
   client.createMany = (endPoint, list) => {
     const collection = new Collection();
@@ -84,8 +111,9 @@ function backboneClient(name, syncFn) {
 }
 
 // (1) This project: the wasm `sync` from the ESM entry, connected in ack mode.
-export async function wasmClient(esm) {
-  esm.connect({ url: location.origin, replies: 'ack' });
+export async function wasmClient() {
+  const esm = await import(OURS.esm);
+  esm.connect({ url: location.origin, replies: 'ack', timeout: REQUEST_TIMEOUT_MS });
   await new Promise((resolve, reject) => {
     if (esm.socket.connected) return resolve();
     esm.socket.once('connect', resolve);
@@ -104,12 +132,28 @@ export async function socketioClient() {
     socket.once('connect', resolve);
     socket.once('connect_error', reject);
   });
+  const options = { requestIdMethods: ALL_METHODS, timeoutMs: REQUEST_TIMEOUT_MS };
+  const client = backboneClient('socketio', makeSocketioSync(socket, options));
+  client.configure = ({ requestIdMethods }) => {
+    options.requestIdMethods = requestIdMethods;
+  };
+  client.close = () => socket.close();
+  return client;
+}
+
+// The `Backbone.sync` of the original design over a socket.io-client `socket`: the request
+// `{signature: {endPoint, ctx?, requestId?}, item | data}` emitted as the method's event,
+// settled by its ack, failed after `settings.timeoutMs`. `settings.requestIdMethods` (read
+// at every call) names the methods that carry a `requestId`. Self-contained (globals `_` only), so that bench/setup.mjs can inline
+// its source into the first-fetch page.
+export function makeSocketioSync(socket, settings) {
   let seq = 0;
   const prefix = Math.random().toString(36).slice(2);
-  function sync(method, model, options = {}) {
+  return function sync(method, model, options = {}) {
     const endPoint = options.url || _.result(model, 'url');
     if (!endPoint) throw new Error('A "url" property or function must be specified');
-    const signature = { endPoint, requestId: `sio-${prefix}-${++seq}` };
+    const signature = { endPoint };
+    if (settings.requestIdMethods.includes(method)) signature.requestId = `sio-${prefix}-${++seq}`;
     const ctx = options.ctx || model.ctx;
     if (ctx) signature.ctx = ctx;
     const payload = { signature };
@@ -122,7 +166,7 @@ export async function socketioClient() {
         const xhr = { status: 0, statusText: 'timeout', responseText: '' };
         if (options.error) options.error(xhr);
         reject(xhr);
-      }, REQUEST_TIMEOUT_MS);
+      }, settings.timeoutMs);
       socket.emit(method, payload, (err, result) => {
         clearTimeout(timer);
         if (err) {
@@ -138,10 +182,7 @@ export async function socketioClient() {
     promise.catch(() => {});
     model.trigger('request', model, promise, options);
     return promise;
-  }
-  const client = backboneClient('socketio', sync);
-  client.close = () => socket.close();
-  return client;
+  };
 }
 
 // (3) Backbone's own XHR sync against the REST twin (the original, before any install).
@@ -180,10 +221,15 @@ export async function rawClient() {
   });
   const client = { name: 'raw', syncMs: 0, syncCalls: 0 };
   const prefix = Math.random().toString(36).slice(2);
+  let requestIdMethods = ALL_METHODS;
+  client.configure = (settings) => {
+    requestIdMethods = settings.requestIdMethods;
+  };
   function request(method, endPoint, item) {
     const t0 = performance.now();
     const id = ++ack;
-    const arg = { signature: { endPoint, requestId: `raw-${prefix}-${id}` } };
+    const arg = { signature: { endPoint } };
+    if (requestIdMethods.includes(method)) arg.signature.requestId = `raw-${prefix}-${id}`;
     if (item !== undefined) arg.item = item;
     const promise = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -204,6 +250,8 @@ export async function rawClient() {
   client.create = (endPoint, attrs) => request('create', endPoint, attrs);
   client.read = (endPoint, id) => request('read', `${endPoint}/${id}`);
   client.patch = (endPoint, id, attrs) => request('patch', `${endPoint}/${id}`, attrs);
+  client.update = (endPoint, id, attrs) => request('update', `${endPoint}/${id}`, { ...attrs, id });
+  client.destroy = (endPoint, id) => request('delete', `${endPoint}/${id}`).then(() => ({ id }));
   client.createMany = (endPoint, list) =>
     Promise.all(
       list.map((attrs) => {

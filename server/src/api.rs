@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::identity::Identity;
 use crate::ids::{self, IdKind};
 use crate::live::Live;
 use crate::order::Lane;
@@ -69,6 +70,8 @@ pub struct Request {
     pub data: Option<Value>,
     /// `signature.requestId` (or the REST `X-Request-Id` header).
     pub request_id: Option<String>,
+    /// Whose documents it touches and where its request id is looked up.
+    pub identity: Identity,
 }
 
 /// The shared request handler: a store plus the api prefix.
@@ -142,11 +145,11 @@ impl Api {
                         None => None,
                     };
                     let value = match read {
-                        Planned::ReadCollection(collection, query) => {
-                            Value::Array(store.read_collection(&collection, query).await?)
+                        Planned::ReadCollection(owner, collection, query) => {
+                            Value::Array(store.read_collection(&owner, &collection, query).await?)
                         }
-                        Planned::ReadModel(collection, id) => {
-                            store.read_model(&collection, &id).await?
+                        Planned::ReadModel(owner, collection, id) => {
+                            store.read_model(&owner, &collection, &id).await?
                         }
                         Planned::Write(_) => unreachable!("handled above"),
                     };
@@ -173,14 +176,15 @@ impl Api {
     /// Validates a request and says what it does.
     fn plan(&self, request: Request) -> Result<Planned, ApiError> {
         let endpoint = Endpoint::parse(&request.endpoint, &self.prefix)?;
-        let request_id = request.request_id;
+        let owner = request.identity.owner.clone();
+        let request_id = request.request_id.map(|id| request.identity.request_id(id));
         let op = match (request.method, endpoint) {
             (Method::Read, Endpoint::Collection(collection)) => {
                 let query = parse_query(request.data)?;
-                return Ok(Planned::ReadCollection(collection, query));
+                return Ok(Planned::ReadCollection(owner, collection, query));
             }
             (Method::Read, Endpoint::Model { collection, id }) => {
-                return Ok(Planned::ReadModel(collection, id));
+                return Ok(Planned::ReadModel(owner, collection, id));
             }
             (Method::Create, Endpoint::Collection(collection)) => WriteOp::Create {
                 collection,
@@ -215,14 +219,18 @@ impl Api {
                 )))
             }
         };
-        Ok(Planned::Write(Write { op, request_id }))
+        Ok(Planned::Write(Write {
+            owner,
+            op,
+            request_id,
+        }))
     }
 }
 
-/// What a valid request does.
+/// What a valid request does (reads name their owner, collection and query or id).
 enum Planned {
-    ReadCollection(String, Query),
-    ReadModel(String, String),
+    ReadCollection(String, String, Query),
+    ReadModel(String, String, String),
     Write(Write),
 }
 

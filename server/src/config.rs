@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// The reference server for backbone-socket-sync: socket.io and REST over an embedded SQLite store.
 #[derive(Debug, Clone, Parser)]
@@ -64,6 +64,45 @@ pub struct Config {
     /// that never upgraded may stay idle between requests.
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
+
+    /// File holding the HS256 secret (at least 32 bytes) of access tokens. Given, every
+    /// socket.io connection and REST call needs a valid token, and each user has their own
+    /// collections; absent, authentication is off.
+    #[arg(long, env = "AUTH_SECRET_FILE", global = true)]
+    pub auth_secret_file: Option<PathBuf>,
+
+    /// An origin (`https://app.example.com`) whose pages may open WebSockets to this server and
+    /// call its REST api (CORS), besides the server's own origin; repeatable; `*` allows all.
+    #[arg(
+        long = "allowed-origin",
+        env = "ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Mint tokens for anyone who asks at `POST /_bss/demo-token {"sub": …}` (for trying the
+    /// demo as several users; never in production). Turns authentication on, with a random
+    /// secret for this process unless --auth-secret-file is given.
+    #[arg(long)]
+    pub demo_tokens: bool,
+
+    /// A task instead of serving (none: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `bss-server <command>`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Prints an access token signed with --auth-secret-file.
+    Token {
+        /// The user the token names (its `sub` claim).
+        #[arg(long)]
+        sub: String,
+        /// How long it is valid: seconds, or with a unit: 90s, 15m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
 }
 
 impl Config {

@@ -10,14 +10,18 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod conn;
 pub mod endpoint;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod live;
 pub mod order;
+pub mod origin;
 pub mod rest;
 pub mod serve;
 pub mod socket;
@@ -52,10 +56,13 @@ pub struct Server {
 pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     let prefix = config.prefix();
     endpoint::validate_prefix(&prefix)?;
-    let api = Api::new(store.clone(), prefix);
+    let origins = origin::OriginPolicy::new(&config.allowed_origins)?;
+    let api = Api::new(store.clone(), prefix.clone());
+    let access = access::Access::from_config(config)?;
     let max_message = config.max_message_bytes();
     let (layer, io) = SocketIo::builder()
         .with_state(api.clone())
+        .with_state(access.clone())
         // socketioxide's default of 128 queued packets per socket is less than one client's
         // pipelined burst (the client queues up to 1,000 requests): replies past it were lost.
         .max_buffer_size(SEND_BUFFER_PACKETS)
@@ -69,16 +76,29 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .build_layer();
     api.live().attach(io.clone());
     use socketioxide::handler::ConnectHandler as _;
-    io.ns("/", socket::on_connect.with(socket::register_handlers));
+    // Middlewares run last-added first: authenticate, then register the handlers.
+    io.ns(
+        "/",
+        socket::on_connect
+            .with(socket::register_handlers)
+            .with(access::authenticate),
+    );
     io.dyn_ns(
         "/{*namespace}",
-        socket::on_connect.with(socket::register_handlers),
+        socket::on_connect
+            .with(socket::register_handlers)
+            .with(access::authenticate),
     )
     .map_err(|e| format!("namespace pattern: {e}"))?;
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
-    let router = rest::router(api.clone(), max_message)
+    let rest = rest::router(api.clone(), max_message).layer(axum::middleware::from_fn_with_state(
+        access,
+        access::rest_identity,
+    ));
+    let router = rest
         .merge(live::stats_router(api))
         .merge(static_files::router(&www))
         .layer(layer);
+    let router = origin::protect(router, origins, &prefix);
     Ok(Server { router, io, store })
 }

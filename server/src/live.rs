@@ -6,10 +6,11 @@
 //! created / updated / patched / deleted   {"endPoint": …, "collection": …, "item": …}
 //! ```
 //!
-//! `endPoint` is the write's own (normalised) endpoint, `collection` the collection path (the
-//! room), `item` the stored model (for `deleted`, `{"id": …}`). A socket write is not echoed
+//! `endPoint` is the write's own (normalised) endpoint, `collection` the collection path, `item`
+//! the stored model (for `deleted`, `{"id": …}`). A socket write is not echoed
 //! to the socket that made it (it has its reply); a write replayed from a known request id is
-//! not broadcast again. Broadcasts go through socketioxide rooms in every namespace, so an
+//! not broadcast again. With authentication on, rooms are per user and collection ([`room`]):
+//! nobody hears another user's writes. Broadcasts go through socketioxide rooms in every namespace, so an
 //! adapter that spans several nodes (Redis) carries them without changes here.
 //!
 //! `subscribe`/`unsubscribe` are answered like the Backbone methods: through the ack
@@ -23,12 +24,13 @@ use std::sync::{Arc, OnceLock};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use socketioxide::extract::{AckSender, Event, SocketRef, State};
+use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
 use socketioxide::SocketIo;
 
 use crate::api::{Api, Method, Request};
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
+use crate::identity::Identity;
 use crate::order::Lane;
 use crate::socket::{reply, AckId, Args};
 
@@ -99,6 +101,7 @@ pub fn execute(
     lane: Option<&Arc<Lane>>,
 ) -> impl Future<Output = Result<Value, ApiError>> + Send + 'static {
     let method = request.method;
+    let owner = request.identity.owner.clone();
     let endpoint = request.endpoint.clone();
     let request_id = request.request_id.clone();
     let started = api.start(request, lane);
@@ -119,10 +122,21 @@ pub fn execute(
         // `api.start` accepted the endpoint, so it parses.
         if let Ok(parsed) = Endpoint::parse(&endpoint, api.prefix()) {
             let (event, payload) = change(method, &parsed, &applied.value);
-            live.publish(origin.as_ref(), parsed.collection(), event, &payload)
-                .await;
+            let room = room(&owner, parsed.collection());
+            live.publish(origin.as_ref(), &room, event, &payload).await;
         }
         Ok(applied.value)
+    }
+}
+
+/// The room of `owner`'s `collection`: the collection path itself for the shared documents of
+/// authentication off (owner `""`), else `<collection>#<owner>`. A collection path never holds
+/// a `#`, so no two (owner, collection) pairs share a room.
+pub fn room(owner: &str, collection: &str) -> String {
+    if owner.is_empty() {
+        collection.to_owned()
+    } else {
+        format!("{collection}#{owner}")
     }
 }
 
@@ -158,19 +172,21 @@ async fn on_subscription(
     AckId(ack_id): AckId,
     ack: AckSender,
     State(api): State<Api>,
+    Extension(identity): Extension<Identity>,
     Args(args, _): Args,
 ) {
     let (reply_event, result) = match subscription_endpoint(args) {
         Ok(endpoint) => {
             let reply_event = format!("{event}:{endpoint}");
             let result = match Endpoint::parse(&endpoint, api.prefix()) {
-                Ok(Endpoint::Collection(room)) => {
+                Ok(Endpoint::Collection(collection)) => {
+                    let room = room(&identity.owner, &collection);
                     if event == "subscribe" {
-                        socket.join(room.clone());
+                        socket.join(room);
                     } else {
-                        socket.leave(room.clone());
+                        socket.leave(room);
                     }
-                    Ok(json!({ "endPoint": room }))
+                    Ok(json!({ "endPoint": collection }))
                 }
                 Ok(Endpoint::Model { .. }) => Err(ApiError::bad_request(format!(
                     "{event} needs a collection endPoint"

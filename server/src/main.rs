@@ -6,7 +6,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use backbone_socket_sync_server::config::Config;
+use backbone_socket_sync_server::auth::{parse_ttl, Auth};
+use backbone_socket_sync_server::config::{Command, Config};
 use backbone_socket_sync_server::serve::{raise_fd_limit, serve, ServeConfig};
 use backbone_socket_sync_server::store::sqlite::SqliteStore;
 use backbone_socket_sync_server::{build, Server};
@@ -26,6 +27,18 @@ async fn main() -> ExitCode {
         )
         .init();
     let config = Config::parse();
+    if let Some(Command::Token { sub, ttl }) = &config.command {
+        return match token(&config, sub, ttl) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("bss-server token: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -63,6 +76,16 @@ async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("closing the store: {e:?}"))?;
     Ok(())
+}
+
+/// `bss-server token --sub NAME [--ttl 1h]`: a token signed with the configured secret.
+fn token(config: &Config, sub: &str, ttl: &str) -> Result<String, String> {
+    let path = config
+        .auth_secret_file
+        .as_ref()
+        .ok_or("needs --auth-secret-file PATH (or AUTH_SECRET_FILE)")?;
+    let (token, _) = Auth::load(path)?.mint(sub, parse_ttl(ttl)?)?;
+    Ok(token)
 }
 
 async fn shutdown_signal() {

@@ -1,16 +1,18 @@
 //! The REST twin: `GET/POST/PUT/PATCH/DELETE` under the api prefix, on the same store with the
 //! same JSON, so the original XHR `Backbone.sync` (`Backbone.ajaxSync`) works unchanged.
 //!
-//! Status codes: 200, 201 on create (with `Location`), 400, 404, 405, 409, 413, 500; error
-//! bodies are `{"status": …, "message": …}`. An `X-Request-Id` header makes a write idempotent
-//! exactly as `signature.requestId` does over the socket, and an `X-Client-Id` header gives
-//! the requests naming it the order of one socket's (read-your-writes, see [`crate::order`]). Query-string values are filters: a
+//! Status codes: 200, 201 on create (with `Location`), 400, 401 (see [`crate::access`]), 403
+//! (see [`crate::origin`]), 404, 405, 409, 413, 415 (a POST, PUT or PATCH that is not
+//! `Content-Type: application/json`), 500; error bodies are `{"status": …, "message": …}`. An
+//! `X-Request-Id` header makes a write idempotent exactly as `signature.requestId` does over
+//! the socket, and an `X-Client-Id` header gives the requests naming it the order of one
+//! socket's (read-your-writes, see [`crate::order`]). Query-string values are filters: a
 //! value that parses as a JSON number, boolean or null compares as that, otherwise as a string.
 
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{header, HeaderMap, Method as HttpMethod, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -19,6 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::api::{Api, Method, Request};
 use crate::error::ApiError;
+use crate::identity::Identity;
 use crate::order::Lanes;
 
 #[derive(Clone)]
@@ -47,22 +50,30 @@ async fn handle(
     http_method: HttpMethod,
     uri: Uri,
     headers: HeaderMap,
+    Extension(identity): Extension<Identity>,
     Query(query): Query<Vec<(String, String)>>,
     body: Body,
 ) -> Response {
     let body = read_body(&headers, body, rest.max_body).await;
-    match respond(&rest, http_method, &uri, &headers, query, body).await {
+    let request = (http_method, &uri, &headers, query, identity);
+    match respond(&rest, request, body).await {
         Ok(response) => response,
         Err(error) => error_response(error),
     }
 }
 
+/// The parts of an HTTP request that [`respond`] reads.
+type Parts<'a> = (
+    HttpMethod,
+    &'a Uri,
+    &'a HeaderMap,
+    Vec<(String, String)>,
+    Identity,
+);
+
 async fn respond(
     Rest { api, lanes, .. }: &Rest,
-    http_method: HttpMethod,
-    uri: &Uri,
-    headers: &HeaderMap,
-    query: Vec<(String, String)>,
+    (http_method, uri, headers, query, identity): Parts<'_>,
     body: Result<Bytes, ApiError>,
 ) -> Result<Response, ApiError> {
     let method = match http_method {
@@ -78,6 +89,12 @@ async fn respond(
             })
         }
     };
+    if matches!(method, Method::Create | Method::Update | Method::Patch) && !is_json(headers) {
+        return Err(ApiError {
+            status: 415,
+            message: "Content-Type must be application/json".into(),
+        });
+    }
     let body = body?;
     let item = match method {
         Method::Create | Method::Update | Method::Patch => Some(
@@ -105,6 +122,7 @@ async fn respond(
         item,
         data,
         request_id,
+        identity,
     };
     let lane = client_id(headers).map(|client| lanes.get(client));
     let value = crate::live::execute(api, request, None, lane.as_ref()).await?;
@@ -148,11 +166,32 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
         .map_err(|_| too_large())
 }
 
+/// True for `application/json` and `application/<anything>+json`, with any parameters: what
+/// Backbone sends, and what no cross-site "simple" request can (it would need a preflight).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
+}
+
 /// `X-Client-Id`: requests naming the same client id see each other's writes in order, as
 /// the requests of one socket do (see [`crate::order`]).
 fn client_id(headers: &HeaderMap) -> Option<&str> {
     headers
-        .get("x-client-id")
+        .get(crate::access::CLIENT_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 256)
 }

@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, SocketRef, State};
+use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
 use socketioxide::handler::{FromMessageParts, Value as RawValue};
 use socketioxide::socket::Socket;
 
 use crate::api::{Api, Method, Request};
 use crate::conn::Conn;
 use crate::error::ApiError;
+use crate::identity::Identity;
 use crate::order::Lane;
 
 /// Event name used for errors that cannot be tied to a `<method>:<endPoint>` reply.
@@ -64,7 +65,8 @@ impl<A: Adapter> FromMessageParts<A> for Args {
     }
 }
 
-/// Connect middleware for every namespace: registers the method handlers and the fallback.
+/// Connect middleware for every namespace: registers the method handlers and the fallback
+/// (it runs after [`crate::access::authenticate`], which stored the socket's identity).
 ///
 /// A middleware, not the connect handler, because socketioxide sends the CONNECT reply before
 /// it spawns the handler: an event sent right after `40{"sid":…}` could otherwise arrive
@@ -83,12 +85,13 @@ pub async fn register_handlers(socket: SocketRef) -> Result<(), Infallible> {
                   AckId(ack_id): AckId,
                   ack: AckSender,
                   State(api): State<Api>,
+                  Extension(identity): Extension<Identity>,
                   Args(args, bytes): Args| {
                 // Runs as the packet is read, in the socket's order: the request takes its
                 // place in the lane now (read-your-writes, see `crate::order`) and counts
                 // against the connection's in-flight bound until its reply is queued.
                 let in_flight = conn.as_ref().map(|conn| conn.begin_request(bytes));
-                let started = start_request(&api, method, args, &socket, &lane);
+                let started = start_request(&api, method, args, identity, &socket, &lane);
                 async move {
                     let (reply_event, result) = match started {
                         Ok((reply_event, running)) => (Some(reply_event), running.await),
@@ -118,10 +121,11 @@ fn start_request(
     api: &Api,
     method: Method,
     args: Option<Vec<Value>>,
+    identity: Identity,
     socket: &SocketRef,
     lane: &Arc<Lane>,
 ) -> Result<(String, Running), (Option<String>, ApiError)> {
-    let (request, reply_event) = parse_request(method, args)?;
+    let (request, reply_event) = parse_request(method, args, identity)?;
     let running = crate::live::execute(api, request, Some(socket), Some(lane));
     Ok((reply_event, Box::pin(running)))
 }
@@ -210,6 +214,7 @@ fn json_len_at_least(value: &Value) -> usize {
 fn parse_request(
     method: Method,
     args: Option<Vec<Value>>,
+    identity: Identity,
 ) -> Result<(Request, String), (Option<String>, ApiError)> {
     let args = args.ok_or((None, ApiError::bad_request("malformed arguments")))?;
     let Some(Value::Object(mut arg)) = args.into_iter().next() else {
@@ -249,6 +254,7 @@ fn parse_request(
         item: arg.remove("item"),
         data: arg.remove("data"),
         request_id,
+        identity,
     };
     Ok((request, reply_event))
 }

@@ -109,9 +109,9 @@ async fn crud_and_status_codes() {
 
     let bad = |status: u16| StatusCode::from_u16(status).unwrap();
     let cases = [
-        (http.post(url("/api/todos")).body("{not json"), 400),
-        (http.post(url("/api/todos")).body("[1,2]"), 400),
-        (http.post(url("/api/todos")).body(""), 400),
+        (json_body(http.post(url("/api/todos")), "{not json"), 400),
+        (json_body(http.post(url("/api/todos")), "[1,2]"), 400),
+        (json_body(http.post(url("/api/todos")), ""), 400),
         (http.post(url("/api/todos/1")).json(&json!({})), 400),
         (http.put(url("/api/todos")).json(&json!({})), 400),
         (http.put(url("/api/todos/1")).json(&json!({"id": 2})), 400),
@@ -262,4 +262,11 @@ async fn static_files_and_vendor_scripts() {
         get("/missing.html").await.unwrap().status(),
         StatusCode::NOT_FOUND
     );
+}
+
+/// `request` with a raw `body` declared as JSON.
+fn json_body(request: reqwest::RequestBuilder, body: &'static str) -> reqwest::RequestBuilder {
+    request
+        .header("content-type", "application/json")
+        .body(body)
 }

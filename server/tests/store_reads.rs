@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use backbone_socket_sync_server::store::sqlite::SqliteStore;
-use backbone_socket_sync_server::store::{Query, Store, StoreError};
+use backbone_socket_sync_server::store::{Query, RequestId, Store, StoreError};
 use serde_json::{json, Value};
 
 fn object(value: Value) -> serde_json::Map<String, Value> {
@@ -26,19 +26,24 @@ async fn many_concurrent_reads_see_every_acknowledged_write() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let created = store
-                .create("/api/r", object(json!({"i": i})), Some(format!("r{i}")))
+                .create(
+                    "",
+                    "/api/r",
+                    object(json!({"i": i})),
+                    Some(RequestId::new("", format!("r{i}"))),
+                )
                 .await
                 .unwrap()
                 .value;
             let id = created["id"].as_i64().unwrap().to_string();
-            let model = store.read_model("/api/r", &id).await.unwrap();
+            let model = store.read_model("", "/api/r", &id).await.unwrap();
             assert_eq!(model, created);
             let mut query = Query::default();
             query.filters.insert("i".into(), json!(i));
-            let found = store.read_collection("/api/r", query).await.unwrap();
+            let found = store.read_collection("", "/api/r", query).await.unwrap();
             assert_eq!(found, vec![created]);
             store
-                .read_collection("/api/r", Query::default())
+                .read_collection("", "/api/r", Query::default())
                 .await
                 .unwrap()
                 .len()
@@ -60,7 +65,7 @@ async fn many_concurrent_reads_see_every_acknowledged_write() {
                     offset: n % 400,
                     ..Query::default()
                 };
-                store.read_collection("/api/r", query).await.unwrap()
+                store.read_collection("", "/api/r", query).await.unwrap()
             })
         })
         .collect();
@@ -72,18 +77,18 @@ async fn many_concurrent_reads_see_every_acknowledged_write() {
     }
 
     assert!(matches!(
-        store.read_model("/api/r", "401").await,
+        store.read_model("", "/api/r", "401").await,
         Err(StoreError::NotFound)
     ));
 
     store.close().await.unwrap();
     assert!(
-        store.read_model("/api/r", "1").await.is_err(),
+        store.read_model("", "/api/r", "1").await.is_err(),
         "closed store refuses model reads"
     );
     assert!(
         store
-            .read_collection("/api/r", Query::default())
+            .read_collection("", "/api/r", Query::default())
             .await
             .is_err(),
         "closed store refuses collection reads"
@@ -97,12 +102,12 @@ async fn reads_work_on_a_single_threaded_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("s.sqlite3"), 1000).unwrap();
     let a = store
-        .create("/api/s", object(json!({"a": 1})), None)
+        .create("", "/api/s", object(json!({"a": 1})), None)
         .await
         .unwrap();
     let (one, all) = tokio::join!(
-        store.read_model("/api/s", "1"),
-        store.read_collection("/api/s", Query::default())
+        store.read_model("", "/api/s", "1"),
+        store.read_collection("", "/api/s", Query::default())
     );
     assert_eq!(one.unwrap(), a.value);
     assert_eq!(all.unwrap(), vec![a.value]);

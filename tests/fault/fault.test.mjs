@@ -14,6 +14,11 @@
 //     be on its way when the writes end).
 // Prints the counts: requests, acknowledged, failed, drops, re-sent frames, duplicates the
 // server prevented (its "dedupe hit" log lines, both processes).
+//
+// Reproducible: all of the test's randomness (the connections' lifetimes, and which writes
+// each lane makes: how many patches per model, which models are deleted) comes from one seed,
+// printed first. `FAULT_SEED=<seed>` replays the same drop schedule and the same writes (the
+// timing of the pages and the server, and so the interleaving, still varies).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,11 +27,26 @@ import { join } from 'node:path';
 import {
   WASM, startServer, startProxy, launchBrowser, tempDir, removeDir, eventually, testPage, makeWww,
 } from '../live/support.mjs';
+import { seedFrom, seededRandom } from '../support/seeded-random.mjs';
 
 const PAGES = Number(process.env.FAULT_PAGES || 4);
 const LANES = 3;
-const ROUNDS = Number(process.env.FAULT_ROUNDS || 6); // per lane: create, 2 patches, delete every other round
+const ROUNDS = Number(process.env.FAULT_ROUNDS || 6); // models per lane
 const ENDPOINT = '/api/fault';
+const SEED = seedFrom(process.env.FAULT_SEED);
+
+// What each lane of each page writes, drawn from the seed: per model a create, 1 to 3
+// patches, and half of the time a delete (3.5 writes per model on average).
+// [page][lane] -> [{tag, patches, remove}]
+function writePlan(random) {
+  return Array.from({ length: PAGES }, (_, page) =>
+    Array.from({ length: LANES }, (_, lane) =>
+      Array.from({ length: ROUNDS }, (_, round) => ({
+        tag: `c${page}-${lane}-${round}`,
+        patches: 1 + Math.floor(random() * 3),
+        remove: random() < 0.5,
+      }))));
+}
 
 // The page: counts the request frames it sends (a frame whose requestId was sent before is a
 // re-send after a reconnection), and `run(client)` performs its lanes of writes, recording
@@ -68,29 +88,30 @@ const SCRIPT = `
     }).then(function (r) { progress.pending--; progress.done++; return r; });
   }
 
-  async function lane(client, lane, rounds) {
+  // One lane: its models one after the other, each created, patched plan.patches times
+  // (v = 1, 2, ...) and deleted if plan.remove.
+  async function lane(plans) {
     var models = [];
-    for (var round = 0; round < rounds; round++) {
-      var tag = client + '-' + lane + '-' + round;
-      var record = { tag: tag, id: null, created: null, patches: [], deleted: null };
+    for (var i = 0; i < plans.length; i++) {
+      var plan = plans[i];
+      var record = { tag: plan.tag, id: null, created: null, patches: [], deleted: null };
       models.push(record);
       var model;
-      record.created = await settle(function (o) { model = items.create({ tag: tag, v: 0 }, o); });
+      record.created = await settle(function (o) { model = items.create({ tag: plan.tag, v: 0 }, o); });
       if (!record.created.ok) continue;
       record.id = model.id;
-      for (var v = 1; v <= 2; v++) {
+      for (var v = 1; v <= plan.patches; v++) {
         var r = await settle(function (o) { model.save({ v: v }, Object.assign({ patch: true }, o)); });
         record.patches.push({ v: v, ok: r.ok, statusText: r.statusText });
       }
-      if (round % 2 === 1) record.deleted = await settle(function (o) { model.destroy(o); });
+      if (plan.remove) record.deleted = await settle(function (o) { model.destroy(o); });
     }
     return models;
   }
 
-  window.run = async function (client, rounds) {
-    var lanes = [];
-    for (var l = 0; l < ${LANES}; l++) lanes.push(lane(client, l, rounds));
-    return [].concat.apply([], await Promise.all(lanes));
+  // Runs the page's lanes at once: lanes = [[{tag, patches, remove}]].
+  window.run = async function (lanes) {
+    return [].concat.apply([], await Promise.all(lanes.map(lane)));
   };`;
 
 test('N pages x M writes through random drops and a kill -9: nothing lost, nothing doubled', {
@@ -98,11 +119,13 @@ test('N pages x M writes through random drops and a kill -9: nothing lost, nothi
   timeout: 120000,
 }, async () => {
   const started = Date.now();
+  console.log(`fault: seed ${SEED} (replay with FAULT_SEED=${SEED})`);
+  const plan = writePlan(seededRandom(SEED, 'writes'));
   const dir = tempDir();
   const db = join(dir, 'fault.sqlite3');
   const www = makeWww(dir, { 'fault.html': testPage(SCRIPT) });
   const servers = [await startServer(db, www)];
-  const proxy = await startProxy(servers[0].port);
+  const proxy = await startProxy(servers[0].port, { random: seededRandom(SEED, 'drops') });
   const browser = await launchBrowser();
   try {
     const pages = [];
@@ -117,8 +140,8 @@ test('N pages x M writes through random drops and a kill -9: nothing lost, nothi
 
     // Go: every connection through the proxy now lives 100–800 ms.
     proxy.randomDrops({ min: 100, max: 800 });
-    const runs = pages.map((page, i) => page.evaluate(([client, rounds]) => run(client, rounds), [`c${i}`, ROUNDS]));
-    const total = PAGES * LANES * ROUNDS * 3.5;
+    const runs = pages.map((page, i) => page.evaluate((lanes) => run(lanes), plan[i]));
+    const total = plan.flat(2).reduce((n, p) => n + 1 + p.patches + (p.remove ? 1 : 0), 0);
     const progress = () => Promise.all(pages.map((p) => p.evaluate(() => progress.done))).then((d) => d.reduce((a, b) => a + b, 0));
 
     // Halfway: kill -9, restart on the same database on a new port, retarget the proxy.
@@ -148,7 +171,16 @@ test('N pages x M writes through random drops and a kill -9: nothing lost, nothi
     const failures = [];
     const believed = new Map(); // tag -> {id, v}  what the clients know is stored
     const uncertain = new Set(); // tags whose last write failed: stored or not, either is right
+    const planned = new Map(plan.flat(2).map((p) => [p.tag, p]));
     for (const record of results.flat()) {
+      // Each lane made the writes the seed planned (a model whose create failed, only that).
+      const want = planned.get(record.tag);
+      assert.ok(want, `${record.tag} was not planned`);
+      planned.delete(record.tag);
+      if (record.created.ok) {
+        assert.equal(record.patches.length, want.patches, `${record.tag}: patches made`);
+        assert.equal(Boolean(record.deleted), want.remove, `${record.tag}: delete made`);
+      }
       const outcomes = [record.created, ...record.patches, ...(record.deleted ? [record.deleted] : [])];
       requests += outcomes.length;
       acked += outcomes.filter((o) => o.ok).length;
@@ -177,6 +209,7 @@ test('N pages x M writes through random drops and a kill -9: nothing lost, nothi
       if (laterFailed.length) uncertain.add(record.tag);
       else believed.set(record.tag, { id: record.id, v: lastAcked });
     }
+    assert.deepEqual([...planned.keys()], [], 'every planned model was written');
     // The final collection is what the clients believe, plus only models whose fate a failed
     // request left open.
     for (const [tag, want] of believed) {
@@ -215,7 +248,7 @@ test('N pages x M writes through random drops and a kill -9: nothing lost, nothi
     const dedupe = servers.reduce((n, s) => n + s.dedupeHits(), 0);
     const stats = await (await fetch(`${servers[1].url}/_bss/stats`)).json();
     console.log(
-      `fault: ${PAGES} pages x ${requests / PAGES} writes = ${requests} requests: ${acked} acknowledged, ${failures.length} failed; ` +
+      `fault (seed ${SEED}): ${PAGES} pages x ${requests / PAGES} writes = ${requests} requests: ${acked} acknowledged, ${failures.length} failed; ` +
       `${stored.length} models stored (${believed.size} as believed, ${uncertain.size} left open by a failed request); ` +
       `proxy: ${proxy.stats.connections} connections, ${proxy.stats.drops} dropped; 1 kill -9 + restart; ` +
       `request frames sent ${sent}, re-sent after reconnecting ${resent}; duplicates prevented by the server ${dedupe} ` +

@@ -102,8 +102,10 @@ export function startServer(db, www = join(repo, 'www')) {
 // `blockUpgrades(true)` closes connections whose first bytes ask for a WebSocket upgrade (a
 // proxy that lets HTTP through but not WebSockets);
 // `retarget(port)` points new connections at another port; `randomDrops({min, max})` closes
-// each connection after a random number of milliseconds in [min, max). Counts what it did.
-export async function startProxy(target) {
+// each connection after a random number of milliseconds in [min, max), drawn from `random`
+// (pass a seeded one to replay a schedule: the n-th connection scheduled gets the n-th draw).
+// Counts what it did.
+export async function startProxy(target, { random = Math.random } = {}) {
   const open = new Set();
   let refusing = false;
   let blocking = false;
@@ -145,7 +147,7 @@ export async function startProxy(target) {
       if (!open.has(pair)) return;
       stats.drops++;
       pair.close();
-    }, drops.min + Math.random() * (drops.max - drops.min));
+    }, drops.min + random() * (drops.max - drops.min));
   }
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = server.address().port;

@@ -1,9 +1,14 @@
 //! The document store behind a small trait, so another database (PostgreSQL) can be added
 //! beside the embedded SQLite one without touching the socket or REST layers.
 //!
-//! Documents are JSON objects keyed by (collection path, id). Every write may carry a
-//! client-generated request id: the store records it with the write's result in the same
-//! transaction, and answers a repeat with the recorded result instead of applying it again.
+//! Documents are JSON objects keyed by (owner, collection path, id): the owner is the
+//! authenticated user (`sub`), or `""` when authentication is off, so each user's collections
+//! are their own and ids are assigned per owner and collection. Every write may carry a
+//! client-generated request id, scoped (per user, or per client identity; see [`RequestId`]):
+//! the store records it with a fingerprint of the request ([`Write::fingerprint`]) and the
+//! write's result in the same transaction, answers a repeat of the same request with the
+//! recorded result instead of applying it again, and refuses the same id for a different
+//! request ([`StoreError::RequestIdReused`]).
 
 pub mod sqlite;
 
@@ -27,7 +32,8 @@ pub enum StoreError {
     NotFound,
     /// The stored document would exceed the size bound (bytes).
     TooLarge(usize),
-    /// The request id was already used for a different method or endpoint.
+    /// The request id was already used, in its scope, for a different request (another
+    /// method, endpoint, body or owner).
     RequestIdReused,
     /// The collection's integer ids are used up to [`crate::ids::MAX_ID`].
     IdsExhausted,
@@ -122,13 +128,67 @@ impl WriteOp {
     }
 }
 
-/// A write plus the client's request id, if it sent one.
+/// A client's request id within its scope: the pair is the key of the store's request record.
+///
+/// The scope keeps one client from ever matching another's ids: it is the user (`sub`) when
+/// authentication is on, the client id a connection or REST call declared when it is off, and
+/// [`RequestId::SHARED_SCOPE`] for clients that declare none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId {
+    /// Whose ids these are.
+    pub scope: String,
+    /// `signature.requestId` or the REST `X-Request-Id` header.
+    pub id: String,
+}
+
+impl RequestId {
+    /// The scope of clients that declare no identity (authentication off, no client id).
+    pub const SHARED_SCOPE: &'static str = "";
+
+    /// The id `id` in `scope`.
+    pub fn new(scope: impl Into<String>, id: impl Into<String>) -> Self {
+        Self {
+            scope: scope.into(),
+            id: id.into(),
+        }
+    }
+}
+
+/// A write plus its owner and the client's request id, if it sent one.
 #[derive(Debug, Clone)]
 pub struct Write {
+    /// Whose documents it changes (`""` when authentication is off).
+    pub owner: String,
     /// What to change.
     pub op: WriteOp,
-    /// `signature.requestId`: a repeat returns the first result without applying again.
-    pub request_id: Option<String>,
+    /// A repeat of the same request under this id returns the first result without applying
+    /// it again; a different request under it is refused.
+    pub request_id: Option<RequestId>,
+}
+
+impl Write {
+    /// The hex SHA-256 of the owner, method, endpoint and body: what a request record is bound
+    /// to, so a request id answers only a repeat of the very request that recorded it. Every
+    /// store keeps this text as is; the body is hashed as serde_json writes it.
+    pub fn fingerprint(&self) -> String {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        for part in [self.owner.as_str(), self.op.method(), &self.op.endpoint()] {
+            // Length-prefixed, so no two different triples hash the same bytes.
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part.as_bytes());
+        }
+        if let WriteOp::Create { item, .. }
+        | WriteOp::Update { item, .. }
+        | WriteOp::Patch { item, .. } = &self.op
+        {
+            ctx.update(serde_json::to_string(item).unwrap_or_default().as_bytes());
+        }
+        ctx.finish()
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// The result of a committed write.
@@ -163,11 +223,16 @@ pub trait Store: Send + Sync + 'static {
     /// lets a client's pipelined writes share a batch.
     fn write(&self, write: Write) -> StoreFuture<Applied>;
 
-    /// All models of a collection matching `query`, in insertion order.
-    fn read_collection(&self, collection: &str, query: Query) -> StoreFuture<Vec<Value>>;
+    /// All of `owner`'s models of a collection matching `query`, in insertion order.
+    fn read_collection(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+    ) -> StoreFuture<Vec<Value>>;
 
-    /// One model, or [`StoreError::NotFound`].
-    fn read_model(&self, collection: &str, id: &str) -> StoreFuture<Value>;
+    /// One of `owner`'s models, or [`StoreError::NotFound`] (also when another owner has it).
+    fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Value>;
 
     /// Finishes pending writes and releases the database.
     fn close(&self) -> StoreFuture<()>;
@@ -175,11 +240,13 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a model in `collection`; see [`WriteOp::Create`].
     fn create(
         &self,
+        owner: &str,
         collection: &str,
         item: Object,
-        request_id: Option<String>,
+        request_id: Option<RequestId>,
     ) -> StoreFuture<Applied> {
         self.write(Write {
+            owner: owner.into(),
             op: WriteOp::Create {
                 collection: collection.into(),
                 item,
@@ -191,46 +258,61 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces a model; see [`WriteOp::Update`].
     fn update(
         &self,
+        owner: &str,
         collection: &str,
         id: &str,
         item: Object,
-        request_id: Option<String>,
+        request_id: Option<RequestId>,
     ) -> StoreFuture<Applied> {
         let op = WriteOp::Update {
             collection: collection.into(),
             id: id.into(),
             item,
         };
-        self.write(Write { op, request_id })
+        self.write(Write {
+            owner: owner.into(),
+            op,
+            request_id,
+        })
     }
 
     /// Merges into a model; see [`WriteOp::Patch`].
     fn patch(
         &self,
+        owner: &str,
         collection: &str,
         id: &str,
         item: Object,
-        request_id: Option<String>,
+        request_id: Option<RequestId>,
     ) -> StoreFuture<Applied> {
         let op = WriteOp::Patch {
             collection: collection.into(),
             id: id.into(),
             item,
         };
-        self.write(Write { op, request_id })
+        self.write(Write {
+            owner: owner.into(),
+            op,
+            request_id,
+        })
     }
 
     /// Deletes a model; see [`WriteOp::Delete`].
     fn delete(
         &self,
+        owner: &str,
         collection: &str,
         id: &str,
-        request_id: Option<String>,
+        request_id: Option<RequestId>,
     ) -> StoreFuture<Applied> {
         let op = WriteOp::Delete {
             collection: collection.into(),
             id: id.into(),
         };
-        self.write(Write { op, request_id })
+        self.write(Write {
+            owner: owner.into(),
+            op,
+            request_id,
+        })
     }
 }

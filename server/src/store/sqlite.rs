@@ -23,6 +23,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 mod readers;
+mod schema;
 mod writer;
 
 use readers::Readers;
@@ -39,26 +40,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READER_THREADS: usize = 2;
 /// Idle connections kept for in-place model lookups (one per runtime worker is enough).
 const MAX_IDLE_LOOKUPS: usize = 4;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS documents (
-    collection TEXT NOT NULL,
-    id TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (collection, id)
-);
-CREATE TABLE IF NOT EXISTS sequences (
-    collection TEXT PRIMARY KEY,
-    last_id INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS requests (
-    request_id TEXT PRIMARY KEY,
-    method TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    result TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-";
 
 type Job = (Write, oneshot::Sender<Result<Applied, StoreError>>);
 
@@ -82,8 +63,8 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Internal(format!("creating {}: {e}", dir.display())))?;
         }
-        let conn = open_connection(path)?;
-        conn.execute_batch(SCHEMA).map_err(internal)?;
+        let mut conn = open_connection(path)?;
+        schema::prepare(&mut conn)?;
         let cutoff = now_secs().saturating_sub(REQUEST_TTL.as_secs());
         conn.execute(
             "DELETE FROM requests WHERE created_at < ?1",
@@ -132,7 +113,7 @@ impl SqliteStore {
     }
 
     /// One model by primary key, on the caller's thread with a pooled connection.
-    fn lookup(&self, collection: &str, id: &str) -> Result<Value, StoreError> {
+    fn lookup(&self, owner: &str, collection: &str, id: &str) -> Result<Value, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Internal("store is closed".into()));
         }
@@ -141,7 +122,8 @@ impl SqliteStore {
             Some(conn) => conn,
             None => open_connection(&self.path)?,
         };
-        let result = load(&conn, collection, id).and_then(|doc| doc.ok_or(StoreError::NotFound));
+        let result =
+            load(&conn, owner, collection, id).and_then(|doc| doc.ok_or(StoreError::NotFound));
         let mut pool = self.lookups.lock().expect("lookup pool");
         if pool.len() < MAX_IDLE_LOOKUPS && !self.closed.load(Ordering::Acquire) {
             pool.push(conn);
@@ -166,16 +148,22 @@ impl Store for SqliteStore {
         })
     }
 
-    fn read_collection(&self, collection: &str, query: Query) -> StoreFuture<Vec<Value>> {
+    fn read_collection(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+    ) -> StoreFuture<Vec<Value>> {
+        let owner = owner.to_owned();
         let collection = collection.to_owned();
-        self.read(move |conn| read_collection(conn, &collection, &query))
+        self.read(move |conn| read_collection(conn, &owner, &collection, &query))
     }
 
     /// Runs in place, on the caller's thread: one primary-key lookup of a document bounded by
     /// `max_doc_bytes` in a WAL database (readers never wait for the writer) costs a few
     /// microseconds, less than handing it to another thread and waking the caller again.
-    fn read_model(&self, collection: &str, id: &str) -> StoreFuture<Value> {
-        let result = self.lookup(collection, id);
+    fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Value> {
+        let result = self.lookup(owner, collection, id);
         Box::pin(async move { result })
     }
 
@@ -227,11 +215,18 @@ fn parse_doc(doc: &str) -> Result<Value, StoreError> {
     serde_json::from_str(doc).map_err(|e| StoreError::Internal(format!("corrupt document: {e}")))
 }
 
-fn load(conn: &Connection, collection: &str, id: &str) -> Result<Option<Value>, StoreError> {
+fn load(
+    conn: &Connection,
+    owner: &str,
+    collection: &str,
+    id: &str,
+) -> Result<Option<Value>, StoreError> {
     let doc: Option<String> = conn
-        .prepare_cached("SELECT doc FROM documents WHERE collection = ?1 AND id = ?2")
+        .prepare_cached(
+            "SELECT doc FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3",
+        )
         .and_then(|mut stmt| {
-            stmt.query_row(params![collection, id], |row| row.get(0))
+            stmt.query_row(params![owner, collection, id], |row| row.get(0))
                 .optional()
         })
         .map_err(internal)?;
@@ -240,6 +235,7 @@ fn load(conn: &Connection, collection: &str, id: &str) -> Result<Option<Value>, 
 
 fn read_collection(
     conn: &Connection,
+    owner: &str,
     collection: &str,
     query: &Query,
 ) -> Result<Vec<Value>, StoreError> {
@@ -254,11 +250,12 @@ fn read_collection(
     };
     let mut stmt = conn
         .prepare_cached(
-            "SELECT doc FROM documents WHERE collection = ?1 ORDER BY rowid LIMIT ?2 OFFSET ?3",
+            "SELECT doc FROM documents WHERE owner = ?1 AND collection = ?2
+             ORDER BY rowid LIMIT ?3 OFFSET ?4",
         )
         .map_err(internal)?;
     let rows = stmt
-        .query_map(params![collection, limit, offset], |row| {
+        .query_map(params![owner, collection, limit, offset], |row| {
             row.get::<_, String>(0)
         })
         .map_err(internal)?;

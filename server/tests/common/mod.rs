@@ -200,6 +200,20 @@ impl Client {
         self.ws
     }
 
+    /// Opens a WebSocket and sends the `/` namespace CONNECT with `payload` (`40{…}`): the
+    /// connected client, or the server's CONNECT_ERROR frame (`44{…}`) with the still-open
+    /// client.
+    pub async fn connect_with(port: u16, payload: &Value) -> Result<Self, (String, Self)> {
+        let mut client = Self::open(port).await;
+        client.send(&format!("40{payload}")).await;
+        let reply = client.recv().await.expect("connect reply");
+        if reply.starts_with("40{\"sid\":") {
+            Ok(client)
+        } else {
+            Err((reply, client))
+        }
+    }
+
     /// Sends one text frame.
     pub async fn send(&mut self, text: &str) {
         self.ws

@@ -1,5 +1,6 @@
 //! The writer thread of the SQLite store: batches of writes, one transaction per batch, one
-//! savepoint per write, the requestId record in the same transaction, replies after COMMIT.
+//! savepoint per write, the request record (scope, id, fingerprint, result) in the same
+//! transaction, replies after COMMIT.
 
 use std::sync::mpsc;
 
@@ -66,20 +67,21 @@ fn apply_write(
     write: Write,
     max_doc_bytes: usize,
 ) -> Result<Applied, StoreError> {
-    let method = write.op.method();
-    let endpoint = write.op.endpoint();
-    if let Some(request_id) = &write.request_id {
-        let known: Option<(String, String, String)> = conn
-            .prepare_cached("SELECT method, endpoint, result FROM requests WHERE request_id = ?1")
+    let fingerprint = write.request_id.as_ref().map(|_| write.fingerprint());
+    if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
+        let known: Option<(String, String)> = conn
+            .prepare_cached(
+                "SELECT fingerprint, result FROM requests WHERE scope = ?1 AND request_id = ?2",
+            )
             .and_then(|mut stmt| {
-                stmt.query_row([request_id], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                stmt.query_row(params![request_id.scope, request_id.id], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
                 })
                 .optional()
             })
             .map_err(internal)?;
-        if let Some((known_method, known_endpoint, result)) = known {
-            if known_method != method || known_endpoint != endpoint {
+        if let Some((known_fingerprint, result)) = known {
+            if &known_fingerprint != fingerprint {
                 return Err(StoreError::RequestIdReused);
             }
             let value =
@@ -90,13 +92,20 @@ fn apply_write(
             });
         }
     }
-    let (value, text) = apply_op(conn, write.op, max_doc_bytes)?;
-    if let Some(request_id) = &write.request_id {
+    let (value, text) = apply_op(conn, &write.owner, write.op, max_doc_bytes)?;
+    if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
         conn.prepare_cached(
-            "INSERT INTO requests (request_id, method, endpoint, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO requests (scope, request_id, fingerprint, result, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .and_then(|mut stmt| {
-            stmt.execute(params![request_id, method, endpoint, text, now_secs() as i64])
+            stmt.execute(params![
+                request_id.scope,
+                request_id.id,
+                fingerprint,
+                text,
+                now_secs() as i64
+            ])
         })
         .map_err(internal)?;
     }
@@ -110,6 +119,7 @@ fn apply_write(
 /// request record does not serialise it again).
 fn apply_op(
     conn: &Connection,
+    owner: &str,
     op: WriteOp,
     max_doc_bytes: usize,
 ) -> Result<(Value, String), StoreError> {
@@ -118,13 +128,13 @@ fn apply_op(
             collection,
             mut item,
         } => {
-            let id = next_id(conn, &collection)?;
+            let id = next_id(conn, owner, &collection)?;
             item.insert("id".into(), Value::from(id));
             let doc = to_doc(&item, max_doc_bytes)?;
             run(
                 conn,
                 INSERT_DOC,
-                params![collection, id.to_string(), doc],
+                params![owner, collection, id.to_string(), doc],
                 |stmt, p| stmt.execute(p),
             )?;
             Ok((Value::Object(item), doc))
@@ -135,9 +145,12 @@ fn apply_op(
             item,
         } => {
             let doc = to_doc(&item, max_doc_bytes)?;
-            run(conn, UPSERT_DOC, params![collection, id, doc], |stmt, p| {
-                stmt.execute(p)
-            })?;
+            run(
+                conn,
+                UPSERT_DOC,
+                params![owner, collection, id, doc],
+                |stmt, p| stmt.execute(p),
+            )?;
             Ok((Value::Object(item), doc))
         }
         WriteOp::Patch {
@@ -145,7 +158,7 @@ fn apply_op(
             id,
             item,
         } => {
-            let Some(Value::Object(mut stored)) = load(conn, &collection, &id)? else {
+            let Some(Value::Object(mut stored)) = load(conn, owner, &collection, &id)? else {
                 return Err(StoreError::NotFound);
             };
             for (key, value) in item {
@@ -154,15 +167,21 @@ fn apply_op(
                 }
             }
             let doc = to_doc(&stored, max_doc_bytes)?;
-            run(conn, UPDATE_DOC, params![collection, id, doc], |stmt, p| {
-                stmt.execute(p)
-            })?;
+            run(
+                conn,
+                UPDATE_DOC,
+                params![owner, collection, id, doc],
+                |stmt, p| stmt.execute(p),
+            )?;
             Ok((Value::Object(stored), doc))
         }
         WriteOp::Delete { collection, id } => {
-            let removed = run(conn, DELETE_DOC, params![collection, id], |stmt, p| {
-                stmt.execute(p)
-            })?;
+            let removed = run(
+                conn,
+                DELETE_DOC,
+                params![owner, collection, id],
+                |stmt, p| stmt.execute(p),
+            )?;
             if removed == 0 {
                 return Err(StoreError::NotFound);
             }
@@ -171,25 +190,28 @@ fn apply_op(
     }
 }
 
-const LAST_ID: &str = "SELECT last_id FROM sequences WHERE collection = ?1";
-const SET_LAST_ID: &str = "INSERT INTO sequences (collection, last_id) VALUES (?1, ?2)
-     ON CONFLICT (collection) DO UPDATE SET last_id = excluded.last_id";
-const ID_TAKEN: &str = "SELECT 1 FROM documents WHERE collection = ?1 AND id = ?2";
-const INSERT_DOC: &str = "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)";
-const UPSERT_DOC: &str = "INSERT INTO documents (collection, id, doc) VALUES (?1, ?2, ?3)
-     ON CONFLICT (collection, id) DO UPDATE SET doc = excluded.doc";
-const UPDATE_DOC: &str = "UPDATE documents SET doc = ?3 WHERE collection = ?1 AND id = ?2";
-const DELETE_DOC: &str = "DELETE FROM documents WHERE collection = ?1 AND id = ?2";
+const LAST_ID: &str = "SELECT last_id FROM sequences WHERE owner = ?1 AND collection = ?2";
+const SET_LAST_ID: &str = "INSERT INTO sequences (owner, collection, last_id) VALUES (?1, ?2, ?3)
+     ON CONFLICT (owner, collection) DO UPDATE SET last_id = excluded.last_id";
+const ID_TAKEN: &str = "SELECT 1 FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3";
+const INSERT_DOC: &str =
+    "INSERT INTO documents (owner, collection, id, doc) VALUES (?1, ?2, ?3, ?4)";
+const UPSERT_DOC: &str =
+    "INSERT INTO documents (owner, collection, id, doc) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (owner, collection, id) DO UPDATE SET doc = excluded.doc";
+const UPDATE_DOC: &str =
+    "UPDATE documents SET doc = ?4 WHERE owner = ?1 AND collection = ?2 AND id = ?3";
+const DELETE_DOC: &str = "DELETE FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3";
 
-/// The next id of `collection`'s sequence, recorded as used: one past the last one handed
+/// The next id of `owner`'s `collection` sequence, recorded as used: one past the last one handed
 /// out, skipping ids that clients chose themselves with `update` (which never move the
 /// sequence, so one client cannot exhaust it for the others), and never past [`MAX_ID`].
 ///
 /// A `last_id` that is not an integer in range (left by a server before ids were bounded,
 /// which moved it to a client's id and then past `i64::MAX` into a REAL) restarts the count
 /// at 0: taken ids are skipped, so no model is overwritten.
-fn next_id(conn: &Connection, collection: &str) -> Result<i64, StoreError> {
-    let last: Option<SqlValue> = run(conn, LAST_ID, [collection], |stmt, p| {
+fn next_id(conn: &Connection, owner: &str, collection: &str) -> Result<i64, StoreError> {
+    let last: Option<SqlValue> = run(conn, LAST_ID, params![owner, collection], |stmt, p| {
         stmt.query_row(p, |row| row.get(0)).optional()
     })?;
     let last = match last {
@@ -213,16 +235,19 @@ fn next_id(conn: &Connection, collection: &str) -> Result<i64, StoreError> {
         let taken = run(
             conn,
             ID_TAKEN,
-            params![collection, id.to_string()],
+            params![owner, collection, id.to_string()],
             |stmt, p| stmt.exists(p),
         )?;
         if !taken {
             break;
         }
     }
-    run(conn, SET_LAST_ID, params![collection, id], |stmt, p| {
-        stmt.execute(p)
-    })?;
+    run(
+        conn,
+        SET_LAST_ID,
+        params![owner, collection, id],
+        |stmt, p| stmt.execute(p),
+    )?;
     Ok(id)
 }
 
