@@ -65,6 +65,24 @@ pub struct Config {
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
 
+    /// A socket.io namespace clients may connect to (`/`, `/admin`); repeatable.
+    #[arg(
+        long = "namespace",
+        env = "NAMESPACES",
+        value_delimiter = ',',
+        default_value = "/"
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Also accept any other namespace, created on first connection and removed when its last
+    /// socket leaves, at most --max-namespaces at once.
+    #[arg(long, env = "DYNAMIC_NAMESPACES")]
+    pub dynamic_namespaces: bool,
+
+    /// Most dynamic namespaces open at once (with --dynamic-namespaces).
+    #[arg(long, env = "MAX_NAMESPACES", default_value_t = crate::namespaces::DEFAULT_MAX_DYNAMIC)]
+    pub max_namespaces: usize,
+
     /// File holding the HS256 secret (at least 32 bytes) of access tokens. Given, every
     /// socket.io connection and REST call needs a valid token, and each user has their own
     /// collections; absent, authentication is off.

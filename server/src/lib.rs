@@ -20,6 +20,7 @@ pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod live;
+pub mod namespaces;
 pub mod order;
 pub mod origin;
 pub mod rest;
@@ -75,21 +76,13 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
         .transports([TransportType::Websocket])
         .build_layer();
     api.live().attach(io.clone());
-    use socketioxide::handler::ConnectHandler as _;
-    // Middlewares run last-added first: authenticate, then register the handlers.
-    io.ns(
-        "/",
-        socket::on_connect
-            .with(socket::register_handlers)
-            .with(access::authenticate),
-    );
-    io.dyn_ns(
-        "/{*namespace}",
-        socket::on_connect
-            .with(socket::register_handlers)
-            .with(access::authenticate),
-    )
-    .map_err(|e| format!("namespace pattern: {e}"))?;
+    let namespaces = namespaces::Namespaces::new(
+        &config.namespaces,
+        config.dynamic_namespaces,
+        config.max_namespaces,
+    )?;
+    namespaces.declare(&io)?;
+    api.live().set_namespaces(namespaces);
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
     let rest = rest::router(api.clone(), max_message).layer(axum::middleware::from_fn_with_state(
         access,

@@ -31,6 +31,7 @@ use crate::api::{Api, Method, Request};
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::identity::Identity;
+use crate::namespaces::Namespaces;
 use crate::order::Lane;
 use crate::socket::{reply, AckId, Args};
 
@@ -47,9 +48,12 @@ pub struct Live {
 #[derive(Default)]
 struct Inner {
     io: OnceLock<SocketIo>,
+    namespaces: OnceLock<Arc<Namespaces>>,
     writes: AtomicU64,
     replays: AtomicU64,
     broadcasts: AtomicU64,
+    /// Namespaces visited by broadcasts.
+    visits: AtomicU64,
 }
 
 impl Live {
@@ -58,22 +62,47 @@ impl Live {
         let _ = self.inner.io.set(io);
     }
 
-    /// `{"writes", "replays", "broadcasts"}`: committed writes, writes answered from their
-    /// request id without being applied again (duplicates prevented), and broadcasts sent.
+    /// `{"writes", "replays", "broadcasts", "namespaceVisits", "dynamicNamespaces"}`: committed
+    /// writes, writes answered from their request id without being applied again (duplicates
+    /// prevented), broadcasts sent, namespaces those broadcasts visited, and dynamic namespaces
+    /// open now.
     pub fn stats(&self) -> Value {
         json!({
             "writes": self.inner.writes.load(Ordering::Relaxed),
             "replays": self.inner.replays.load(Ordering::Relaxed),
             "broadcasts": self.inner.broadcasts.load(Ordering::Relaxed),
+            "namespaceVisits": self.inner.visits.load(Ordering::Relaxed),
+            "dynamicNamespaces": self.inner.namespaces.get().map_or(0, |n| n.dynamic_count()),
         })
     }
 
-    /// Sends `event` with `payload` to the `room` of every namespace, leaving out `origin`.
+    /// Gives the broadcaster the namespace table, so a broadcast visits only the namespaces
+    /// that may hold its room; until then it visits every namespace.
+    pub fn set_namespaces(&self, namespaces: Arc<Namespaces>) {
+        let _ = self.inner.namespaces.set(namespaces);
+    }
+
+    /// Notes that `socket` joined `room` (see [`Namespaces::joined`]).
+    fn joined(&self, socket: &SocketRef, room: &str) {
+        if let Some(namespaces) = self.inner.namespaces.get() {
+            namespaces.joined(socket.ns(), room);
+        }
+    }
+
+    /// Sends `event` with `payload` to the `room` of every namespace holding it, leaving out
+    /// `origin`.
     async fn publish(&self, origin: Option<&SocketRef>, room: &str, event: &str, payload: &Value) {
         let Some(io) = self.inner.io.get() else {
             return;
         };
-        for ns in io.nsps() {
+        let visited = match self.inner.namespaces.get() {
+            Some(namespaces) => namespaces.holding(room),
+            None => io.nsps().iter().map(|ns| ns.ns_path().to_owned()).collect(),
+        };
+        self.inner
+            .visits
+            .fetch_add(visited.len() as u64, Ordering::Relaxed);
+        for ns in visited.iter().filter_map(|path| io.of(path)) {
             let room = room.to_owned();
             let ops = match origin {
                 // `broadcast()` on the writer's socket excludes that socket.
@@ -182,6 +211,7 @@ async fn on_subscription(
                 Ok(Endpoint::Collection(collection)) => {
                     let room = room(&identity.owner, &collection);
                     if event == "subscribe" {
+                        api.live().joined(&socket, &room);
                         socket.join(room);
                     } else {
                         socket.leave(room);
