@@ -65,6 +65,15 @@ pub struct Config {
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
 
+    /// Most models one collection read returns, also when `_limit` asks for more; a REST
+    /// answer cut there carries `X-Truncated-At` (page on with `_offset`).
+    #[arg(long, env = "MAX_READ", default_value_t = crate::api::DEFAULT_MAX_READ)]
+    pub max_read: u64,
+
+    /// Most bytes of models (JSON text) one collection read returns.
+    #[arg(long, env = "MAX_READ_BYTES", default_value_t = crate::api::DEFAULT_MAX_READ_BYTES)]
+    pub max_read_bytes: usize,
+
     /// A socket.io namespace clients may connect to (`/`, `/admin`); repeatable.
     #[arg(
         long = "namespace",

@@ -58,7 +58,8 @@ pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
     let prefix = config.prefix();
     endpoint::validate_prefix(&prefix)?;
     let origins = origin::OriginPolicy::new(&config.allowed_origins)?;
-    let api = Api::new(store.clone(), prefix.clone());
+    let api = Api::new(store.clone(), prefix.clone())
+        .with_read_bounds(config.max_read, config.max_read_bytes);
     let access = access::Access::from_config(config)?;
     let max_message = config.max_message_bytes();
     let (layer, io) = SocketIo::builder()

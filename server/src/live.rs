@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
 use socketioxide::SocketIo;
 
-use crate::api::{Api, Method, Request};
+use crate::api::{Answer, Api, Method, Request};
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::identity::Identity;
@@ -128,7 +128,7 @@ pub fn execute(
     request: Request,
     origin: Option<&SocketRef>,
     lane: Option<&Arc<Lane>>,
-) -> impl Future<Output = Result<Value, ApiError>> + Send + 'static {
+) -> impl Future<Output = Result<Answer, ApiError>> + Send + 'static {
     let method = request.method;
     let owner = request.identity.owner.clone();
     let endpoint = request.endpoint.clone();
@@ -139,13 +139,13 @@ pub fn execute(
     async move {
         let applied = started.await?;
         if method == Method::Read {
-            return Ok(applied.value);
+            return Ok(applied);
         }
         let live = api.live();
         if applied.replayed {
             live.inner.replays.fetch_add(1, Ordering::Relaxed);
             tracing::info!(request_id = request_id.as_deref(), %endpoint, "dedupe hit: write replayed");
-            return Ok(applied.value);
+            return Ok(applied);
         }
         live.inner.writes.fetch_add(1, Ordering::Relaxed);
         // `api.start` accepted the endpoint, so it parses.
@@ -154,7 +154,7 @@ pub fn execute(
             let room = room(&owner, parsed.collection());
             live.publish(origin.as_ref(), &room, event, &payload).await;
         }
-        Ok(applied.value)
+        Ok(applied)
     }
 }
 
