@@ -2,7 +2,7 @@
 // temporary --www folder the reference server serves the benchmark page from.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeSocketioSync, REQUEST_TIMEOUT_MS } from './page/clients.mjs';
 import { OURS } from './page/ours.mjs';
@@ -34,6 +34,13 @@ export function assembleWww(dir) {
     cpSync(path.join(repoRoot, 'node_modules', file), path.join(www, 'vendor', name));
   }
   cpSync(path.join(repoRoot, 'bench/page'), path.join(www, 'bench'), { recursive: true });
+  // Our client's files where bench/page/ours.mjs says they are, or a clear error now rather
+  // than a page that times out later.
+  for (const [what, url] of Object.entries(OURS)) {
+    if (!existsSync(path.join(www, url))) {
+      throw new Error(`bench/page/ours.mjs: ${what} ${url} is not in www/ (not built, or renamed by the build: update ours.mjs)`);
+    }
+  }
   writeFirstFetchPages(path.join(www, 'bench'));
   return www;
 }

@@ -23,6 +23,14 @@ if [ "$FOR_TESTS" = 1 ] && { ! command -v chromium >/dev/null || ! command -v ch
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# PostgreSQL and Redis for the multi-node tests: the tests start throwaway instances of
+# their own (unix sockets in temp dirs), so the Debian services are never started here.
+if [ "$FOR_TESTS" = 1 ] && { ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v redis-server >/dev/null; }; then
+  log "installing postgresql + redis-server"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null
+fi
+
 if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (no --locked: see TOOLCHAIN.md)"
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force

@@ -7,6 +7,7 @@
 //     /                     socket.io, replies through acks (the default)
 //     /?replies=event       socket.io, replies as `<method>:<endPoint>` events
 //     /?transport=ajax      the original XHR sync against the REST twin
+//     /?user=alice          signed in as alice (only when the server runs with --demo-tokens)
 //
 // Every write waits for the server (`wait: true`), so what the page shows is what is stored.
 
@@ -21,7 +22,6 @@
   // to the original XHR one; assigning `Backbone.sync` here would not last, since the shim
   // installs the module's sync once the wasm is loaded.
   var ajax = transport === 'ajax';
-  if (!ajax) BackboneSocketSync.connect({ replies: replies });
 
   // Models
   // ------
@@ -60,8 +60,6 @@
   });
 
   var todos = new TodoList();
-  // Other pages' changes appear here as they happen (and are caught up after a reconnection).
-  if (!ajax) BackboneSocketSync.live(todos);
 
   // Pending requests
   // ----------------
@@ -234,12 +232,62 @@
     track(xhr);
   });
 
-  todos.fetch({ reset: true }).then(function () {
-    app.dataset.ready = 'true';
-    view.renderCounts();
-  }, function () {
-    app.dataset.ready = 'error';
+  // Demo sign-in
+  // ------------
+
+  // A server started with `--demo-tokens` mints a token for any name (`?user=alice`), so two
+  // windows can be two users, each with their own todos; it answers 404 here otherwise, and
+  // the page stays open to everyone as before. The token goes in the socket's CONNECT
+  // (`auth: {token}`) and, for the XHR sync, in an `Authorization: Bearer` header.
+  var user = params.get('user');
+
+  function demoToken() {
+    return fetch('/_bss/demo-token').then(function (response) {
+      if (!response.ok) return null;
+      $('#signin').prop('hidden', false);
+      $('#user').val(user || '');
+      if (!user) return Promise.reject(new Error('sign in'));
+      return fetch('/_bss/demo-token', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ sub: user })
+      }).then(function (minted) {
+        if (!minted.ok) throw new Error('no token for ' + user);
+        return minted.json();
+      }).then(function (minted) {
+        $('#signed-in').text('signed in as ' + minted.sub);
+        return minted.token;
+      });
+    });
+  }
+
+  $('#signin').on('submit', function (e) {
+    e.preventDefault();
+    params.set('user', $('#user').val().trim());
+    location.search = params.toString();
   });
 
-  window.todoApp = { todos: todos, transport: transport, replies: replies };
+  // Connects (with the token, if any), makes the list live and loads it.
+  function start(token) {
+    if (token) $.ajaxSetup({ headers: { Authorization: 'Bearer ' + token } });
+    if (!ajax) BackboneSocketSync.connect(token ? { replies: replies, auth: { token: token } } : { replies: replies });
+    // Other pages' changes appear here as they happen (and are caught up after a reconnection).
+    if (!ajax) BackboneSocketSync.live(todos);
+    return todos.fetch({ reset: true });
+  }
+
+  demoToken().then(start).then(function () {
+    app.dataset.ready = 'true';
+    view.renderCounts();
+  }, function (error) {
+    if (error && error.message === 'sign in') {
+      app.dataset.ready = 'signin';
+      $('#status').text('Sign in (any name) to see your todos.');
+      $('#user').focus();
+    } else {
+      app.dataset.ready = 'error';
+    }
+  });
+
+  window.todoApp = { todos: todos, transport: transport, replies: replies, user: user };
 })();

@@ -20,6 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::SocketIo;
 
@@ -112,9 +113,9 @@ impl Access {
 
 /// Socket.io connect middleware: reads `token` and `clientId` from the CONNECT payload, refuses
 /// the socket or stores its [`Identity`], and schedules its disconnection at the token's `exp`.
-pub async fn authenticate(
-    socket: SocketRef,
-    io: SocketIo,
+pub async fn authenticate<A: Adapter>(
+    socket: SocketRef<A>,
+    io: SocketIo<A>,
     State(access): State<Access>,
     TryData(payload): TryData<Value>,
 ) -> Result<(), Denied> {
@@ -157,11 +158,14 @@ impl Drop for AbortOnDrop {
 
 /// Disconnects `socket` (a socket.io DISCONNECT, `41`) when `exp` passes. The timer holds the
 /// socket's id, not the socket, so it never keeps a closed socket alive.
-fn disconnect_at(io: SocketIo, socket: &SocketRef, exp: u64) {
+fn disconnect_at<A: Adapter>(io: SocketIo<A>, socket: &SocketRef<A>, exp: u64) {
     let ns = socket.ns().to_owned();
     let sid = socket.id;
+    let Some(left) = until(exp) else {
+        return; // beyond the clock's range: never
+    };
     let timer = tokio::spawn(async move {
-        tokio::time::sleep(until(exp)).await;
+        tokio::time::sleep(left).await;
         if let Some(socket) = io.of(&ns).and_then(|ops| ops.get_socket(sid)) {
             tracing::info!(%sid, ns, "token expired: disconnecting");
             let _ = socket.disconnect();

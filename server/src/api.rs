@@ -13,6 +13,7 @@ use crate::identity::Identity;
 use crate::ids::{self, IdKind};
 use crate::live::Live;
 use crate::order::Lane;
+use crate::public::PublicPrefixes;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
 
 /// Backbone's five sync methods.
@@ -99,6 +100,7 @@ pub struct Api {
     live: Live,
     max_read: u64,
     max_read_bytes: usize,
+    public: Arc<PublicPrefixes>,
 }
 
 impl Api {
@@ -110,6 +112,7 @@ impl Api {
             live: Live::default(),
             max_read: DEFAULT_MAX_READ,
             max_read_bytes: DEFAULT_MAX_READ_BYTES,
+            public: Arc::default(),
         }
     }
 
@@ -118,6 +121,13 @@ impl Api {
     pub fn with_read_bounds(mut self, max_models: u64, max_bytes: usize) -> Self {
         self.max_read = max_models.max(1);
         self.max_read_bytes = max_bytes.max(1);
+        self
+    }
+
+    /// Serves the shared documents of collections under `public` read-only to every user
+    /// (see [`crate::public`]).
+    pub fn with_public(mut self, public: PublicPrefixes) -> Self {
+        self.public = Arc::new(public);
         self
     }
 
@@ -136,13 +146,9 @@ impl Api {
         &self.store
     }
 
-    /// Validates and runs a request; resolves after the write (if any) is committed.
-    pub async fn handle(&self, request: Request) -> Result<Value, ApiError> {
-        self.execute(request).await.map(|applied| applied.value)
-    }
-
-    /// Like [`Api::handle`] but tells whether a write was replayed from its request id
-    /// (reads are never replayed).
+    /// Validates and runs a request; resolves after the write (if any) is committed, telling
+    /// whether a write was replayed from its request id (reads are never replayed). Callers
+    /// go through [`crate::live::execute`], which also broadcasts the change.
     pub async fn execute(&self, request: Request) -> Result<Answer, ApiError> {
         self.start(request, None).await
     }
@@ -215,7 +221,16 @@ impl Api {
     /// Validates a request and says what it does.
     fn plan(&self, request: Request) -> Result<Planned, ApiError> {
         let endpoint = Endpoint::parse(&request.endpoint, &self.prefix)?;
-        let owner = request.identity.owner.clone();
+        let mut owner = request.identity.owner.clone();
+        if !owner.is_empty() && self.public.covers(endpoint.collection()) {
+            if request.method != Method::Read {
+                return Err(ApiError {
+                    status: 403,
+                    message: "this collection is read-only".into(),
+                });
+            }
+            owner = String::new(); // the shared documents
+        }
         let request_id = request.request_id.map(|id| request.identity.request_id(id));
         let op = match (request.method, endpoint) {
             (Method::Read, Endpoint::Collection(collection)) => {

@@ -138,11 +138,14 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// How long until `exp` (zero when it is past).
-pub fn until(exp: u64) -> Duration {
-    let at = UNIX_EPOCH + Duration::from_secs(exp);
-    at.duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO)
+/// How long until `exp`: zero when it is past, `None` when it is beyond what the clock can
+/// represent (a token signed with an absurd `exp` never expires rather than panicking here).
+pub fn until(exp: u64) -> Option<Duration> {
+    let at = UNIX_EPOCH.checked_add(Duration::from_secs(exp))?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Parses a lifetime: a number with an optional unit `s`, `m`, `h` or `d` (`90`, `15m`, `1h`).
@@ -191,6 +194,17 @@ mod tests {
         assert!(Auth::from_secret(b"short").is_err());
         let auth = Auth::from_secret(SECRET).unwrap();
         assert!(auth.mint("", Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn far_expiries_do_not_overflow() {
+        assert_eq!(until(0), Some(Duration::ZERO));
+        assert!(until(now_secs() + 10).unwrap() <= Duration::from_secs(10));
+        assert_eq!(until(u64::MAX), None);
+        let auth = Auth::from_secret(SECRET).unwrap();
+        let (token, exp) = auth.mint("alice", Duration::from_secs(u64::MAX)).unwrap();
+        assert_eq!(exp, u64::MAX);
+        assert_eq!(auth.verify(&token).unwrap().exp, u64::MAX);
     }
 
     #[test]

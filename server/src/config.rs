@@ -17,7 +17,8 @@ pub struct Config {
     #[arg(long, env = "HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
 
-    /// Path of the SQLite database file (its directories are created).
+    /// Path of the SQLite database file (its directories are created), or a
+    /// `postgres://…`/`postgresql://…` url of a PostgreSQL database shared by several nodes.
     #[arg(
         long,
         env = "DB",
@@ -44,6 +45,17 @@ pub struct Config {
     /// Engine.IO heartbeat: milliseconds to wait for a pong before closing the connection.
     #[arg(long, env = "PING_TIMEOUT_MS", default_value_t = 20_000)]
     pub ping_timeout_ms: u64,
+
+    /// Broadcasts between nodes: `local` (one node) or a Redis url (`redis://…`,
+    /// `redis+unix:///path/to/redis.sock`) shared by several nodes on one PostgreSQL `--db`;
+    /// then socket.io is WebSocket-only.
+    #[arg(long, env = "ADAPTER", default_value = "local")]
+    pub adapter: String,
+
+    /// Listen with SO_REUSEPORT, so that several nodes on this machine share one port (the
+    /// kernel spreads connections between them).
+    #[arg(long, env = "REUSE_PORT")]
+    pub reuse_port: bool,
 
     /// Most socket.io WebSocket connections open at once; upgrades beyond get a 503. Lowered
     /// at start to keep file descriptors in reserve when the `nofile` limit is too small.
@@ -106,6 +118,11 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+
+    /// A collection prefix under the api prefix (`/api/public`) whose shared documents (those
+    /// stored with authentication off) every user may read and none may write; repeatable.
+    #[arg(long = "public-prefix", env = "PUBLIC_PREFIXES", value_delimiter = ',')]
+    pub public_prefixes: Vec<String>,
 
     /// Mint tokens for anyone who asks at `POST /_bss/demo-token {"sub": …}` (for trying the
     /// demo as several users; never in production). Turns authentication on, with a random

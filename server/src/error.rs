@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// A request's failure: an HTTP-like status (400 bad input, 404 missing, 409 requestId reused,
-/// 413 too large, 500 internal) and a human-readable message.
+/// 413 too large, 500 internal, 503 database unavailable) and a human-readable message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ApiError {
     /// HTTP-like status code.
@@ -42,6 +42,16 @@ impl ApiError {
         Self {
             status: 500,
             message: "internal error".into(),
+        }
+    }
+}
+
+impl ApiError {
+    /// A 503: the database cannot be reached right now; the request may be retried.
+    pub fn unavailable() -> Self {
+        Self {
+            status: 503,
+            message: "database unavailable".into(),
         }
     }
 }

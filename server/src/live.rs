@@ -18,16 +18,20 @@
 //! `subscribe:<endPoint>` (`unsubscribe:<endPoint>`) back, errors as `{"error": {…}}`.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
-use socketioxide::SocketIo;
+use socketioxide::socket::Sid;
+use socketioxide::{BroadcastError, SocketIo};
 
 use crate::api::{Answer, Api, Method, Request};
+use crate::cluster::BusStats;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::identity::Identity;
@@ -47,7 +51,8 @@ pub struct Live {
 
 #[derive(Default)]
 struct Inner {
-    io: OnceLock<SocketIo>,
+    io: OnceLock<Box<dyn Broadcaster>>,
+    bus: OnceLock<Arc<BusStats>>,
     namespaces: OnceLock<Arc<Namespaces>>,
     writes: AtomicU64,
     replays: AtomicU64,
@@ -56,24 +61,76 @@ struct Inner {
     visits: AtomicU64,
 }
 
+/// The socket that made a write: left out of its broadcast.
+struct Origin {
+    ns: String,
+    sid: Sid,
+}
+
+/// A socket.io handle of any adapter (local, or Redis across nodes), seen by the broadcaster.
+trait Broadcaster: Send + Sync {
+    /// Sends `event` with `payload` to `room` in the namespaces `only` names (every
+    /// namespace when `None`), leaving out `origin`; resolves to the namespaces visited.
+    fn send<'a>(
+        &'a self,
+        only: Option<&'a [String]>,
+        origin: Option<&'a Origin>,
+        room: &'a str,
+        event: &'static str,
+        payload: &'a Value,
+    ) -> Pin<Box<dyn Future<Output = usize> + Send + 'a>>;
+}
+
+impl<A: Adapter> Broadcaster for SocketIo<A> {
+    fn send<'a>(
+        &'a self,
+        only: Option<&'a [String]>,
+        origin: Option<&'a Origin>,
+        room: &'a str,
+        event: &'static str,
+        payload: &'a Value,
+    ) -> Pin<Box<dyn Future<Output = usize> + Send + 'a>> {
+        Box::pin(async move {
+            let nsps = match only {
+                Some(paths) => paths.iter().filter_map(|path| self.of(path)).collect(),
+                None => self.nsps(),
+            };
+            let visited = nsps.len();
+            for ns in nsps {
+                // `broadcast()` on the writer's socket excludes that socket.
+                let writer = origin
+                    .filter(|o| o.ns == ns.ns_path())
+                    .and_then(|o| ns.clone().get_socket(o.sid));
+                let ops = match &writer {
+                    Some(socket) => socket.broadcast().to(room.to_owned()),
+                    None => ns.clone().to(room.to_owned()),
+                };
+                match ops.emit(event, payload).await {
+                    Ok(()) => {}
+                    // Other nodes were not reached (the bus is down): this node's own sockets
+                    // still hear it, as they would with a single node.
+                    Err(BroadcastError::Adapter(error)) => {
+                        tracing::warn!(%error, event, "broadcast to other nodes failed; sent locally");
+                        let ops = match &writer {
+                            Some(socket) => socket.broadcast().local().to(room.to_owned()),
+                            None => ns.local().to(room.to_owned()),
+                        };
+                        if let Err(error) = ops.emit(event, payload).await {
+                            tracing::warn!(%error, event, "live broadcast failed");
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, event, "live broadcast failed"),
+                }
+            }
+            visited
+        })
+    }
+}
+
 impl Live {
     /// Gives the broadcaster its socket.io handle; until then writes are not broadcast.
-    pub fn attach(&self, io: SocketIo) {
-        let _ = self.inner.io.set(io);
-    }
-
-    /// `{"writes", "replays", "broadcasts", "namespaceVisits", "dynamicNamespaces"}`: committed
-    /// writes, writes answered from their request id without being applied again (duplicates
-    /// prevented), broadcasts sent, namespaces those broadcasts visited, and dynamic namespaces
-    /// open now.
-    pub fn stats(&self) -> Value {
-        json!({
-            "writes": self.inner.writes.load(Ordering::Relaxed),
-            "replays": self.inner.replays.load(Ordering::Relaxed),
-            "broadcasts": self.inner.broadcasts.load(Ordering::Relaxed),
-            "namespaceVisits": self.inner.visits.load(Ordering::Relaxed),
-            "dynamicNamespaces": self.inner.namespaces.get().map_or(0, |n| n.dynamic_count()),
-        })
+    pub fn attach<A: Adapter>(&self, io: SocketIo<A>) {
+        let _ = self.inner.io.set(Box::new(io));
     }
 
     /// Gives the broadcaster the namespace table, so a broadcast visits only the namespaces
@@ -83,36 +140,57 @@ impl Live {
     }
 
     /// Notes that `socket` joined `room` (see [`Namespaces::joined`]).
-    fn joined(&self, socket: &SocketRef, room: &str) {
+    fn joined<A: Adapter>(&self, socket: &SocketRef<A>, room: &str) {
         if let Some(namespaces) = self.inner.namespaces.get() {
             namespaces.joined(socket.ns(), room);
         }
     }
 
-    /// Sends `event` with `payload` to the `room` of every namespace holding it, leaving out
-    /// `origin`.
-    async fn publish(&self, origin: Option<&SocketRef>, room: &str, event: &str, payload: &Value) {
+    /// Adds the bus between nodes' counters to [`Live::stats`] (several nodes only).
+    pub fn attach_bus(&self, stats: Arc<BusStats>) {
+        let _ = self.inner.bus.set(stats);
+    }
+
+    /// `{"writes", "replays", "broadcasts", "namespaceVisits", "dynamicNamespaces"}`: committed
+    /// writes, writes answered from their request id without being applied again (duplicates
+    /// prevented), broadcasts sent, namespaces those broadcasts visited, and dynamic namespaces
+    /// open now; with several nodes also `"bus"` ([`BusStats::to_json`]).
+    pub fn stats(&self) -> Value {
+        let mut stats = json!({
+            "writes": self.inner.writes.load(Ordering::Relaxed),
+            "replays": self.inner.replays.load(Ordering::Relaxed),
+            "broadcasts": self.inner.broadcasts.load(Ordering::Relaxed),
+            "namespaceVisits": self.inner.visits.load(Ordering::Relaxed),
+            "dynamicNamespaces": self.inner.namespaces.get().map_or(0, |n| n.dynamic_count()),
+        });
+        if let Some(bus) = self.inner.bus.get() {
+            stats["bus"] = bus.to_json();
+        }
+        stats
+    }
+
+    /// Sends `event` with `payload` to the `room` of every namespace holding it (see
+    /// [`Namespaces::holding`]), leaving out `origin`.
+    async fn publish(
+        &self,
+        origin: Option<&Origin>,
+        room: &str,
+        event: &'static str,
+        payload: &Value,
+    ) {
         let Some(io) = self.inner.io.get() else {
             return;
         };
-        let visited = match self.inner.namespaces.get() {
-            Some(namespaces) => namespaces.holding(room),
-            None => io.nsps().iter().map(|ns| ns.ns_path().to_owned()).collect(),
+        // With several nodes, a room may be held in a dynamic namespace on another node only:
+        // then every namespace this node has is visited (at most --max-namespaces of them).
+        let only = match self.inner.bus.get() {
+            Some(_) => None,
+            None => self.inner.namespaces.get().map(|n| n.holding(room)),
         };
+        let visited = io.send(only.as_deref(), origin, room, event, payload).await;
         self.inner
             .visits
-            .fetch_add(visited.len() as u64, Ordering::Relaxed);
-        for ns in visited.iter().filter_map(|path| io.of(path)) {
-            let room = room.to_owned();
-            let ops = match origin {
-                // `broadcast()` on the writer's socket excludes that socket.
-                Some(socket) if socket.ns() == ns.ns_path() => socket.broadcast().to(room),
-                _ => ns.to(room),
-            };
-            if let Err(error) = ops.emit(event, payload).await {
-                tracing::warn!(%error, event, "live broadcast failed");
-            }
-        }
+            .fetch_add(visited as u64, Ordering::Relaxed);
         self.inner.broadcasts.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -123,10 +201,10 @@ impl Live {
 ///
 /// The request is started at once, in `lane`'s order (see [`crate::order`]); the future
 /// finishes it.
-pub fn execute(
+pub fn execute<A: Adapter>(
     api: &Api,
     request: Request,
-    origin: Option<&SocketRef>,
+    origin: Option<&SocketRef<A>>,
     lane: Option<&Arc<Lane>>,
 ) -> impl Future<Output = Result<Answer, ApiError>> + Send + 'static {
     let method = request.method;
@@ -135,7 +213,10 @@ pub fn execute(
     let request_id = request.request_id.clone();
     let started = api.start(request, lane);
     let api = api.clone();
-    let origin = origin.cloned();
+    let origin = origin.map(|socket| Origin {
+        ns: socket.ns().to_owned(),
+        sid: socket.id,
+    });
     async move {
         let applied = started.await?;
         if method == Method::Read {
@@ -190,16 +271,16 @@ pub fn change(method: Method, endpoint: &Endpoint, value: &Value) -> (&'static s
 }
 
 /// Registers `subscribe` and `unsubscribe` on a connecting socket.
-pub fn register(socket: &SocketRef) {
-    socket.on("subscribe", on_subscription);
-    socket.on("unsubscribe", on_subscription);
+pub fn register<A: Adapter>(socket: &SocketRef<A>) {
+    socket.on("subscribe", on_subscription::<A>);
+    socket.on("unsubscribe", on_subscription::<A>);
 }
 
-async fn on_subscription(
-    socket: SocketRef,
+async fn on_subscription<A: Adapter>(
+    socket: SocketRef<A>,
     Event(event): Event,
     AckId(ack_id): AckId,
-    ack: AckSender,
+    ack: AckSender<A>,
     State(api): State<Api>,
     Extension(identity): Extension<Identity>,
     Args(args, _): Args,

@@ -4,13 +4,12 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use backbone_socket_sync_server::auth::{parse_ttl, Auth};
 use backbone_socket_sync_server::config::{Command, Config};
 use backbone_socket_sync_server::serve::{raise_fd_limit, serve, ServeConfig};
-use backbone_socket_sync_server::store::sqlite::SqliteStore;
-use backbone_socket_sync_server::{build, Server};
+use backbone_socket_sync_server::store::open::{open, redacted};
+use backbone_socket_sync_server::{build, build_cluster, Server};
 use clap::Parser;
 
 /// Bytes glibc may keep free at the top of a heap before it returns them to the kernel.
@@ -50,11 +49,17 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), String> {
     let fd_limit = raise_fd_limit();
-    let store = SqliteStore::open(&config.db, config.max_item_bytes)
-        .map_err(|e| format!("cannot open {}: {e:?}", config.db.display()))?;
-    let Server { router, io, store } = build(&config, Arc::new(store))?;
-    let listener = tokio::net::TcpListener::bind((config.host, config.port))
+    let store = open(&config.db, config.max_item_bytes)
         .await
+        .map_err(|e| format!("cannot open {}: {e}", redacted(&config.db)))?;
+    let Server { router, io, store } = match config.adapter.as_str() {
+        "local" => build(&config, store)?,
+        url => build_cluster(&config, store, url).await?,
+    };
+    // Hooked before "listening" is printed: a SIGTERM sent as soon as the server is ready
+    // (a test, a supervisor) must shut it down gracefully, not kill it.
+    let shutdown = shutdown_signal().map_err(|e| format!("cannot hook signals: {e}"))?;
+    let listener = listen(&config)
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let host = match addr.ip() {
@@ -65,7 +70,7 @@ async fn run(config: Config) -> Result<(), String> {
     std::io::stdout().flush().map_err(|e| e.to_string())?;
     let serve_config = ServeConfig::from_config(&config, fd_limit);
     serve(listener, router, serve_config, async move {
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down");
         io.close().await;
     })
@@ -74,8 +79,24 @@ async fn run(config: Config) -> Result<(), String> {
     store
         .close()
         .await
-        .map_err(|e| format!("closing the store: {e:?}"))?;
+        .map_err(|e| format!("closing the store: {e}"))?;
     Ok(())
+}
+
+/// The listening socket, with SO_REUSEPORT when `--reuse-port` asks for it.
+fn listen(config: &Config) -> std::io::Result<tokio::net::TcpListener> {
+    let addr = std::net::SocketAddr::new(config.host, config.port);
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    if config.reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// `bss-server token --sub NAME [--ttl 1h]`: a token signed with the configured secret.
@@ -88,20 +109,25 @@ fn token(config: &Config, sub: &str, ttl: &str) -> Result<String, String> {
     Ok(token)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Hooks SIGINT and SIGTERM now; the future finishes when either arrives.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

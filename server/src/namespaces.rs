@@ -1,24 +1,32 @@
 //! Which socket.io namespaces clients may connect to, and which namespaces a broadcast visits.
 //!
-//! - The namespaces given with `--namespace` (default `/`) always exist.
+//! - `/` and the namespaces given with `--namespace` always exist.
 //! - Any other namespace exists only with `--dynamic-namespaces`, at most `--max-namespaces`
 //!   of them at once (a connection beyond gets a CONNECT_ERROR), and is removed when its last
 //!   socket leaves: one client cannot create namespaces without end (the 120,000).
-//! - A broadcast to a room visits the configured namespaces (few; with a multi-node adapter
-//!   they exist on every node) and only the dynamic namespaces where a socket joined that
-//!   room, never every namespace.
+//! - A broadcast to a room visits the configured namespaces (few) and only the dynamic
+//!   namespaces where a socket joined that room, never every namespace. With several nodes
+//!   (Redis adapter) a room may be held in a dynamic namespace on another node only, so there
+//!   a broadcast visits every namespace the node has, at most `--max-namespaces` + the
+//!   configured ones.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::handler::ConnectHandler as _;
 use socketioxide::SocketIo;
+
+use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 
 use crate::{access, socket};
 
 /// Default of `--max-namespaces`.
 pub const DEFAULT_MAX_DYNAMIC: usize = 1000;
+
+/// Removes a namespace from socketioxide, whatever its adapter.
+type DeleteNamespace = Box<dyn Fn(&str) + Send + Sync>;
 
 /// The namespace table of one server.
 pub struct Namespaces {
@@ -26,7 +34,8 @@ pub struct Namespaces {
     dynamic: bool,
     max_dynamic: usize,
     state: Mutex<State>,
-    io: OnceLock<SocketIo>,
+    /// Removes a namespace from socketioxide (set by [`Namespaces::declare`]).
+    delete: OnceLock<DeleteNamespace>,
 }
 
 #[derive(Default)]
@@ -72,35 +81,44 @@ impl Namespaces {
             dynamic,
             max_dynamic,
             state: Mutex::default(),
-            io: OnceLock::new(),
+            delete: OnceLock::new(),
         }))
     }
 
-    /// Declares the namespaces on `io`: each socket is authenticated, admitted (dynamic
-    /// namespaces), then gets its handlers.
-    pub fn declare(self: &Arc<Self>, io: &SocketIo) -> Result<(), String> {
-        let _ = self.io.set(io.clone());
+    /// Declares the namespaces on `io` besides `/` (which the caller declares: its adapter
+    /// initialisation differs): each socket is authenticated, admitted (dynamic namespaces),
+    /// then gets its handlers.
+    pub fn declare<A: Adapter + DefinedAdapter>(
+        self: &Arc<Self>,
+        io: &SocketIo<A>,
+    ) -> Result<(), String> {
+        let deleter = io.clone();
+        let _ = self
+            .delete
+            .set(Box::new(move |ns: &str| deleter.delete_ns(ns)));
         // Middlewares run last-added first.
-        for path in &self.fixed {
-            io.ns(
+        for path in self.fixed.iter().filter(|path| *path != "/") {
+            let init = io.ns(
                 path.clone(),
-                socket::on_connect
-                    .with(socket::register_handlers)
-                    .with(access::authenticate),
+                socket::on_connect::<A>
+                    .with(socket::register_handlers::<A>)
+                    .with(access::authenticate::<A>),
             );
+            // A node-spanning adapter subscribes in the background, as for dynamic ones.
+            Spawnable::spawn(init);
         }
         if self.dynamic {
             let table = self.clone();
-            let admit = move |socket: SocketRef| {
+            let admit = move |socket: SocketRef<A>| {
                 let table = table.clone();
                 async move { table.admit(&socket) }
             };
             io.dyn_ns(
                 "/{*namespace}",
-                socket::on_connect
-                    .with(socket::register_handlers)
+                socket::on_connect::<A>
+                    .with(socket::register_handlers::<A>)
                     .with(admit)
-                    .with(access::authenticate),
+                    .with(access::authenticate::<A>),
             )
             .map_err(|e| format!("namespace pattern: {e}"))?;
         }
@@ -108,7 +126,7 @@ impl Namespaces {
     }
 
     /// Counts a socket into its dynamic namespace, or refuses it beyond the limit.
-    fn admit(self: &Arc<Self>, socket: &SocketRef) -> Result<(), TooManyNamespaces> {
+    fn admit<A: Adapter>(self: &Arc<Self>, socket: &SocketRef<A>) -> Result<(), TooManyNamespaces> {
         let ns = socket.ns().to_owned();
         {
             let mut state = self.state.lock().expect("namespaces");
@@ -128,7 +146,7 @@ impl Namespaces {
             }
         }
         let table = self.clone();
-        socket.on_disconnect(move |socket: SocketRef| {
+        socket.on_disconnect(move |socket: SocketRef<A>| {
             table.leave(socket.ns());
             async {}
         });
@@ -156,9 +174,6 @@ impl Namespaces {
     /// Removes a namespace from socketioxide outside the connect / disconnect in progress,
     /// unless a socket entered it again meanwhile.
     fn remove_later(self: &Arc<Self>, ns: String) {
-        let Some(io) = self.io.get().cloned() else {
-            return;
-        };
         let table = self.clone();
         tokio::spawn(async move {
             let entered_again = table
@@ -167,8 +182,8 @@ impl Namespaces {
                 .expect("namespaces")
                 .members
                 .contains_key(&ns);
-            if !entered_again {
-                io.delete_ns(&ns);
+            if let (false, Some(delete)) = (entered_again, table.delete.get()) {
+                delete(&ns);
             }
         });
     }

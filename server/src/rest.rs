@@ -121,6 +121,9 @@ async fn respond(
         .filter(|v| !v.is_empty() && v.len() <= 256)
         .map(str::to_owned);
     let endpoint = uri.path().to_owned();
+    // A lane per owner and client id: another user naming the same client id gets a lane of
+    // their own, never a place in this one's queue.
+    let lane = client_id(headers).map(|client| lanes.get(&format!("{}\n{client}", identity.owner)));
     let request = Request {
         method,
         endpoint: endpoint.clone(),
@@ -129,8 +132,13 @@ async fn respond(
         request_id,
         identity,
     };
-    let lane = client_id(headers).map(|client| lanes.get(client));
-    let answer = crate::live::execute(api, request, None, lane.as_ref()).await?;
+    let answer = crate::live::execute(
+        api,
+        request,
+        None::<&socketioxide::extract::SocketRef>,
+        lane.as_ref(),
+    )
+    .await?;
     let value = answer.value;
     if method == Method::Create {
         let location = value

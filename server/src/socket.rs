@@ -71,7 +71,7 @@ impl<A: Adapter> FromMessageParts<A> for Args {
 /// A middleware, not the connect handler, because socketioxide sends the CONNECT reply before
 /// it spawns the handler: an event sent right after `40{"sid":…}` could otherwise arrive
 /// before its handler exists and be dropped. Middlewares run before the reply.
-pub async fn register_handlers(socket: SocketRef) -> Result<(), Infallible> {
+pub async fn register_handlers<A: Adapter>(socket: SocketRef<A>) -> Result<(), Infallible> {
     let conn = connection(&socket);
     // A read's reply may be large: after its turn in the lane, it waits for room in the
     // connection's reply queue (see `crate::conn`).
@@ -81,9 +81,9 @@ pub async fn register_handlers(socket: SocketRef) -> Result<(), Infallible> {
         let conn = conn.clone();
         socket.on(
             method.name(),
-            move |socket: SocketRef,
+            move |socket: SocketRef<A>,
                   AckId(ack_id): AckId,
-                  ack: AckSender,
+                  ack: AckSender<A>,
                   State(api): State<Api>,
                   Extension(identity): Extension<Identity>,
                   Args(args, bytes): Args| {
@@ -104,12 +104,12 @@ pub async fn register_handlers(socket: SocketRef) -> Result<(), Infallible> {
         );
     }
     crate::live::register(&socket);
-    socket.on_fallback(on_unknown);
+    socket.on_fallback(on_unknown::<A>);
     Ok(())
 }
 
 /// Connect handler: everything was set up by [`register_handlers`].
-pub async fn on_connect(socket: SocketRef) {
+pub async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     tracing::debug!(sid = %socket.id, ns = socket.ns(), "connected");
 }
 
@@ -117,12 +117,12 @@ type Running = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>>;
 
 /// Parses a request and starts it in `lane`; returns its reply event name and its result to
 /// come, or the error to answer at once.
-fn start_request(
+fn start_request<A: Adapter>(
     api: &Api,
     method: Method,
     args: Option<Vec<Value>>,
     identity: Identity,
-    socket: &SocketRef,
+    socket: &SocketRef<A>,
     lane: &Arc<Lane>,
 ) -> Result<(String, Running), (Option<String>, ApiError)> {
     let (request, reply_event) = parse_request(method, args, identity)?;
@@ -133,7 +133,12 @@ fn start_request(
     ))
 }
 
-async fn on_unknown(socket: SocketRef, Event(event): Event, AckId(ack_id): AckId, ack: AckSender) {
+async fn on_unknown<A: Adapter>(
+    socket: SocketRef<A>,
+    Event(event): Event,
+    AckId(ack_id): AckId,
+    ack: AckSender<A>,
+) {
     let error = ApiError::bad_request(format!("unknown event {event:?}"));
     reply(&socket, ack_id, ack, None, Err(error));
 }
@@ -147,10 +152,10 @@ async fn on_unknown(socket: SocketRef, Event(event): Event, AckId(ack_id): AckId
 /// its client reconnects and re-sends with the same `requestId`, which the store answers with
 /// the committed result instead of applying it again. That is logged once per socket: the
 /// replies that follow find it closed.
-pub(crate) fn reply(
-    socket: &SocketRef,
+pub(crate) fn reply<A: Adapter>(
+    socket: &SocketRef<A>,
     ack_id: Option<i64>,
-    ack: AckSender,
+    ack: AckSender<A>,
     reply_event: Option<&str>,
     result: Result<Value, ApiError>,
 ) {
@@ -180,7 +185,7 @@ pub(crate) fn reply(
 }
 
 /// The connection a socket came on, when it was accepted by [`crate::serve`].
-fn connection(socket: &SocketRef) -> Option<Arc<Conn>> {
+fn connection<A: Adapter>(socket: &SocketRef<A>) -> Option<Arc<Conn>> {
     socket.req_parts().extensions.get::<Arc<Conn>>().cloned()
 }
 

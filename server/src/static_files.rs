@@ -1,14 +1,10 @@
 //! Static files: the `--www` folder at `/`, and Backbone's dependencies at `/vendor/…`, looked
-//! up first in `<www>/vendor/` and then in the repository's `node_modules`.
+//! up (once, at start-up) first in `<www>/vendor/` and then in the repository's `node_modules`.
 
 use std::path::{Path, PathBuf};
 
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
-use tower_http::services::ServeDir;
+use tower_http::services::{ServeDir, ServeFile};
 
 /// Where `/vendor/<name>` is found inside `node_modules` when `<www>/vendor/<name>` is absent.
 const VENDOR: &[(&str, &[&str])] = &[
@@ -20,13 +16,10 @@ const VENDOR: &[(&str, &[&str])] = &[
     ("jquery.js", &["jquery/dist/jquery.js"]),
 ];
 
-#[derive(Clone)]
-struct Dirs {
-    www: PathBuf,
-    node_modules: Vec<PathBuf>,
-}
-
-/// Serves `www` at `/` (index.html for directories) plus the vendor scripts.
+/// Serves `www` at `/` (index.html for directories) plus the vendor scripts. Each vendor
+/// script's file is chosen once, here (`<www>/vendor/<name>` first, then `node_modules`), and
+/// served by `ServeFile` (streamed, with `Last-Modified`); other `/vendor/…` paths are
+/// `<www>/vendor/` files like any other.
 pub fn router(www: &Path) -> Router {
     let mut node_modules = Vec::new();
     if let Some(repo) = www.parent() {
@@ -35,14 +28,19 @@ pub fn router(www: &Path) -> Router {
     if let Ok(cwd) = std::env::current_dir() {
         node_modules.push(cwd.join("node_modules"));
     }
-    let dirs = Dirs {
-        www: www.to_owned(),
-        node_modules,
-    };
-    Router::new()
-        .route("/vendor/{name}", get(vendor))
-        .with_state(dirs)
-        .fallback_service(ServeDir::new(www))
+    let mut router = Router::new();
+    for (name, paths) in VENDOR {
+        let installed = node_modules
+            .iter()
+            .flat_map(|dir| paths.iter().map(move |path| dir.join(path)));
+        let found = std::iter::once(www.join("vendor").join(name))
+            .chain(installed)
+            .find(|path| path.is_file());
+        if let Some(path) = found {
+            router = router.route_service(&format!("/vendor/{name}"), ServeFile::new(path));
+        }
+    }
+    router.fallback_service(ServeDir::new(www))
 }
 
 /// The default `--www`: `./www` when it holds an index.html, else this repository's `www/`.
@@ -52,28 +50,4 @@ pub fn default_www() -> PathBuf {
         return local;
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("www")
-}
-
-async fn vendor(State(dirs): State<Dirs>, UrlPath(name): UrlPath<String>) -> Response {
-    let mut candidates = Vec::new();
-    let safe = !name.contains('/') && !name.contains('\\') && !name.starts_with('.');
-    if safe {
-        candidates.push(dirs.www.join("vendor").join(&name));
-    }
-    if let Some((_, paths)) = VENDOR.iter().find(|(n, _)| *n == name) {
-        for dir in &dirs.node_modules {
-            candidates.extend(paths.iter().map(|p| dir.join(p)));
-        }
-    }
-    for path in candidates {
-        if let Ok(bytes) = tokio::fs::read(&path).await {
-            let mime = if name.ends_with(".js") {
-                "text/javascript; charset=utf-8"
-            } else {
-                "application/octet-stream"
-            };
-            return ([(header::CONTENT_TYPE, mime)], bytes).into_response();
-        }
-    }
-    (StatusCode::NOT_FOUND, "not found").into_response()
 }

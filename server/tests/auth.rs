@@ -351,3 +351,114 @@ async fn a_short_secret_stops_the_server_from_starting() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32"));
 }
+
+#[tokio::test]
+async fn demo_tokens_only_with_the_flag() {
+    let (_dir, db) = temp_db();
+    let open = ServerProcess::start(&db, &[]);
+    let http = reqwest::Client::new();
+    let url = format!("{}/_bss/demo-token", open.url());
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
+    let minted = http.post(&url).json(&json!({"sub": "alice"})).send().await;
+    // The static files' fallback answers: no such route.
+    assert_eq!(minted.unwrap().status(), 405);
+    drop(open);
+
+    // --demo-tokens alone: authentication on, with a secret of this process.
+    let (_dir, db) = temp_db();
+    let demo = ServerProcess::start(&db, &["--demo-tokens"]);
+    let url = format!("{}/_bss/demo-token", demo.url());
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 200);
+    let anonymous = http.get(format!("{}/api/todos", demo.url())).send().await;
+    assert_eq!(anonymous.unwrap().status(), 401);
+    let minted: Value = http
+        .post(&url)
+        .json(&json!({"sub": " alice "}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(minted["sub"], "alice");
+    let lifetime = minted["exp"].as_u64().unwrap() - now_secs();
+    assert!((3590..=3600).contains(&lifetime), "{lifetime}");
+    let token = minted["token"].as_str().unwrap();
+    let mut alice = Client::connect_with(demo.port, &json!({ "token": token }))
+        .await
+        .map_err(|(frame, _)| frame)
+        .unwrap();
+    alice
+        .ok("create", req("/api/todos", Some(json!({"t": 1}))))
+        .await;
+    let listed: Value = http
+        .get(format!("{}/api/todos", demo.url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!([{"id": 1, "t": 1}]));
+    for (request, status) in [
+        (http.post(&url).json(&json!({})), 400),
+        (http.post(&url).json(&json!({"sub": "  "})), 400),
+        (http.post(&url).json(&json!({"sub": "x".repeat(65)})), 400),
+        (
+            http.post(&url)
+                .header("content-type", "text/plain")
+                .body(r#"{"sub":"mallory"}"#),
+            415,
+        ),
+        (
+            http.post(&url)
+                .header("origin", "http://evil.example")
+                .json(&json!({"sub": "alice"})),
+            403,
+        ),
+    ] {
+        assert_eq!(request.send().await.unwrap().status(), status);
+    }
+
+    // With a secret file, demo tokens are signed with it.
+    let (dir, db) = temp_db();
+    let secret = secret_file(&dir);
+    let signed = ServerProcess::start(
+        &db,
+        &[
+            "--demo-tokens",
+            "--auth-secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    let minted: Value = http
+        .post(format!("{}/_bss/demo-token", signed.url()))
+        .json(&json!({"sub": "bob"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims = Auth::from_secret(SECRET)
+        .unwrap()
+        .verify(minted["token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(claims.sub, "bob");
+}
+
+#[tokio::test]
+async fn a_token_expiring_beyond_the_clocks_range_connects() {
+    let (_dir, server, _) = start(&[]);
+    let far = forge(
+        json!({"alg": "HS256"}),
+        json!({"sub": "alice", "exp": u64::MAX}),
+        Some(SECRET),
+    );
+    let mut alice = Client::connect_with(server.port, &json!({ "token": far }))
+        .await
+        .map_err(|(frame, _)| frame)
+        .unwrap();
+    assert_eq!(alice.ok("read", req("/api/todos", None)).await, json!([]));
+}

@@ -1,21 +1,28 @@
-//! The SQLite store on its own: many writes arriving together are committed in shared
-//! transactions, and one failing write in such a batch leaves no trace and harms no other.
+//! The store on its own, one suite on both backends (SQLite, PostgreSQL; the SQLite upgrade at
+//! the end is SQLite's own): many writes arriving together are committed in shared
+//! transactions, and one failing write in such a batch leaves no trace and harms no other;
+//! owners and request-id scopes keep clients apart.
 
-use std::sync::Arc;
+mod services;
 
 use backbone_socket_sync_server::store::sqlite::SqliteStore;
 use backbone_socket_sync_server::store::{Query, RequestId, Store, StoreError};
 use serde_json::{json, Value};
+use services::{open_store, Backend};
 
 fn object(value: Value) -> serde_json::Map<String, Value> {
     value.as_object().unwrap().clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_writes_in_a_batch_leave_no_trace() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("s.sqlite3"), 100).unwrap());
+on_both_backends!(
+    failing_writes_in_a_batch_leave_no_trace,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+
+async fn failing_writes_in_a_batch_leave_no_trace(backend: Backend) {
+    let db = open_store(backend, 100).await;
+    let store = &db.store;
     let mut tasks = Vec::new();
     for i in 0..300 {
         let store = store.clone();
@@ -144,10 +151,14 @@ async fn failing_writes_in_a_batch_leave_no_trace() {
     );
 }
 
-#[tokio::test]
-async fn owners_have_their_own_collections_and_ids() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("s.sqlite3"), 1000).unwrap();
+on_both_backends!(
+    owners_have_their_own_collections_and_ids,
+    flavor = "current_thread"
+);
+
+async fn owners_have_their_own_collections_and_ids(backend: Backend) {
+    let db = open_store(backend, 1000).await;
+    let store = &db.store;
     let alice = store
         .create("alice", "/api/todos", object(json!({"t": "a"})), None)
         .await
@@ -187,10 +198,14 @@ async fn owners_have_their_own_collections_and_ids() {
     store.close().await.unwrap();
 }
 
-#[tokio::test]
-async fn request_ids_are_scoped_and_bound_to_their_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("s.sqlite3"), 1000).unwrap();
+on_both_backends!(
+    request_ids_are_scoped_and_bound_to_their_request,
+    flavor = "current_thread"
+);
+
+async fn request_ids_are_scoped_and_bound_to_their_request(backend: Backend) {
+    let db = open_store(backend, 1000).await;
+    let store = &db.store;
     let id = |scope: &str| Some(RequestId::new(scope, "r1"));
     let first = store
         .create("", "/api/n", object(json!({"n": 1})), id("client:a"))

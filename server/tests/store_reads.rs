@@ -1,23 +1,28 @@
-//! The SQLite store's read paths under concurrency: collection reads queued to the reader
-//! threads (more at once than the threads take in one go, so the queue must wake readers and
-//! drain in several runs), model lookups run in place, both seeing every write whose reply
-//! came before them, and both refused once the store is closed.
+//! The store's read paths under concurrency, one suite on both backends. SQLite: collection
+//! reads queued to the reader threads (more at once than the threads take in one go, so the
+//! queue must wake readers and drain in several runs) and model lookups run in place;
+//! PostgreSQL: more reads at once than the pool has connections. Both must see every write
+//! whose reply came before them, and refuse reads once the store is closed.
 
-use std::sync::Arc;
+mod services;
 
-use backbone_socket_sync_server::store::sqlite::SqliteStore;
-use backbone_socket_sync_server::store::{Query, RequestId, Store, StoreError};
+use backbone_socket_sync_server::store::{Query, RequestId, StoreError};
 use serde_json::{json, Value};
+use services::{open_store, Backend};
 
 fn object(value: Value) -> serde_json::Map<String, Value> {
     value.as_object().unwrap().clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_concurrent_reads_see_every_acknowledged_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("r.sqlite3"), 10_000).unwrap());
+on_both_backends!(
+    many_concurrent_reads_see_every_acknowledged_write,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+
+async fn many_concurrent_reads_see_every_acknowledged_write(backend: Backend) {
+    let db = open_store(backend, 10_000).await;
+    let store = &db.store;
 
     // Writers and readers interleaved: each task creates a model, then (after the reply, so
     // after COMMIT) reads it back in place and reads the collection through the reader queue.
@@ -95,12 +100,16 @@ async fn many_concurrent_reads_see_every_acknowledged_write() {
     );
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn reads_work_on_a_single_threaded_runtime() {
+on_both_backends!(
+    reads_work_on_a_single_threaded_runtime,
+    flavor = "current_thread"
+);
+
+async fn reads_work_on_a_single_threaded_runtime(backend: Backend) {
     // The reader threads reply through oneshot channels, so a runtime with one thread (whose
     // only thread must not block waiting for them) still gets its answers.
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("s.sqlite3"), 1000).unwrap();
+    let db = open_store(backend, 1000).await;
+    let store = &db.store;
     let a = store
         .create("", "/api/s", object(json!({"a": 1})), None)
         .await

@@ -323,3 +323,83 @@ async fn without_auth_a_client_id_scopes_request_ids() {
         3
     );
 }
+
+#[tokio::test]
+async fn public_collections_are_readable_by_every_user_and_writable_by_none() {
+    let (dir, db) = temp_db();
+    // Reference data is loaded with authentication off: the shared documents.
+    let open = ServerProcess::start(&db, &[]);
+    let http = reqwest::Client::new();
+    for color in ["red", "green"] {
+        let created = http
+            .post(format!("{}/api/colors", open.url()))
+            .json(&json!({"name": color}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    open.stop();
+
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let server = ServerProcess::start(
+        &db,
+        &[
+            "--auth-secret-file",
+            secret.to_str().unwrap(),
+            "--public-prefix",
+            "/api/colors",
+        ],
+    );
+    let auth = Auth::from_secret(SECRET).unwrap();
+    let colors = json!([{"id": 1, "name": "red"}, {"id": 2, "name": "green"}]);
+    for user in ["alice", "bob"] {
+        let token = token(&auth, user);
+        let mut c = connect(server.port, json!({ "token": token })).await;
+        assert_eq!(c.ok("read", req("/api/colors", None)).await, colors);
+        assert_eq!(c.ok("read", req("/api/colors/2", None)).await, colors[1]);
+        for (method, endpoint, item) in [
+            ("create", "/api/colors", Some(json!({"name": "blue"}))),
+            ("update", "/api/colors/1", Some(json!({"name": "x"}))),
+            ("patch", "/api/colors/1", Some(json!({"name": "x"}))),
+            ("delete", "/api/colors/1", None),
+            ("create", "/api/colors/1/shades", Some(json!({}))),
+        ] {
+            let error = c.err(method, req(endpoint, item)).await;
+            assert_eq!(error["status"], 403, "{user} {method} {endpoint}");
+        }
+        let listed: Value = http
+            .get(format!("{}/api/colors", server.url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed, colors);
+        let refused = http
+            .post(format!("{}/api/colors", server.url()))
+            .bearer_auth(&token)
+            .json(&json!({"name": "blue"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403);
+        // Everything else stays private: the shared /api/todos is not theirs.
+        c.ok("create", req("/api/todos", Some(json!({"who": user}))))
+            .await;
+        assert_eq!(
+            c.ok("read", req("/api/todos", None)).await,
+            json!([{"id": 1, "who": user}])
+        );
+    }
+    // Still a token is needed.
+    let anonymous = http
+        .get(format!("{}/api/colors", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}

@@ -10,6 +10,8 @@
 //! recorded result instead of applying it again, and refuses the same id for a different
 //! request ([`StoreError::RequestIdReused`]).
 
+pub mod open;
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
@@ -26,19 +28,28 @@ pub type Object = Map<String, Value>;
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
 
 /// What can go wrong in a store.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The model does not exist.
+    #[error("not found")]
     NotFound,
     /// The stored document would exceed the size bound (bytes).
+    #[error("document larger than {0} bytes")]
     TooLarge(usize),
     /// The request id was already used, in its scope, for a different request (another
     /// method, endpoint, body or owner).
+    #[error("request id already used for another request")]
     RequestIdReused,
     /// The collection's integer ids are used up to [`crate::ids::MAX_ID`].
+    #[error("the collection's integer ids are used up")]
     IdsExhausted,
     /// The database failed; the message is for the log.
+    #[error("database error: {0}")]
     Internal(String),
+    /// The database cannot be reached right now (lost connection, shutting down, starting up):
+    /// the request may be retried; the message is for the log.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -60,6 +71,10 @@ impl From<StoreError> for ApiError {
             StoreError::Internal(message) => {
                 tracing::error!(%message, "store failure");
                 ApiError::internal()
+            }
+            StoreError::Unavailable(message) => {
+                tracing::warn!(%message, "database unavailable");
+                ApiError::unavailable()
             }
         }
     }

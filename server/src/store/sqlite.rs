@@ -45,7 +45,6 @@ type Job = (Write, oneshot::Sender<Result<Applied, StoreError>>);
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
-    max_doc_bytes: usize,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
@@ -78,7 +77,6 @@ impl SqliteStore {
             .spawn(move || writer::run_writer(conn, rx, max_doc_bytes))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self {
-            max_doc_bytes,
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             readers,
@@ -86,11 +84,6 @@ impl SqliteStore {
             lookups: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
         })
-    }
-
-    /// The size bound given to [`SqliteStore::open`].
-    pub fn max_doc_bytes(&self) -> usize {
-        self.max_doc_bytes
     }
 
     /// Runs `f` on a reader thread's connection.

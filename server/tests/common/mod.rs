@@ -198,11 +198,6 @@ impl Client {
         client
     }
 
-    /// The connected WebSocket, for tests that drive it themselves (split, never read, …).
-    pub fn into_ws(self) -> Ws {
-        self.ws
-    }
-
     /// Opens a WebSocket and sends the `/` namespace CONNECT with `payload` (`40{…}`): the
     /// connected client, or the server's CONNECT_ERROR frame (`44{…}`) with the still-open
     /// client.
@@ -215,6 +210,11 @@ impl Client {
         } else {
             Err((reply, client))
         }
+    }
+
+    /// The connected WebSocket, for tests that drive it themselves (split, never read, …).
+    pub fn into_ws(self) -> Ws {
+        self.ws
     }
 
     /// Sends one text frame.

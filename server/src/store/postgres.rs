@@ -1,0 +1,320 @@
+//! The PostgreSQL store, for several server nodes sharing one database (`--db postgres://…`).
+//!
+//! Same semantics as the SQLite store (see [`super::sqlite`]): documents keyed by owner, ids
+//! per owner and collection from a sequence row (skipping ids clients chose), documents in
+//! insertion order, `_limit`/`_offset`, patch merging top-level keys, request records keyed by
+//! (scope, id) and bound to the request's fingerprint, written in the same transaction as the
+//! write. And the same shape: writes are applied in the order `write` is called, by one writer
+//! task per node that commits the writes queued together in one transaction, one savepoint per
+//! write ([`write`]). Other nodes write at the same time, so:
+//! - each batch first takes one advisory transaction lock shared by every node: batches of all
+//!   nodes commit one after the other, so no two can deadlock on rows they both touch;
+//! - a write with a requestId first claims it (`INSERT … ON CONFLICT DO NOTHING`): a duplicate
+//!   in flight elsewhere makes the claim wait until that transaction ends, then the committed
+//!   record is found and its result answered (or the claim succeeds, if it rolled back);
+//! - `create` reads the sequence row and `patch` the document `FOR UPDATE`.
+//!
+//! Documents are kept as `text`, so their JSON comes back byte-for-byte as written; the
+//! schema is created under an advisory lock so that nodes starting together do not race; every
+//! connection runs with `synchronous_commit = on`, so a reply means the write is durable.
+//!
+//! A database that goes away at run time makes requests fail with
+//! [`StoreError::Unavailable`] (503); the pool drops the broken connections and opens new ones
+//! once the database is back.
+
+mod write;
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+
+use super::{Applied, Query, Store, StoreError, StoreFuture, Write};
+
+/// Connections per node: the writer holds one per batch, reads take the others.
+const POOL_SIZE: usize = 16;
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 256;
+/// How long a request waits for a free connection or for a new one to open before it fails
+/// with 503 (the database is down or overloaded).
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
+/// Recorded request ids older than this are forgotten at start-up.
+const REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Key of the advisory lock held while the schema is created (any constant shared by nodes).
+const SCHEMA_LOCK: i64 = 0x6273_735f_7363_6865; // "bss_sche"
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS bss_documents (
+    owner TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    pos BIGINT GENERATED ALWAYS AS IDENTITY,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (owner, collection, id)
+);
+CREATE INDEX IF NOT EXISTS bss_documents_order ON bss_documents (owner, collection, pos);
+CREATE TABLE IF NOT EXISTS bss_sequences (
+    owner TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    last_id BIGINT NOT NULL,
+    PRIMARY KEY (owner, collection)
+);
+CREATE TABLE IF NOT EXISTS bss_requests (
+    scope TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    result TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, request_id)
+);
+";
+
+type Job = (Write, oneshot::Sender<Result<Applied, StoreError>>);
+
+/// The PostgreSQL implementation of [`Store`].
+pub struct PostgresStore {
+    pool: Pool,
+    queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://…` or `postgresql://…`, libpq syntax, unix sockets as a
+    /// percent-encoded path host), creates the schema if needed and forgets expired request
+    /// ids; stored documents are limited to `max_doc_bytes` of JSON text.
+    pub async fn connect(url: &str, max_doc_bytes: usize) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Internal(format!("invalid database url: {e}")))?;
+        // Explicit, whatever the server's default: a reply promises a durable write.
+        config.options("-c synchronous_commit=on");
+        config.application_name("bss-server");
+        config.connect_timeout(CONNECT_WAIT);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(CONNECT_WAIT))
+            .create_timeout(Some(CONNECT_WAIT))
+            .build()
+            .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
+        create_schema(&pool).await?;
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write::run_writer(pool.clone(), jobs, max_doc_bytes));
+        Ok(Self {
+            pool,
+            queue: Mutex::new(Some(queue)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+}
+
+/// Creates the tables (under an advisory lock, so nodes starting together do not race) and
+/// forgets expired request records.
+async fn create_schema(pool: &Pool) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(pool_error)?;
+    let tx = client.transaction().await.map_err(pg_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await
+        .map_err(pg_error)?;
+    tx.batch_execute(SCHEMA).await.map_err(pg_error)?;
+    let cutoff = now_secs().saturating_sub(REQUEST_TTL.as_secs()) as i64;
+    tx.execute("DELETE FROM bss_requests WHERE created_at < $1", &[&cutoff])
+        .await
+        .map_err(pg_error)?;
+    tx.commit().await.map_err(pg_error)
+}
+
+impl Store for PostgresStore {
+    /// Queued now, in call order: the writer applies the queue in order.
+    fn write(&self, write: Write) -> StoreFuture<Applied> {
+        let (tx, rx) = oneshot::channel();
+        let queued = match self.queue.lock().expect("queue").as_ref() {
+            Some(queue) => queue.send((write, tx)).is_ok(),
+            None => false,
+        };
+        Box::pin(async move {
+            if !queued {
+                return Err(StoreError::Internal("store is closed".into()));
+            }
+            rx.await
+                .map_err(|_| StoreError::Internal("writer task stopped".into()))?
+        })
+    }
+
+    fn read_collection(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+    ) -> StoreFuture<Vec<Value>> {
+        let pool = self.pool.clone();
+        let (owner, collection) = (owner.to_owned(), collection.to_owned());
+        Box::pin(async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            // Without filters, paging is pushed down to SQL; with them, it applies after
+            // filtering (the same rule as the SQLite store).
+            let (limit, offset) = if query.filters.is_empty() {
+                (
+                    query.limit.map(|l| l.min(i64::MAX as u64) as i64),
+                    query.offset.min(i64::MAX as u64) as i64,
+                )
+            } else {
+                (None, 0)
+            };
+            let stmt = client
+                .prepare_cached(
+                    "SELECT doc FROM bss_documents WHERE owner = $1 AND collection = $2
+                     ORDER BY pos LIMIT $3 OFFSET $4",
+                )
+                .await
+                .map_err(pg_error)?;
+            let rows = client
+                .query(&stmt, &[&owner, &collection, &limit, &offset])
+                .await
+                .map_err(pg_error)?;
+            let mut models = Vec::with_capacity(rows.len());
+            for row in rows {
+                models.push(parse_doc(row.get(0))?);
+            }
+            Ok(filter_page(models, &query))
+        })
+    }
+
+    fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Value> {
+        let pool = self.pool.clone();
+        let (owner, collection, id) = (owner.to_owned(), collection.to_owned(), id.to_owned());
+        Box::pin(async move {
+            let client = pool.get().await.map_err(pool_error)?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT doc FROM bss_documents WHERE owner = $1 AND collection = $2 AND id = $3",
+                )
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_opt(&stmt, &[&owner, &collection, &id])
+                .await
+                .map_err(pg_error)?;
+            match row {
+                Some(row) => parse_doc(row.get(0)),
+                None => Err(StoreError::NotFound),
+            }
+        })
+    }
+
+    fn close(&self) -> StoreFuture<()> {
+        // Dropping the queue ends the writer once the queued writes are committed; then the
+        // pool refuses everything.
+        self.queue.lock().expect("queue").take();
+        let writer = self.writer.lock().expect("writer").take();
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            if let Some(writer) = writer {
+                writer
+                    .await
+                    .map_err(|e| StoreError::Internal(format!("writer task: {e}")))?;
+            }
+            pool.close();
+            Ok(())
+        })
+    }
+}
+
+/// Applies equality filters, then `_offset` and `_limit`, to rows read without paging (with
+/// no filters the rows were already paged by SQL).
+fn filter_page(models: Vec<Value>, query: &Query) -> Vec<Value> {
+    if query.filters.is_empty() {
+        return models;
+    }
+    let matches = |model: &Value| {
+        query
+            .filters
+            .iter()
+            .all(|(key, want)| model.get(key) == Some(want))
+    };
+    let take = query
+        .limit
+        .map_or(usize::MAX, |l| l.min(usize::MAX as u64) as usize);
+    models
+        .into_iter()
+        .filter(matches)
+        .skip(query.offset.min(usize::MAX as u64) as usize)
+        .take(take)
+        .collect()
+}
+
+fn parse_doc(doc: &str) -> Result<Value, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Internal(format!("corrupt document: {e}")))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A failure to get a connection: the database is unreachable (or every connection is busy
+/// for longer than [`CONNECT_WAIT`]); a closed pool means the store was closed.
+fn pool_error(error: PoolError) -> StoreError {
+    match error {
+        PoolError::Closed => StoreError::Internal("store is closed".into()),
+        PoolError::Backend(error) => pg_error(error),
+        other => StoreError::Unavailable(with_causes(&other)),
+    }
+}
+
+/// A failed statement: lost connections and a database shutting down or starting up are
+/// [`StoreError::Unavailable`] (the request may be retried); anything else is internal.
+fn pg_error(error: tokio_postgres::Error) -> StoreError {
+    let unavailable = match error.code() {
+        // No SQLSTATE: the connection failed (closed, i/o, connect, timeout) or a value did
+        // not convert; only the former is worth a retry.
+        None => {
+            error.is_closed()
+                || std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>())
+                || error.to_string().starts_with("error connecting")
+                || error.to_string().starts_with("timeout")
+        }
+        Some(code) => {
+            code.code().starts_with("08") // connection exception
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CRASH_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+        }
+    };
+    let message = with_causes(&error);
+    if unavailable {
+        StoreError::Unavailable(message)
+    } else {
+        StoreError::Internal(message)
+    }
+}
+
+/// `error: cause: cause…`, since tokio-postgres keeps the reason (the i/o error, the
+/// server's message) in the source chain.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,414 @@
+//! Several `bss-server` nodes on one PostgreSQL and one Redis, all real processes started by
+//! the test, over real sockets: writes on one node reach the subscribers of every node (not
+//! the writer), a request id is applied once whichever nodes it is sent to, a `kill -9` of a
+//! node mid-burst loses no acknowledged write and doubles none, and a Redis restart leaves no
+//! node deaf.
+
+mod common;
+mod services;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{req, req_id, Client, ServerProcess, WAIT};
+use serde_json::{json, Value};
+use services::{shared_postgres, Redis};
+
+/// Starts a node on database `db` with broadcasts through `redis`.
+fn node(db: &str, redis: &Redis) -> ServerProcess {
+    let args = ["--adapter", &redis.url(), "--dynamic-namespaces"];
+    ServerProcess::start(Path::new(db), &args)
+}
+
+async fn stats(node: &ServerProcess) -> Value {
+    reqwest::get(format!("{}/_bss/stats", node.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Subscribes `c` to `/api/todos`.
+async fn subscribe(c: &mut Client) {
+    let reply = c.ok("subscribe", req("/api/todos", None)).await;
+    assert_eq!(reply, json!({"endPoint": "/api/todos"}));
+}
+
+/// The next event on `c`, which must be `name`; its item.
+async fn expect(c: &mut Client, name: &str) -> Value {
+    let (event, payload) = c.next_event().await;
+    assert_eq!(event, name, "{payload}");
+    payload["item"].clone()
+}
+
+/// Asserts that no event is waiting on `c`: a read's ack is the marker that tells "none came"
+/// from "not yet" for events sent before it by the same node. Events from other nodes travel
+/// through Redis, so callers check this only after the events they expect have arrived.
+async fn assert_quiet(c: &mut Client) {
+    assert_quiet_in(c, "").await;
+}
+
+/// [`assert_quiet`] for a client of another namespace (`nsp` is `"/admin,"`).
+async fn assert_quiet_in(c: &mut Client, nsp: &str) {
+    const MARKER: u64 = 99_999;
+    let packet = format!(
+        "42{nsp}{MARKER}{}",
+        json!(["read", req("/api/nothing", None)])
+    );
+    c.send(&packet).await;
+    let frame = c.recv().await.expect("marker ack");
+    assert_eq!(
+        frame,
+        format!("43{nsp}{MARKER}[null,[]]"),
+        "an unexpected frame came first"
+    );
+}
+
+/// Polls `check` on the nodes' stats until it holds (the event it waits for has no other
+/// signal the test can read), failing after the usual wait.
+async fn wait_stats(node: &ServerProcess, what: &str, check: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let s = stats(node).await;
+        if check(&s) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_writes_and_broadcasts_and_apply_a_request_id_once() {
+    let db = shared_postgres().create_database("three");
+    let redis = Redis::start();
+    let (a, b, c) = (node(&db, &redis), node(&db, &redis), node(&db, &redis));
+    let mut on_a = Client::connect(a.port).await;
+    let mut on_b = Client::connect(b.port).await;
+    let mut on_c = Client::connect(c.port).await;
+    for client in [&mut on_a, &mut on_b, &mut on_c] {
+        subscribe(client).await;
+    }
+
+    // A socket create on A reaches B and C, not A.
+    let created = on_a
+        .ok("create", req("/api/todos", Some(json!({"t": "from A"}))))
+        .await;
+    assert_eq!(created, json!({"id": 1, "t": "from A"}));
+    assert_eq!(expect(&mut on_b, "created").await, created);
+    assert_eq!(expect(&mut on_c, "created").await, created);
+    assert_quiet(&mut on_a).await;
+
+    // A REST write on C reaches A and B (and C's own subscriber: REST has no socket to spare).
+    let response = reqwest::Client::new()
+        .patch(format!("{}/api/todos/1", c.url()))
+        .json(&json!({"done": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let patched = json!({"id": 1, "t": "from A", "done": true});
+    for client in [&mut on_a, &mut on_b, &mut on_c] {
+        assert_eq!(expect(client, "patched").await, patched);
+    }
+
+    // The same request id on A, then on B: applied once, replayed once, broadcast once.
+    let arg = req_id("/api/todos", Some(json!({"t": "once"})), "same-id");
+    let first = on_a.ok("create", arg.clone()).await;
+    assert_eq!(expect(&mut on_b, "created").await, first);
+    assert_eq!(expect(&mut on_c, "created").await, first);
+    let replay = on_b.ok("create", arg).await;
+    assert_eq!(replay, first);
+    let all = on_c.ok("read", req("/api/todos", None)).await;
+    assert_eq!(all, json!([patched, first]));
+    let (sa, sb, sc) = (stats(&a).await, stats(&b).await, stats(&c).await);
+    assert_eq!(
+        (sa["writes"].clone(), sa["replays"].clone()),
+        (json!(2), json!(0))
+    );
+    assert_eq!(
+        (sb["writes"].clone(), sb["replays"].clone()),
+        (json!(0), json!(1))
+    );
+    assert_eq!(sc["writes"], json!(1));
+    // Nothing more arrived anywhere: the replay was not broadcast.
+    for client in [&mut on_a, &mut on_b, &mut on_c] {
+        assert_quiet(client).await;
+    }
+    for s in [sa, sb, sc] {
+        assert_eq!(s["bus"]["dropped"], json!(0), "{s}");
+        assert_eq!(s["bus"]["publishFailures"], json!(0), "{s}");
+    }
+
+    // Multi-node mode is WebSocket-only: a long-polling handshake is refused.
+    let polling = reqwest::get(format!("{}/socket.io/?EIO=4&transport=polling", a.url()))
+        .await
+        .unwrap();
+    assert_eq!(polling.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_leaves_no_node_deaf() {
+    let db = shared_postgres().create_database("restart");
+    let mut redis = Redis::start();
+    let (a, b) = (node(&db, &redis), node(&db, &redis));
+    let mut writer = Client::connect(a.port).await;
+    let mut near = Client::connect(a.port).await;
+    let mut far = Client::connect(b.port).await;
+    subscribe(&mut near).await;
+    subscribe(&mut far).await;
+    let before = writer
+        .ok("create", req("/api/todos", Some(json!({"n": 1}))))
+        .await;
+    assert_eq!(expect(&mut far, "created").await, before);
+    assert_eq!(expect(&mut near, "created").await, before);
+
+    // Redis away: the write is stored and answered, and A's own subscribers still hear it.
+    redis.stop();
+    let during = writer
+        .ok("create", req("/api/todos", Some(json!({"n": 2}))))
+        .await;
+    assert_eq!(expect(&mut near, "created").await, during);
+    wait_stats(&a, "publish failure counted", |s| {
+        s["bus"]["publishFailures"].as_u64() >= Some(1)
+    })
+    .await;
+
+    // Redis back: both nodes reconnect and resubscribe, and broadcasts cross again both ways.
+    redis.resume();
+    for n in [&a, &b] {
+        wait_stats(n, "reconnected", |s| {
+            s["bus"]["reconnections"].as_u64() >= Some(1)
+        })
+        .await;
+    }
+    let after = writer
+        .ok("create", req("/api/todos", Some(json!({"n": 3}))))
+        .await;
+    assert_eq!(expect(&mut far, "created").await, after);
+    assert_eq!(expect(&mut near, "created").await, after);
+    let back = far
+        .ok("create", req("/api/todos", Some(json!({"n": 4}))))
+        .await;
+    assert_eq!(expect(&mut near, "created").await, back);
+    assert_eq!(
+        far.ok("read", req("/api/todos", None))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_a_node_mid_burst_loses_and_doubles_nothing() {
+    const BURST: usize = 600;
+    let db = shared_postgres().create_database("kill");
+    let redis = Redis::start();
+    let a = node(&db, &redis);
+    let b = node(&db, &redis);
+    let c = node(&db, &redis);
+    let mut watcher = Client::connect(c.port).await;
+    subscribe(&mut watcher).await;
+
+    // One client on B pipelines a burst of creates, each with its own request id.
+    let request = |i: usize| req_id("/api/todos", Some(json!({"n": i})), &format!("burst-{i}"));
+    let mut on_b = Client::connect(b.port).await;
+    for i in 0..BURST {
+        let packet = format!("42{}{}", i + 1, json!(["create", request(i)]));
+        on_b.send(&packet).await;
+    }
+    // Some answers come back; B goes on committing the rest, and dies once more are stored
+    // than were answered: those writes are committed, but their acks never reach the client.
+    let mut acked: Vec<Option<Value>> = vec![None; BURST];
+    let mut answered = 0;
+    while answered < BURST / 10 {
+        let frame = on_b.recv().await.expect("ack");
+        if let Some((id, body)) = parse_ack(&frame) {
+            acked[id - 1] = Some(body);
+            answered += 1;
+        }
+    }
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let stored: Value = reqwest::get(format!("{}/api/todos", a.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if stored.as_array().unwrap().len() > answered + 10 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B stores the burst");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(b); // SIGKILL
+    drop(on_b); // the acks still in flight are lost with the connection
+    let resent: Vec<usize> = (0..BURST).filter(|&i| acked[i].is_none()).collect();
+    eprintln!(
+        "kill -9 after {answered} of {BURST} acks; re-sending {} through A",
+        resent.len()
+    );
+
+    // The client re-sends what was unanswered through A, with the same request ids.
+    let mut on_a = Client::connect(a.port).await;
+    for &i in &resent {
+        acked[i] = Some(on_a.ok("create", request(i)).await);
+    }
+
+    let replays = stats(&a).await["replays"].as_u64().unwrap();
+    eprintln!("A answered {replays} of them from B's committed records");
+    assert!(
+        replays > 10,
+        "writes B committed without acking were replayed, not re-applied"
+    );
+
+    // Every acknowledged write is stored exactly once, with the id its ack reported.
+    let stored = on_a.ok("read", req("/api/todos", None)).await;
+    let stored = stored.as_array().unwrap();
+    assert_eq!(stored.len(), BURST, "one row per request");
+    let mut seen = vec![false; BURST];
+    for model in stored {
+        let n = model["n"].as_u64().unwrap() as usize;
+        assert!(!seen[n], "request {n} stored twice");
+        seen[n] = true;
+        assert_eq!(acked[n].as_ref(), Some(model));
+    }
+
+    // A and C keep broadcasting.
+    let mut writer = Client::connect(a.port).await;
+    let after = writer
+        .ok("create", req("/api/todos", Some(json!({"after": "kill"}))))
+        .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "broadcast from A after the kill");
+        if expect(&mut watcher, "created").await == after {
+            break;
+        }
+    }
+}
+
+/// `43<id>[null, model]` -> (id, model).
+fn parse_ack(frame: &str) -> Option<(usize, Value)> {
+    let rest = frame.strip_prefix("43")?;
+    let split = rest.find('[')?;
+    let id = rest[..split].parse().ok()?;
+    let body: Value = serde_json::from_str(&rest[split..]).ok()?;
+    assert!(body[0].is_null(), "{frame}");
+    Some((id, body[1].clone()))
+}
+
+/// A `bss-server` started on a given port (the shared-port test cannot use port 0); killed on
+/// drop.
+struct PortNode(std::process::Child);
+
+impl PortNode {
+    /// Starts a node on `port`; `Ok` once it prints its address, `Err(stderr)` if it exits.
+    fn start(db: &str, redis: &Redis, port: u16, extra: &[&str]) -> Result<Self, String> {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bss-server"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--db",
+                db,
+            ])
+            .args(["--adapter", &redis.url()])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bss-server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read stdout");
+        if line.starts_with("listening on ") {
+            return Ok(Self(child));
+        }
+        let mut stderr = String::new();
+        let _ = child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr);
+        let _ = child.wait();
+        Err(stderr)
+    }
+}
+
+impl Drop for PortNode {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_port_lets_nodes_share_one_address() {
+    let db = shared_postgres().create_database("reuse");
+    let redis = Redis::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let first = PortNode::start(&db, &redis, port, &["--reuse-port"]).expect("first node");
+    let second = PortNode::start(&db, &redis, port, &["--reuse-port"]).expect("second node");
+    // Without the flag the port is taken: one clear line, non-zero exit.
+    let refused = PortNode::start(&db, &redis, port, &[])
+        .err()
+        .expect("refused");
+    assert!(
+        refused.trim().starts_with("bss-server: cannot listen on"),
+        "{refused}"
+    );
+
+    // Connections on the one port are spread by the kernel; every one is served.
+    let mut watcher = Client::connect(port).await;
+    subscribe(&mut watcher).await;
+    for n in 0..16 {
+        let mut c = Client::connect(port).await;
+        let created = c
+            .ok("create", req("/api/todos", Some(json!({"n": n}))))
+            .await;
+        assert_eq!(expect(&mut watcher, "created").await, created);
+    }
+    // One node gone, the address still answers.
+    drop(first);
+    let mut c = Client::connect(port).await;
+    let all = c.ok("read", req("/api/todos", None)).await;
+    assert_eq!(all.as_array().unwrap().len(), 16);
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_hears_other_nodes_once_they_have_a_client_in_it() {
+    // The documented limit of socket.io's dynamic namespaces across nodes: a node broadcasts
+    // in the namespaces it has (its clients opened them), so another node's `/admin` clients
+    // hear its writes once it has an `/admin` client of its own.
+    let db = shared_postgres().create_database("dynns");
+    let redis = Redis::start();
+    let (a, b) = (node(&db, &redis), node(&db, &redis));
+    let mut admin_on_b = Client::connect_ns(b.port, "/admin").await;
+    subscribe(&mut admin_on_b).await;
+    let mut root_on_a = Client::connect(a.port).await;
+    root_on_a
+        .ok("create", req("/api/todos", Some(json!({"n": 1}))))
+        .await;
+    assert_quiet_in(&mut admin_on_b, "/admin,").await;
+
+    let _admin_on_a = Client::connect_ns(a.port, "/admin").await;
+    let created = root_on_a
+        .ok("create", req("/api/todos", Some(json!({"n": 2}))))
+        .await;
+    assert_eq!(expect(&mut admin_on_b, "created").await, created);
+}
