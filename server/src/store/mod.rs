@@ -143,6 +143,20 @@ impl WriteOp {
     }
 }
 
+/// `io::Write` into a SHA-256 context, so serde_json can serialize straight into the hash.
+struct Digest<'a>(&'a mut ring::digest::Context);
+
+impl std::io::Write for Digest<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A client's request id within its scope: the pair is the key of the store's request record.
 ///
 /// The scope keeps one client from ever matching another's ids: it is the user (`sub`) when
@@ -196,13 +210,17 @@ impl Write {
         | WriteOp::Update { item, .. }
         | WriteOp::Patch { item, .. } = &self.op
         {
-            ctx.update(serde_json::to_string(item).unwrap_or_default().as_bytes());
+            // Streamed into the hash: no copy of a large body is built.
+            let _ = serde_json::to_writer(Digest(&mut ctx), item);
         }
-        ctx.finish()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digest = ctx.finish();
+        let mut hex = String::with_capacity(2 * digest.as_ref().len());
+        for byte in digest.as_ref() {
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        hex
     }
 }
 
@@ -227,6 +245,16 @@ pub struct Query {
     pub offset: u64,
 }
 
+/// One page of a collection read: the models, and whether more matched after them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The models, in insertion order.
+    pub models: Vec<Value>,
+    /// True when the read stopped (at `limit` or at the byte bound) before every model that
+    /// matched.
+    pub more: bool,
+}
+
 /// A document store. Every method resolves only after its write is durable.
 pub trait Store: Send + Sync + 'static {
     /// Applies one write (or replays the recorded result of its request id).
@@ -245,6 +273,32 @@ pub trait Store: Send + Sync + 'static {
         collection: &str,
         query: Query,
     ) -> StoreFuture<Vec<Value>>;
+
+    /// Like [`Store::read_collection`], but also says whether more models matched after the
+    /// page, and stops before the model that would take the page's documents past
+    /// `max_bytes` of JSON text (a page holds at least one model). Only the page is ever held
+    /// in memory. The default reads one model more than `query.limit` to tell whether more
+    /// matched, and ignores `max_bytes`.
+    fn read_page(
+        &self,
+        owner: &str,
+        collection: &str,
+        mut query: Query,
+        max_bytes: usize,
+    ) -> StoreFuture<Page> {
+        let _ = max_bytes;
+        let limit = query.limit;
+        query.limit = limit.map(|l| l.saturating_add(1));
+        let read = self.read_collection(owner, collection, query);
+        Box::pin(async move {
+            let mut models = read.await?;
+            let more = limit.is_some_and(|l| models.len() as u64 > l);
+            if let Some(l) = limit.filter(|_| more) {
+                models.truncate(l as usize);
+            }
+            Ok(Page { models, more })
+        })
+    }
 
     /// One of `owner`'s models, or [`StoreError::NotFound`] (also when another owner has it).
     fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Value>;
@@ -329,5 +383,40 @@ pub trait Store: Send + Sync + 'static {
             op,
             request_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fingerprint is stored: its bytes must never change between versions (or backends).
+    #[test]
+    fn fingerprints_are_stable() {
+        let item = serde_json::json!({"t": 1}).as_object().unwrap().clone();
+        let create = Write {
+            owner: "alice".into(),
+            op: WriteOp::Create {
+                collection: "/api/todos".into(),
+                item,
+            },
+            request_id: None,
+        };
+        assert_eq!(
+            create.fingerprint(),
+            "bd6a640233f5c65ad16282b6f1dc978a07e9d9b4051f966afb47e0f753332ea2"
+        );
+        let delete = Write {
+            owner: String::new(),
+            op: WriteOp::Delete {
+                collection: "/api/todos".into(),
+                id: "1".into(),
+            },
+            request_id: None,
+        };
+        assert_eq!(
+            delete.fingerprint(),
+            "37c855be419fbf155f4ee20d483a8646b0375dc5ff3db49242f9d88e914cf5d4"
+        );
     }
 }
