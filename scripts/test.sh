@@ -58,12 +58,21 @@ js_tests() {
   node --test --test-concurrency=1 tests/
 }
 
+abuse_test() {
+  # Each abuse of issue 11 while a well-behaved client measures its p99 (server/tests/abuse.rs);
+  # timing needs the release server (the bench stage has built it already).
+  cargo build --release -q -p backbone-socket-sync-server &&
+  BSS_SERVER_BIN="$ROOT/target/release/bss-server" \
+    cargo test -q --workspace --test abuse -- --ignored --nocapture
+}
+
 stage "lint (fmt, clippy host + wasm32)" lint
 stage "native tests (cargo test --workspace)" cargo test --workspace
 stage "client build (wasm release + wasm-opt)" bash scripts/build-client.sh
 stage "browser tests (wasm-bindgen-test in headless Chromium)" browser_tests
 stage "JS tests (node --test)" js_tests
 stage "benchmark smoke run (npm run bench -- --smoke)" node bench/run.mjs --smoke
+stage "abuse test (release server: one client cannot hurt the others)" abuse_test
 stage "size report" node scripts/size.mjs
 
 printf '\n===== summary =====\n'

@@ -75,12 +75,31 @@ pub struct Request {
     pub identity: Identity,
 }
 
+/// A request's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The reply: the model, the models, or `{}` for a delete.
+    pub value: Value,
+    /// True when a write was answered from its request id without being applied again.
+    pub replayed: bool,
+    /// True when a collection read was cut at the server's bound (`--max-read` models or
+    /// `--max-read-bytes`) while more models matched.
+    pub truncated: bool,
+}
+
+/// Default of `--max-read`: models in one collection read (the 10k benchmark fits).
+pub const DEFAULT_MAX_READ: u64 = 10_000;
+/// Default of `--max-read-bytes`: JSON text of the models in one collection read.
+pub const DEFAULT_MAX_READ_BYTES: usize = 64 << 20;
+
 /// The shared request handler: a store plus the api prefix.
 #[derive(Clone)]
 pub struct Api {
     store: Arc<dyn Store>,
     prefix: String,
     live: Live,
+    max_read: u64,
+    max_read_bytes: usize,
     public: Arc<PublicPrefixes>,
 }
 
@@ -91,8 +110,18 @@ impl Api {
             store,
             prefix: prefix.into(),
             live: Live::default(),
+            max_read: DEFAULT_MAX_READ,
+            max_read_bytes: DEFAULT_MAX_READ_BYTES,
             public: Arc::default(),
         }
+    }
+
+    /// Bounds every collection read to `max_models` models and `max_bytes` of their JSON
+    /// text, also when the client asks for more with `_limit`.
+    pub fn with_read_bounds(mut self, max_models: u64, max_bytes: usize) -> Self {
+        self.max_read = max_models.max(1);
+        self.max_read_bytes = max_bytes.max(1);
+        self
     }
 
     /// Serves the shared documents of collections under `public` read-only to every user
@@ -120,7 +149,7 @@ impl Api {
     /// Validates and runs a request; resolves after the write (if any) is committed, telling
     /// whether a write was replayed from its request id (reads are never replayed). Callers
     /// go through [`crate::live::execute`], which also broadcasts the change.
-    pub async fn execute(&self, request: Request) -> Result<Applied, ApiError> {
+    pub async fn execute(&self, request: Request) -> Result<Answer, ApiError> {
         self.start(request, None).await
     }
 
@@ -131,12 +160,13 @@ impl Api {
         &self,
         request: Request,
         lane: Option<&Arc<Lane>>,
-    ) -> Pin<Box<dyn Future<Output = Result<Applied, ApiError>> + Send + 'static>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Answer, ApiError>> + Send + 'static>> {
         let planned = match self.plan(request) {
             Ok(planned) => planned,
             Err(error) => return Box::pin(std::future::ready(Err(error))),
         };
         let store = self.store.clone();
+        let (max_read, max_read_bytes) = (self.max_read, self.max_read_bytes);
         let write = match planned {
             Planned::Write(write) => write,
             read => {
@@ -150,32 +180,41 @@ impl Api {
                         }
                         None => None,
                     };
-                    let value = match read {
-                        Planned::ReadCollection(owner, collection, query) => {
-                            Value::Array(store.read_collection(&owner, &collection, query).await?)
+                    let (value, truncated) = match read {
+                        Planned::ReadCollection(owner, collection, mut query) => {
+                            let asked = query.limit;
+                            query.limit = Some(asked.map_or(max_read, |l| l.min(max_read)));
+                            let page = store
+                                .read_page(&owner, &collection, query, max_read_bytes)
+                                .await?;
+                            // Cut by the server, not by the client's own `_limit`.
+                            let truncated =
+                                page.more && asked.is_none_or(|l| l > page.models.len() as u64);
+                            (Value::Array(page.models), truncated)
                         }
                         Planned::ReadModel(owner, collection, id) => {
-                            store.read_model(&owner, &collection, &id).await?
+                            (store.read_model(&owner, &collection, &id).await?, false)
                         }
                         Planned::Write(_) => unreachable!("handled above"),
                     };
-                    Ok(Applied {
+                    Ok(Answer {
                         value,
                         replayed: false,
+                        truncated,
                     })
                 });
             }
         };
         let Some(lane) = lane else {
             let queued = store.write(write);
-            return Box::pin(async move { Ok(queued.await?) });
+            return Box::pin(async move { Ok(answer(queued.await?)) });
         };
         let (ticket, turn) = lane.write(move || store.write(write));
         Box::pin(async move {
             let queued = turn.await.ok_or_else(ApiError::internal)?;
             let applied = queued.await;
             drop(ticket);
-            Ok(applied?)
+            Ok(answer(applied?))
         })
     }
 
@@ -247,6 +286,14 @@ enum Planned {
     ReadCollection(String, String, Query),
     ReadModel(String, String, String),
     Write(Write),
+}
+
+fn answer(applied: Applied) -> Answer {
+    Answer {
+        value: applied.value,
+        replayed: applied.replayed,
+        truncated: false,
+    }
 }
 
 fn item_object(item: Option<Value>) -> Result<Object, ApiError> {

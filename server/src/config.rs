@@ -77,6 +77,33 @@ pub struct Config {
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
 
+    /// Most models one collection read returns, also when `_limit` asks for more; a REST
+    /// answer cut there carries `X-Truncated-At` (page on with `_offset`).
+    #[arg(long, env = "MAX_READ", default_value_t = crate::api::DEFAULT_MAX_READ)]
+    pub max_read: u64,
+
+    /// Most bytes of models (JSON text) one collection read returns.
+    #[arg(long, env = "MAX_READ_BYTES", default_value_t = crate::api::DEFAULT_MAX_READ_BYTES)]
+    pub max_read_bytes: usize,
+
+    /// A socket.io namespace clients may connect to (`/`, `/admin`); repeatable.
+    #[arg(
+        long = "namespace",
+        env = "NAMESPACES",
+        value_delimiter = ',',
+        default_value = "/"
+    )]
+    pub namespaces: Vec<String>,
+
+    /// Also accept any other namespace, created on first connection and removed when its last
+    /// socket leaves, at most --max-namespaces at once.
+    #[arg(long, env = "DYNAMIC_NAMESPACES")]
+    pub dynamic_namespaces: bool,
+
+    /// Most dynamic namespaces open at once (with --dynamic-namespaces).
+    #[arg(long, env = "MAX_NAMESPACES", default_value_t = crate::namespaces::DEFAULT_MAX_DYNAMIC)]
+    pub max_namespaces: usize,
+
     /// File holding the HS256 secret (at least 32 bytes) of access tokens. Given, every
     /// socket.io connection and REST call needs a valid token, and each user has their own
     /// collections; absent, authentication is off.

@@ -275,14 +275,6 @@ impl Backlog {
     }
 }
 
-impl Drop for Conn {
-    fn drop(&mut self) {
-        if *self.upgraded.get_mut() {
-            self.counters.websockets.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
 /// A request in flight on a connection; dropping it (after its reply is queued) lets the
 /// connection's reader go on if it was waiting for a slot.
 pub struct InFlight {
@@ -336,6 +328,17 @@ impl<T> GatedIo<T> {
             return true;
         }
         false
+    }
+}
+
+/// A WebSocket is counted while its stream (its file descriptor) is open, not while other
+/// parts of the server still hold its [`Conn`] (socketioxide keeps a session that never
+/// connected a namespace until its connect timeout).
+impl<T> Drop for GatedIo<T> {
+    fn drop(&mut self) {
+        if self.conn.upgraded.load(Ordering::Acquire) {
+            self.conn.counters.websockets.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -453,11 +456,13 @@ mod tests {
         let counters = Arc::new(Counters::default());
         let a = Conn::new(bounds(), counters.clone());
         let b = Conn::new(bounds(), counters.clone());
+        let (_, stream) = tokio::io::duplex(8);
+        let a_stream = GatedIo::new(stream, a.clone());
         assert!(a.try_upgrade(1));
         assert!(a.try_upgrade(1), "already counted");
         assert!(!b.try_upgrade(1));
-        drop(a);
-        assert!(b.try_upgrade(1));
+        drop(a_stream);
+        assert!(b.try_upgrade(1), "counted while its stream is open");
         assert_eq!(counters.websockets.load(Ordering::Acquire), 1);
     }
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod live;
+pub mod namespaces;
 pub mod order;
 pub mod origin;
 pub mod public;
@@ -147,7 +148,9 @@ fn api_and_access(
     let prefix = config.prefix();
     endpoint::validate_prefix(&prefix)?;
     let public = public::PublicPrefixes::new(&config.public_prefixes, &prefix)?;
-    let api = Api::new(store.clone(), prefix).with_public(public);
+    let api = Api::new(store.clone(), prefix)
+        .with_public(public)
+        .with_read_bounds(config.max_read, config.max_read_bytes);
     let access = access::Access::from_config(config)?;
     Ok((api, access))
 }
@@ -155,7 +158,7 @@ fn api_and_access(
 /// The app around `builder` (which already holds `api` and `access` as its state): socket.io
 /// with the handlers in every dynamic namespace, the REST twin, stats and static files. The
 /// caller registers `/`, whose adapter initialisation differs (Redis: subscriptions to await).
-fn assemble<A: Adapter>(
+fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     config: &Config,
     api: Api,
     access: access::Access,
@@ -177,14 +180,13 @@ fn assemble<A: Adapter>(
         .transports([TransportType::Websocket])
         .build_layer();
     api.live().attach(io.clone());
-    use socketioxide::handler::ConnectHandler as _;
-    io.dyn_ns(
-        "/{*namespace}",
-        socket::on_connect::<A>
-            .with(socket::register_handlers::<A>)
-            .with(access::authenticate::<A>),
-    )
-    .map_err(|e| format!("namespace pattern: {e}"))?;
+    let namespaces = namespaces::Namespaces::new(
+        &config.namespaces,
+        config.dynamic_namespaces,
+        config.max_namespaces,
+    )?;
+    namespaces.declare(&io)?;
+    api.live().set_namespaces(namespaces);
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
     let mut rest = rest::router(api.clone(), max_message).layer(
         axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),

@@ -30,11 +30,12 @@ use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
 
-use crate::api::{Api, Method, Request};
+use crate::api::{Answer, Api, Method, Request};
 use crate::cluster::BusStats;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::identity::Identity;
+use crate::namespaces::Namespaces;
 use crate::order::Lane;
 use crate::socket::{reply, AckId, Args};
 
@@ -52,9 +53,12 @@ pub struct Live {
 struct Inner {
     io: OnceLock<Box<dyn Broadcaster>>,
     bus: OnceLock<Arc<BusStats>>,
+    namespaces: OnceLock<Arc<Namespaces>>,
     writes: AtomicU64,
     replays: AtomicU64,
     broadcasts: AtomicU64,
+    /// Namespaces visited by broadcasts.
+    visits: AtomicU64,
 }
 
 /// The socket that made a write: left out of its broadcast.
@@ -65,26 +69,34 @@ struct Origin {
 
 /// A socket.io handle of any adapter (local, or Redis across nodes), seen by the broadcaster.
 trait Broadcaster: Send + Sync {
-    /// Sends `event` with `payload` to `room` in every namespace, leaving out `origin`.
+    /// Sends `event` with `payload` to `room` in the namespaces `only` names (every
+    /// namespace when `None`), leaving out `origin`; resolves to the namespaces visited.
     fn send<'a>(
         &'a self,
+        only: Option<&'a [String]>,
         origin: Option<&'a Origin>,
         room: &'a str,
         event: &'static str,
         payload: &'a Value,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = usize> + Send + 'a>>;
 }
 
 impl<A: Adapter> Broadcaster for SocketIo<A> {
     fn send<'a>(
         &'a self,
+        only: Option<&'a [String]>,
         origin: Option<&'a Origin>,
         room: &'a str,
         event: &'static str,
         payload: &'a Value,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = usize> + Send + 'a>> {
         Box::pin(async move {
-            for ns in self.nsps() {
+            let nsps = match only {
+                Some(paths) => paths.iter().filter_map(|path| self.of(path)).collect(),
+                None => self.nsps(),
+            };
+            let visited = nsps.len();
+            for ns in nsps {
                 // `broadcast()` on the writer's socket excludes that socket.
                 let writer = origin
                     .filter(|o| o.ns == ns.ns_path())
@@ -110,6 +122,7 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
                     Err(error) => tracing::warn!(%error, event, "live broadcast failed"),
                 }
             }
+            visited
         })
     }
 }
@@ -120,19 +133,35 @@ impl Live {
         let _ = self.inner.io.set(Box::new(io));
     }
 
+    /// Gives the broadcaster the namespace table, so a broadcast visits only the namespaces
+    /// that may hold its room; until then it visits every namespace.
+    pub fn set_namespaces(&self, namespaces: Arc<Namespaces>) {
+        let _ = self.inner.namespaces.set(namespaces);
+    }
+
+    /// Notes that `socket` joined `room` (see [`Namespaces::joined`]).
+    fn joined<A: Adapter>(&self, socket: &SocketRef<A>, room: &str) {
+        if let Some(namespaces) = self.inner.namespaces.get() {
+            namespaces.joined(socket.ns(), room);
+        }
+    }
+
     /// Adds the bus between nodes' counters to [`Live::stats`] (several nodes only).
     pub fn attach_bus(&self, stats: Arc<BusStats>) {
         let _ = self.inner.bus.set(stats);
     }
 
-    /// `{"writes", "replays", "broadcasts"}`: committed writes, writes answered from their
-    /// request id without being applied again (duplicates prevented), and broadcasts sent;
-    /// with several nodes also `"bus"` ([`BusStats::to_json`]).
+    /// `{"writes", "replays", "broadcasts", "namespaceVisits", "dynamicNamespaces"}`: committed
+    /// writes, writes answered from their request id without being applied again (duplicates
+    /// prevented), broadcasts sent, namespaces those broadcasts visited, and dynamic namespaces
+    /// open now; with several nodes also `"bus"` ([`BusStats::to_json`]).
     pub fn stats(&self) -> Value {
         let mut stats = json!({
             "writes": self.inner.writes.load(Ordering::Relaxed),
             "replays": self.inner.replays.load(Ordering::Relaxed),
             "broadcasts": self.inner.broadcasts.load(Ordering::Relaxed),
+            "namespaceVisits": self.inner.visits.load(Ordering::Relaxed),
+            "dynamicNamespaces": self.inner.namespaces.get().map_or(0, |n| n.dynamic_count()),
         });
         if let Some(bus) = self.inner.bus.get() {
             stats["bus"] = bus.to_json();
@@ -140,7 +169,8 @@ impl Live {
         stats
     }
 
-    /// Sends `event` with `payload` to the `room` of every namespace, leaving out `origin`.
+    /// Sends `event` with `payload` to the `room` of every namespace holding it (see
+    /// [`Namespaces::holding`]), leaving out `origin`.
     async fn publish(
         &self,
         origin: Option<&Origin>,
@@ -151,7 +181,16 @@ impl Live {
         let Some(io) = self.inner.io.get() else {
             return;
         };
-        io.send(origin, room, event, payload).await;
+        // With several nodes, a room may be held in a dynamic namespace on another node only:
+        // then every namespace this node has is visited (at most --max-namespaces of them).
+        let only = match self.inner.bus.get() {
+            Some(_) => None,
+            None => self.inner.namespaces.get().map(|n| n.holding(room)),
+        };
+        let visited = io.send(only.as_deref(), origin, room, event, payload).await;
+        self.inner
+            .visits
+            .fetch_add(visited as u64, Ordering::Relaxed);
         self.inner.broadcasts.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -167,7 +206,7 @@ pub fn execute<A: Adapter>(
     request: Request,
     origin: Option<&SocketRef<A>>,
     lane: Option<&Arc<Lane>>,
-) -> impl Future<Output = Result<Value, ApiError>> + Send + 'static {
+) -> impl Future<Output = Result<Answer, ApiError>> + Send + 'static {
     let method = request.method;
     let owner = request.identity.owner.clone();
     let endpoint = request.endpoint.clone();
@@ -181,13 +220,13 @@ pub fn execute<A: Adapter>(
     async move {
         let applied = started.await?;
         if method == Method::Read {
-            return Ok(applied.value);
+            return Ok(applied);
         }
         let live = api.live();
         if applied.replayed {
             live.inner.replays.fetch_add(1, Ordering::Relaxed);
             tracing::info!(request_id = request_id.as_deref(), %endpoint, "dedupe hit: write replayed");
-            return Ok(applied.value);
+            return Ok(applied);
         }
         live.inner.writes.fetch_add(1, Ordering::Relaxed);
         // `api.start` accepted the endpoint, so it parses.
@@ -196,7 +235,7 @@ pub fn execute<A: Adapter>(
             let room = room(&owner, parsed.collection());
             live.publish(origin.as_ref(), &room, event, &payload).await;
         }
-        Ok(applied.value)
+        Ok(applied)
     }
 }
 
@@ -253,6 +292,7 @@ async fn on_subscription<A: Adapter>(
                 Ok(Endpoint::Collection(collection)) => {
                     let room = room(&identity.owner, &collection);
                     if event == "subscribe" {
+                        api.live().joined(&socket, &room);
                         socket.join(room);
                     } else {
                         socket.leave(room);

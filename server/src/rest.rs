@@ -24,6 +24,11 @@ use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::order::Lanes;
 
+/// Set on a collection read cut at the server's bound (`--max-read`, `--max-read-bytes`)
+/// while more models matched: the number of models in the answer. Read the rest with
+/// `_offset` (and `_limit`).
+pub const TRUNCATED_HEADER: &str = "x-truncated-at";
+
 #[derive(Clone)]
 struct Rest {
     api: Api,
@@ -127,13 +132,14 @@ async fn respond(
         request_id,
         identity,
     };
-    let value = crate::live::execute(
+    let answer = crate::live::execute(
         api,
         request,
         None::<&socketioxide::extract::SocketRef>,
         lane.as_ref(),
     )
     .await?;
+    let value = answer.value;
     if method == Method::Create {
         let location = value
             .get("id")
@@ -151,6 +157,10 @@ async fn respond(
             Json(value),
         )
             .into_response());
+    }
+    if answer.truncated {
+        let count = value.as_array().map_or(0, Vec::len).to_string();
+        return Ok(([(TRUNCATED_HEADER, count)], Json(value)).into_response());
     }
     Ok(Json(value).into_response())
 }

@@ -127,7 +127,10 @@ fn start_request<A: Adapter>(
 ) -> Result<(String, Running), (Option<String>, ApiError)> {
     let (request, reply_event) = parse_request(method, args, identity)?;
     let running = crate::live::execute(api, request, Some(socket), Some(lane));
-    Ok((reply_event, Box::pin(running)))
+    Ok((
+        reply_event,
+        Box::pin(async move { running.await.map(|answer| answer.value) }),
+    ))
 }
 
 async fn on_unknown<A: Adapter>(

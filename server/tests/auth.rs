@@ -465,7 +465,7 @@ async fn a_token_expiring_beyond_the_clocks_range_connects() {
 
 #[tokio::test]
 async fn every_namespace_needs_a_token() {
-    let (_dir, server, auth) = start(&[]);
+    let (_dir, server, auth) = start(&["--namespace", "/", "--namespace", "/admin"]);
     let mut c = Client::open(server.port).await;
     c.send(r#"40/admin,{"token":"garbage"}"#).await;
     assert_eq!(
@@ -500,7 +500,7 @@ async fn every_namespace_needs_a_token() {
 
 #[tokio::test]
 async fn a_socket_on_a_custom_namespace_is_disconnected_at_exp_too() {
-    let (_dir, server, _) = start(&[]);
+    let (_dir, server, _) = start(&["--dynamic-namespaces"]);
     let exp = now_secs() + 2;
     let short = forge(
         json!({"alg": "HS256"}),

@@ -16,7 +16,8 @@ use services::{shared_postgres, Redis};
 
 /// Starts a node on database `db` with broadcasts through `redis`.
 fn node(db: &str, redis: &Redis) -> ServerProcess {
-    ServerProcess::start(Path::new(db), &["--adapter", &redis.url()])
+    let args = ["--adapter", &redis.url(), "--dynamic-namespaces"];
+    ServerProcess::start(Path::new(db), &args)
 }
 
 async fn stats(node: &ServerProcess) -> Value {

@@ -171,7 +171,14 @@ async fn heartbeat_and_namespaces() {
     let (_dir, db) = temp_db();
     let server = ServerProcess::start(
         &db,
-        &["--ping-interval-ms", "250", "--ping-timeout-ms", "1000"],
+        &[
+            "--ping-interval-ms",
+            "250",
+            "--ping-timeout-ms",
+            "1000",
+            "--namespace",
+            "/,/admin",
+        ],
     );
     let mut c = Client::connect(server.port).await;
     // The server pings; answering keeps the connection.
@@ -204,7 +211,7 @@ async fn heartbeat_and_namespaces() {
     }
     assert!(closed, "an unanswered ping closes the connection");
 
-    // Any namespace works the same way.
+    // A configured namespace works the same way.
     let mut admin = Client::connect_ns(server.port, "/admin").await;
     let created = admin
         .ok("create", req("/api/todos", Some(json!({"ns": "admin"}))))

@@ -12,7 +12,7 @@ let dir;
 
 before(async () => {
   dir = tempDir();
-  server = await startServer({ db: join(dir, 'interop.sqlite3') });
+  server = await startServer({ db: join(dir, 'interop.sqlite3'), args: ['--namespace', '/', '--namespace', '/admin'] });
 });
 
 after(async () => {

@@ -245,6 +245,16 @@ pub struct Query {
     pub offset: u64,
 }
 
+/// One page of a collection read: the models, and whether more matched after them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The models, in insertion order.
+    pub models: Vec<Value>,
+    /// True when the read stopped (at `limit` or at the byte bound) before every model that
+    /// matched.
+    pub more: bool,
+}
+
 /// A document store. Every method resolves only after its write is durable.
 pub trait Store: Send + Sync + 'static {
     /// Applies one write (or replays the recorded result of its request id).
@@ -263,6 +273,32 @@ pub trait Store: Send + Sync + 'static {
         collection: &str,
         query: Query,
     ) -> StoreFuture<Vec<Value>>;
+
+    /// Like [`Store::read_collection`], but also says whether more models matched after the
+    /// page, and stops before the model that would take the page's documents past
+    /// `max_bytes` of JSON text (a page holds at least one model). Only the page is ever held
+    /// in memory. The default reads one model more than `query.limit` to tell whether more
+    /// matched, and ignores `max_bytes`.
+    fn read_page(
+        &self,
+        owner: &str,
+        collection: &str,
+        mut query: Query,
+        max_bytes: usize,
+    ) -> StoreFuture<Page> {
+        let _ = max_bytes;
+        let limit = query.limit;
+        query.limit = limit.map(|l| l.saturating_add(1));
+        let read = self.read_collection(owner, collection, query);
+        Box::pin(async move {
+            let mut models = read.await?;
+            let more = limit.is_some_and(|l| models.len() as u64 > l);
+            if let Some(l) = limit.filter(|_| more) {
+                models.truncate(l as usize);
+            }
+            Ok(Page { models, more })
+        })
+    }
 
     /// One of `owner`'s models, or [`StoreError::NotFound`] (also when another owner has it).
     fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Value>;

@@ -28,7 +28,7 @@ mod writer;
 
 use readers::Readers;
 
-use super::{Applied, Query, Store, StoreError, StoreFuture, Write};
+use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Write};
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -157,6 +157,18 @@ impl Store for SqliteStore {
         self.read(move |conn| read_collection(conn, &owner, &collection, &query))
     }
 
+    fn read_page(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+        max_bytes: usize,
+    ) -> StoreFuture<Page> {
+        let owner = owner.to_owned();
+        let collection = collection.to_owned();
+        self.read(move |conn| read_page(conn, &owner, &collection, &query, max_bytes))
+    }
+
     /// Runs in place, on the caller's thread: one primary-key lookup of a document bounded by
     /// `max_doc_bytes` in a WAL database (readers never wait for the writer) costs a few
     /// microseconds, less than handing it to another thread and waking the caller again.
@@ -237,46 +249,61 @@ fn read_collection(
     collection: &str,
     query: &Query,
 ) -> Result<Vec<Value>, StoreError> {
-    // Without filters, paging is pushed down to SQL; with them, it applies after filtering.
-    let (limit, offset) = if query.filters.is_empty() {
-        (
-            query.limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64),
-            query.offset.min(i64::MAX as u64) as i64,
-        )
+    read_page(conn, owner, collection, query, usize::MAX).map(|page| page.models)
+}
+
+/// Walks the collection's rows once, keeping only the page: filters, offset, `limit` and the
+/// byte bound apply as the rows go by, so a read never holds more than what it returns.
+fn read_page(
+    conn: &Connection,
+    owner: &str,
+    collection: &str,
+    query: &Query,
+    max_bytes: usize,
+) -> Result<Page, StoreError> {
+    // Without filters, the offset is pushed down to SQL; with them, it counts matches.
+    let (sql_offset, mut skip) = if query.filters.is_empty() {
+        (query.offset.min(i64::MAX as u64) as i64, 0)
     } else {
-        (-1, 0)
+        (0, query.offset)
     };
+    let limit = query.limit.unwrap_or(u64::MAX);
     let mut stmt = conn
         .prepare_cached(
             "SELECT doc FROM documents WHERE owner = ?1 AND collection = ?2
-             ORDER BY rowid LIMIT ?3 OFFSET ?4",
+             ORDER BY rowid LIMIT -1 OFFSET ?3",
         )
         .map_err(internal)?;
-    let rows = stmt
-        .query_map(params![owner, collection, limit, offset], |row| {
-            row.get::<_, String>(0)
-        })
+    let mut rows = stmt
+        .query(params![owner, collection, sql_offset])
         .map_err(internal)?;
-    let mut models = Vec::new();
-    for doc in rows {
-        models.push(parse_doc(&doc.map_err(internal)?)?);
-    }
-    if query.filters.is_empty() {
-        return Ok(models);
-    }
-    let matches = |model: &Value| {
-        query
+    let mut page = Page::default();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next().map_err(internal)? {
+        let doc = row.get_ref(0).map_err(internal)?;
+        let doc = doc
+            .as_str()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let model = parse_doc(doc)?;
+        let matches = query
             .filters
             .iter()
-            .all(|(key, want)| model.get(key) == Some(want))
-    };
-    let take = query
-        .limit
-        .map_or(usize::MAX, |l| l.min(usize::MAX as u64) as usize);
-    Ok(models
-        .into_iter()
-        .filter(matches)
-        .skip(query.offset.min(usize::MAX as u64) as usize)
-        .take(take)
-        .collect())
+            .all(|(key, want)| model.get(key) == Some(want));
+        if !matches {
+            continue;
+        }
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        let full = page.models.len() as u64 >= limit
+            || (!page.models.is_empty() && bytes.saturating_add(doc.len()) > max_bytes);
+        if full {
+            page.more = true;
+            break;
+        }
+        bytes = bytes.saturating_add(doc.len());
+        page.models.push(model);
+    }
+    Ok(page)
 }

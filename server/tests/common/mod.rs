@@ -46,7 +46,10 @@ impl ServerProcess {
     }
 
     fn start_with_stderr(db: &Path, extra: &[&str], stderr: Stdio) -> Self {
-        let command = Command::new(env!("CARGO_BIN_EXE_bss-server"));
+        // `BSS_SERVER_BIN` runs another build (the abuse test uses the release one).
+        let binary = std::env::var("BSS_SERVER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_bss-server").to_owned());
+        let command = Command::new(binary);
         Self::spawn(command, db, extra, stderr)
     }
 

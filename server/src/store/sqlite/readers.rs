@@ -104,7 +104,14 @@ impl Drop for Readers {
     }
 }
 
+/// Scheduling priority of the reader threads (Linux `nice`): collection reads are bulk work,
+/// so on a busy machine the writer thread and the async workers (model lookups, replies) get
+/// the CPU first, and a client that reads big collections flat out does not slow the others'
+/// small requests.
+const READER_NICE: i32 = 10;
+
 fn run_reader(conn: Connection, shared: &Shared) {
+    lower_priority();
     let mut taken: Vec<ReadJob> = Vec::with_capacity(MAX_TAKE);
     loop {
         {
@@ -127,5 +134,15 @@ fn run_reader(conn: Connection, shared: &Shared) {
         for job in taken.drain(..) {
             job(&conn);
         }
+    }
+}
+
+/// Lowers this thread's priority to [`READER_NICE`] (on Linux `setpriority` with who = 0
+/// applies to the calling thread only).
+fn lower_priority() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: setpriority only changes the scheduling priority of the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, READER_NICE);
     }
 }
