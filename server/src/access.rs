@@ -143,11 +143,9 @@ pub async fn authenticate<A: Adapter>(
     Ok(())
 }
 
-/// Aborts the expiry timer of a socket when the socket itself is dropped (it lives in the
-/// socket's extensions, so a socket that leaves early leaves no sleeping task behind).
-#[derive(Clone)]
-struct ExpiryTimer(#[allow(dead_code)] Arc<AbortOnDrop>);
-
+/// Aborts the expiry timer of a socket when the socket itself is dropped: it lives (in an
+/// `Arc`, as extensions must be `Clone`) in the socket's extensions, so a socket that leaves
+/// early leaves no sleeping task behind.
 struct AbortOnDrop(tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
@@ -173,7 +171,7 @@ fn disconnect_at<A: Adapter>(io: SocketIo<A>, socket: &SocketRef<A>, exp: u64) {
     });
     socket
         .extensions
-        .insert(ExpiryTimer(Arc::new(AbortOnDrop(timer.abort_handle()))));
+        .insert(Arc::new(AbortOnDrop(timer.abort_handle())));
 }
 
 /// REST middleware: reads `Authorization: Bearer` and `X-Client-Id`, answers 401 (or 400 for a

@@ -462,3 +462,55 @@ async fn a_token_expiring_beyond_the_clocks_range_connects() {
         .unwrap();
     assert_eq!(alice.ok("read", req("/api/todos", None)).await, json!([]));
 }
+
+#[tokio::test]
+async fn every_namespace_needs_a_token() {
+    let (_dir, server, auth) = start(&["--namespace", "/", "--namespace", "/admin"]);
+    let mut c = Client::open(server.port).await;
+    c.send(r#"40/admin,{"token":"garbage"}"#).await;
+    assert_eq!(
+        c.recv().await.unwrap(),
+        r#"44/admin,{"message":"unauthorized"}"#
+    );
+    c.send(&format!(
+        "40/admin,{}",
+        json!({"token": token(&auth, "alice")})
+    ))
+    .await;
+    assert!(c.recv().await.unwrap().starts_with("40/admin,{\"sid\":"));
+    c.send(&format!(
+        "42/admin,1{}",
+        json!(["create", req("/api/todos", Some(json!({"ns": "admin"})))])
+    ))
+    .await;
+    assert_eq!(
+        c.recv().await.unwrap(),
+        r#"43/admin,1[null,{"id":1,"ns":"admin"}]"#
+    );
+    // The same user's data on `/`.
+    let mut alice = Client::connect_with(server.port, &json!({"token": token(&auth, "alice")}))
+        .await
+        .map_err(|(frame, _)| frame)
+        .unwrap();
+    assert_eq!(
+        alice.ok("read", req("/api/todos", None)).await,
+        json!([{"id": 1, "ns": "admin"}])
+    );
+}
+
+#[tokio::test]
+async fn a_socket_on_a_custom_namespace_is_disconnected_at_exp_too() {
+    let (_dir, server, _) = start(&["--dynamic-namespaces"]);
+    let exp = now_secs() + 2;
+    let short = forge(
+        json!({"alg": "HS256"}),
+        json!({"sub": "alice", "exp": exp}),
+        Some(SECRET),
+    );
+    let mut c = Client::open(server.port).await;
+    c.send(&format!("40/admin,{}", json!({ "token": short })))
+        .await;
+    assert!(c.recv().await.unwrap().starts_with("40/admin,{\"sid\":"));
+    assert_eq!(c.recv().await.unwrap(), "41/admin,");
+    assert!(now_secs() >= exp);
+}

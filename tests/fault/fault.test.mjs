@@ -49,7 +49,7 @@ function writePlan(random) {
 }
 
 // The page: counts the request frames it sends (a frame whose requestId was sent before is a
-// re-send after a reconnection), and `run(client)` performs its lanes of writes, recording
+// re-send after a reconnection), and `run(lanes)` performs its lanes of writes, recording
 // each outcome.
 const SCRIPT = `
   BackboneSocketSync.connect({ timeout: 20000, reconnectionDelay: 50, reconnectionDelayMax: 300 });

@@ -143,6 +143,20 @@ impl WriteOp {
     }
 }
 
+/// `io::Write` into a SHA-256 context, so serde_json can serialize straight into the hash.
+struct Digest<'a>(&'a mut ring::digest::Context);
+
+impl std::io::Write for Digest<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A client's request id within its scope: the pair is the key of the store's request record.
 ///
 /// The scope keeps one client from ever matching another's ids: it is the user (`sub`) when
@@ -196,13 +210,17 @@ impl Write {
         | WriteOp::Update { item, .. }
         | WriteOp::Patch { item, .. } = &self.op
         {
-            ctx.update(serde_json::to_string(item).unwrap_or_default().as_bytes());
+            // Streamed into the hash: no copy of a large body is built.
+            let _ = serde_json::to_writer(Digest(&mut ctx), item);
         }
-        ctx.finish()
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digest = ctx.finish();
+        let mut hex = String::with_capacity(2 * digest.as_ref().len());
+        for byte in digest.as_ref() {
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        hex
     }
 }
 
@@ -365,5 +383,40 @@ pub trait Store: Send + Sync + 'static {
             op,
             request_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fingerprint is stored: its bytes must never change between versions (or backends).
+    #[test]
+    fn fingerprints_are_stable() {
+        let item = serde_json::json!({"t": 1}).as_object().unwrap().clone();
+        let create = Write {
+            owner: "alice".into(),
+            op: WriteOp::Create {
+                collection: "/api/todos".into(),
+                item,
+            },
+            request_id: None,
+        };
+        assert_eq!(
+            create.fingerprint(),
+            "bd6a640233f5c65ad16282b6f1dc978a07e9d9b4051f966afb47e0f753332ea2"
+        );
+        let delete = Write {
+            owner: String::new(),
+            op: WriteOp::Delete {
+                collection: "/api/todos".into(),
+                id: "1".into(),
+            },
+            request_id: None,
+        };
+        assert_eq!(
+            delete.fingerprint(),
+            "37c855be419fbf155f4ee20d483a8646b0375dc5ff3db49242f9d88e914cf5d4"
+        );
     }
 }

@@ -36,7 +36,7 @@ use tokio_postgres::NoTls;
 
 use super::{Applied, Query, Store, StoreError, StoreFuture, Write};
 
-/// Connections per node: the writer holds one per batch, reads take the others.
+/// Connections per node for reads (the writer has one more of its own).
 const POOL_SIZE: usize = 16;
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -95,29 +95,37 @@ impl PostgresStore {
         config.options("-c synchronous_commit=on");
         config.application_name("bss-server");
         config.connect_timeout(CONNECT_WAIT);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CONNECT_WAIT))
-            .create_timeout(Some(CONNECT_WAIT))
-            .build()
-            .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))?;
-        create_schema(&pool).await?;
+        // Reads share a pool; the writer has a connection of its own, so that it never
+        // queues behind hundreds of reads for one.
+        let pool = new_pool(&config, POOL_SIZE)?;
+        let write_pool = new_pool(&config, 1)?;
+        create_schema(&write_pool).await?;
         let (queue, jobs) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write::run_writer(pool.clone(), jobs, max_doc_bytes));
+        let writer = tokio::spawn(write::run_writer(write_pool, jobs, max_doc_bytes));
         Ok(Self {
             pool,
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
         })
     }
+}
+
+/// A pool of at most `size` connections to `config`, waiting at most [`CONNECT_WAIT`] for one.
+fn new_pool(config: &tokio_postgres::Config, size: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(CONNECT_WAIT))
+        .create_timeout(Some(CONNECT_WAIT))
+        .build()
+        .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))
 }
 
 /// Creates the tables (under an advisory lock, so nodes starting together do not race) and

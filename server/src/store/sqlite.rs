@@ -41,7 +41,10 @@ const READER_THREADS: usize = 2;
 /// Idle connections kept for in-place model lookups (one per runtime worker is enough).
 const MAX_IDLE_LOOKUPS: usize = 4;
 
-type Job = (Write, oneshot::Sender<Result<Applied, StoreError>>);
+/// A write for the writer thread, with its request's fingerprint already computed (by the
+/// caller, on its own thread: the writer thread is the one serial stage of every write, so
+/// hashing a large body there would slow every other write down).
+type Job = (writer::Queued, oneshot::Sender<Result<Applied, StoreError>>);
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
@@ -128,8 +131,10 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn write(&self, write: Write) -> StoreFuture<Applied> {
         let (tx, rx) = oneshot::channel();
+        let fingerprint = write.request_id.as_ref().map(|_| write.fingerprint());
+        let queued = writer::Queued { write, fingerprint };
         let sent = match self.writer.lock().expect("writer").as_ref() {
-            Some(writer) => writer.send((write, tx)).is_ok(),
+            Some(writer) => writer.send((queued, tx)).is_ok(),
             None => false,
         };
         Box::pin(async move {

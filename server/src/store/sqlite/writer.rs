@@ -12,6 +12,14 @@ use super::{internal, load, now_secs, Job, MAX_BATCH};
 use crate::ids::MAX_ID;
 use crate::store::{Applied, Object, StoreError, Write, WriteOp};
 
+/// A write as queued for the writer thread.
+pub(super) struct Queued {
+    /// The write.
+    pub(super) write: Write,
+    /// [`Write::fingerprint`] when it has a request id (computed before queueing).
+    pub(super) fingerprint: Option<String>,
+}
+
 /// The writer loop: wait for a job, take every job already queued (up to [`MAX_BATCH`]), apply
 /// each inside its own savepoint (a failing write leaves no trace and does not affect the
 /// others), COMMIT once, and only then answer them all.
@@ -24,7 +32,7 @@ pub(super) fn run_writer(mut conn: Connection, rx: mpsc::Receiver<Job>, max_doc_
                 Err(_) => break,
             }
         }
-        let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
+        let (writes, replies): (Vec<Queued>, Vec<_>) = batch.into_iter().unzip();
         match apply_batch(&mut conn, writes, max_doc_bytes) {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -45,7 +53,7 @@ type BatchResult = Vec<Result<Applied, StoreError>>;
 
 fn apply_batch(
     conn: &mut Connection,
-    batch: Vec<Write>,
+    batch: Vec<Queued>,
     max_doc_bytes: usize,
 ) -> rusqlite::Result<BatchResult> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -64,10 +72,9 @@ fn apply_batch(
 
 fn apply_write(
     conn: &Connection,
-    write: Write,
+    Queued { write, fingerprint }: Queued,
     max_doc_bytes: usize,
 ) -> Result<Applied, StoreError> {
-    let fingerprint = write.request_id.as_ref().map(|_| write.fingerprint());
     if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
         let known: Option<(String, String)> = conn
             .prepare_cached(
