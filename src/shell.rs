@@ -185,11 +185,7 @@ fn authorize(shared: &Shared) {
         let Some(shared) = weak.upgrade() else {
             return;
         };
-        let text = if value.is_object() {
-            JSON::stringify(&value).ok()
-        } else {
-            None
-        };
+        let text = socket::connect_payload(&value).ok();
         drive(&shared, |s, now| s.set_auth(now, text));
     })
     .into_js_value()

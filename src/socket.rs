@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Function, JsString, JSON};
+use js_sys::{Array, Function, JsString, Object, JSON};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -292,6 +292,23 @@ fn number(options: &JsValue, key: &str) -> Result<Option<f64>, JsValue> {
     }
 }
 
+/// The namespace CONNECT payload, as JSON text: the app's `auth` object (if any) with the
+/// page's `clientId` (see [`crate::sync::client_id`]) unless `auth` names its own. The server
+/// scopes request ids by it when authentication is off, so a retry after a reconnection
+/// matches its first try and no other client's id ever does.
+pub(crate) fn connect_payload(auth: &JsValue) -> Result<JsString, JsValue> {
+    let payload = Object::new();
+    js::set(
+        &payload,
+        "clientId",
+        &JsValue::from(crate::sync::client_id()),
+    );
+    if auth.is_object() {
+        Object::assign(&payload, auth.unchecked_ref());
+    }
+    JSON::stringify(&payload)
+}
+
 /// The session configuration, the WebSocket URL, the auth function and the edge's options
 /// from `connect`'s options.
 fn parse_options(
@@ -322,9 +339,9 @@ fn parse_options(
     if let Some(f) = auth.dyn_ref::<Function>() {
         config.auth_provider = true;
         auth_fn = Some(f.clone());
-    } else if auth.is_object() {
-        config.auth = Some(JSON::stringify(&auth)?);
-    } else if !js::is_nullish(&auth) {
+    } else if auth.is_object() || js::is_nullish(&auth) {
+        config.auth = Some(connect_payload(&auth)?);
+    } else {
         return Err(js::type_error(
             "connect: option `auth` must be an object or a function",
         ));

@@ -174,16 +174,18 @@ fn to_string(value: &JsValue) -> String {
 }
 
 thread_local! {
-    /// The page's request-id prefix, made on the first request.
+    /// The page's client id, which prefixes its request ids; made on first use.
     static PREFIX: OnceCell<String> = const { OnceCell::new() };
     /// How many request ids were made.
     static COUNTER: Cell<u64> = const { Cell::new(0) };
 }
 
-/// A unique request id (see [`crate::request_id`]): the page's random prefix, made once from
-/// `crypto.randomUUID()` where available (secure contexts) or `Math.random()`, and a counter.
-fn request_id() -> String {
-    let prefix = PREFIX.with(|p| {
+/// The page's client id: a random string made once per page, from `crypto.randomUUID()` where
+/// available (secure contexts) or `Math.random()`. It prefixes every request id, and it goes in
+/// the CONNECT payload as `clientId` (see [`crate::socket`]) so that the server looks request
+/// ids up in this page's scope, on every reconnection alike.
+pub(crate) fn client_id() -> String {
+    PREFIX.with(|p| {
         p.get_or_init(|| {
             let crypto = js::get(&js_sys::global(), "crypto");
             js::get(&crypto, "randomUUID")
@@ -196,7 +198,12 @@ fn request_id() -> String {
                 })
         })
         .clone()
-    });
+    })
+}
+
+/// A unique request id (see [`crate::request_id`]): the page's [`client_id`] and a counter.
+fn request_id() -> String {
+    let prefix = client_id();
     let n = COUNTER.with(|c| {
         c.set(c.get() + 1);
         c.get()

@@ -340,6 +340,44 @@ async fn namespace_with_auth() {
     assert!(!refused.connected());
 }
 
+/// The CONNECT payload the server saw, asked through the test server's `handshake` event.
+async fn handshake_auth(socket: &crate::socket::Socket) -> JsValue {
+    let seen = Rc::new(RefCell::new(None::<JsValue>));
+    let s = seen.clone();
+    let ack = func(move |auth| *s.borrow_mut() = Some(auth));
+    socket
+        .emit("handshake", &Array::new(), Some(ack))
+        .expect("emit");
+    assert!(wait_for(|| seen.borrow().is_some(), 3000).await, "no ack");
+    let auth = seen.borrow().clone().unwrap();
+    auth
+}
+
+#[wasm_bindgen_test]
+async fn the_connect_payload_names_the_page_s_client_id() {
+    // Without `auth`, the payload is the page's client id alone; with it, the app's fields
+    // are kept beside it. The server scopes request ids by it (issue 10).
+    let plain = open("ack", &[]).await;
+    let auth = handshake_auth(&plain).await;
+    let client_id = get(&auth, "clientId").as_string().expect("clientId");
+    assert!(!client_id.is_empty());
+    let with_token = open(
+        "ack",
+        &[
+            ("namespace", "/private".into()),
+            ("auth", json(r#"{"token":"secret"}"#)),
+        ],
+    )
+    .await;
+    let auth = handshake_auth(&with_token).await;
+    assert_eq!(get(&auth, "token").as_string().as_deref(), Some("secret"));
+    assert_eq!(get(&auth, "clientId").as_string(), Some(client_id.clone()));
+    // An app that names its own client id keeps it.
+    let own = open("ack", &[("auth", json(r#"{"clientId":"mine"}"#))]).await;
+    let auth = handshake_auth(&own).await;
+    assert_eq!(get(&auth, "clientId").as_string().as_deref(), Some("mine"));
+}
+
 #[wasm_bindgen_test]
 async fn connecting_again_fails_the_old_connections_requests() {
     let _old = open("ack", &[]).await;

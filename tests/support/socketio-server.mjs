@@ -365,6 +365,10 @@ function serveNamespace(nsp) {
       if (ack) ack(...args);
       socket.emit('echoed', ...args);
     });
+    // `handshake` acks the CONNECT payload the server received (`socket.handshake.auth`).
+    socket.on('handshake', (ack) => {
+      if (typeof ack === 'function') ack(socket.handshake.auth);
+    });
     // `ask` puts the question to the client (an event asking for an ack) and acks back the
     // client's answer: `[...answer]`, or `['timeout']` when the client never answered.
     socket.on('ask', (question, ack) => {
