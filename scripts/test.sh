@@ -61,9 +61,16 @@ js_tests() {
 abuse_test() {
   # Each abuse of issue 11 while a well-behaved client measures its p99 (server/tests/abuse.rs);
   # timing needs the release server (the bench stage has built it already).
-  cargo build --release -q -p backbone-socket-sync-server &&
-  BSS_SERVER_BIN="$ROOT/target/release/bss-server" \
-    cargo test -q --workspace --test abuse -- --ignored --nocapture
+  # Its p99 ratios are timings on a 2-core machine shared with the abuser itself: one run over
+  # the bound is run again once, and both runs are printed; a real regression fails twice.
+  cargo build --release -q -p backbone-socket-sync-server || return 1
+  local run
+  for run in 1 2; do
+    BSS_SERVER_BIN="$ROOT/target/release/bss-server" \
+      cargo test -q --workspace --test abuse -- --ignored --nocapture && return 0
+    [ "$run" = 1 ] && echo "abuse test: run 1 failed; running it once more"
+  done
+  return 1
 }
 
 stage "lint (fmt, clippy host + wasm32)" lint
