@@ -14,7 +14,7 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-# SETUP_FOR=demo skips what only the tests need (a browser and its driver, wasm-pack).
+# SETUP_FOR=demo skips what only the tests need (a browser and its driver, PostgreSQL, Redis).
 FOR_TESTS=1; [ "${SETUP_FOR:-}" = demo ] && FOR_TESTS=0
 
 if [ "$FOR_TESTS" = 1 ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
@@ -36,7 +36,8 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-if [ "$FOR_TESTS" = 1 ] && ! command -v wasm-pack >/dev/null; then
+# The client's build (scripts/build-client.sh) is `wasm-pack build`: the demo needs it too.
+if ! command -v wasm-pack >/dev/null; then
   log "installing wasm-pack"
   cargo install -q wasm-pack --locked
 fi
