@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Function, Reflect};
+use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -48,6 +48,45 @@ pub fn uses_ajax(model: &JsValue) -> bool {
         || js::get(&js::get(model, "collection"), "ajaxSync").is_truthy()
 }
 
+/// The options of a call the fallback hands to `Backbone.ajaxSync`: a copy whose `headers`
+/// add what the socket would have carried, so the REST twin treats it the same way:
+/// `X-Client-Id` (the request-id scope and read-your-writes order of this page), a fresh
+/// `X-Request-Id` for writes (a retry of the same request is applied once), and
+/// `Authorization: Bearer` with the token the socket last connected with. Headers the app set
+/// itself win.
+fn fallback_options(method: &JsValue, options: &JsValue) -> JsValue {
+    let headers = Object::new();
+    js::set(
+        &headers,
+        "X-Client-Id",
+        &JsValue::from(crate::sync::client_id()),
+    );
+    if method.as_string().as_deref() != Some("read") {
+        js::set(
+            &headers,
+            "X-Request-Id",
+            &JsValue::from(crate::sync::request_id()),
+        );
+    }
+    if let Some(token) = socket::last_token() {
+        js::set(
+            &headers,
+            "Authorization",
+            &JsValue::from(format!("Bearer {token}")),
+        );
+    }
+    let given = js::get(options, "headers");
+    if given.is_object() {
+        Object::assign(&headers, given.unchecked_ref());
+    }
+    let copy = Object::new();
+    if options.is_object() {
+        Object::assign(&copy, options.unchecked_ref());
+    }
+    js::set(&copy, "headers", &headers);
+    copy.into()
+}
+
 /// Makes `sync` the `Backbone.sync` of the given Backbone, keeping the original as
 /// `Backbone.ajaxSync` for models and collections that set `ajaxSync: true` (and for the
 /// fallback). With `options` it connects at once; without, the connection opens on first use.
@@ -72,6 +111,11 @@ pub fn install(backbone: JsValue, options: JsValue) -> Result<Function, JsValue>
             if uses_ajax(&model) || fallback_active() {
                 let ajax = js::get(&bb, "ajaxSync");
                 let ajax: &Function = ajax.unchecked_ref();
+                let options = if uses_ajax(&model) {
+                    options
+                } else {
+                    fallback_options(&method, &options)
+                };
                 return Reflect::apply(ajax, &bb, &Array::of3(&method, &model, &options));
             }
             let method = method.as_string().unwrap_or_default();

@@ -47,6 +47,14 @@ struct Hub {
 
 thread_local! {
     static HUB: RefCell<Hub> = RefCell::new(Hub::default());
+    /// The `token` of the last CONNECT payload, for the XHR fallback's `Authorization` header.
+    static TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// The access token the socket last connected with (`auth.token`), if any: the XHR fallback
+/// sends it as `Authorization: Bearer` (see [`crate::install`]).
+pub(crate) fn last_token() -> Option<String> {
+    TOKEN.with(|t| t.borrow().clone())
 }
 
 /// A handle on the page's socket.io connection (one namespace): `emit`, `on`, `once`, `off`,
@@ -306,6 +314,8 @@ pub(crate) fn connect_payload(auth: &JsValue) -> Result<JsString, JsValue> {
     if auth.is_object() {
         Object::assign(&payload, auth.unchecked_ref());
     }
+    let token = js::get(&payload, "token").as_string();
+    TOKEN.with(|t| *t.borrow_mut() = token);
     JSON::stringify(&payload)
 }
 

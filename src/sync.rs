@@ -202,7 +202,7 @@ pub(crate) fn client_id() -> String {
 }
 
 /// A unique request id (see [`crate::request_id`]): the page's [`client_id`] and a counter.
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     let prefix = client_id();
     let n = COUNTER.with(|c| {
         c.set(c.get() + 1);

@@ -162,13 +162,17 @@ const FALLBACK_SCRIPT = `
 async function fallbackPage(origin, socketUrl, transport) {
   const page = await browser.newPage();
   const xhrs = [];
+  const headers = [];
   page.on('request', (r) => {
-    if (new URL(r.url()).pathname.startsWith('/api/') && r.resourceType() === 'xhr') xhrs.push(`${r.method()} ${new URL(r.url()).pathname}`);
+    if (new URL(r.url()).pathname.startsWith('/api/') && r.resourceType() === 'xhr') {
+      xhrs.push(`${r.method()} ${new URL(r.url()).pathname}`);
+      headers.push(r.headers());
+    }
   });
   const query = new URLSearchParams({ socket: socketUrl, transport });
   await page.goto(`${origin}/fallback.html?${query}`);
   await page.evaluate(() => BackboneSocketSync.ready);
-  return { page, xhrs };
+  return { page, xhrs, headers };
 }
 
 test("transport 'auto' saves over XHR while the socket cannot connect, and goes back to it", { skip }, async () => {
@@ -180,6 +184,10 @@ test("transport 'auto' saves over XHR while the socket cannot connect, and goes 
   await eventually(() => closed.page.evaluate(() => window.failures >= 2), 10000, 'two failed attempts');
   assert.deepEqual(await closed.page.evaluate(() => save('by xhr')), { ok: true, id: 1 });
   assert.deepEqual(closed.xhrs, ['POST /api/fallback']);
+  // The XHR carries what the socket would have: the page's client id and a request id.
+  assert.match(closed.headers[0]['x-client-id'] ?? '', /.+/, 'X-Client-Id');
+  assert.ok((closed.headers[0]['x-request-id'] ?? '').startsWith(closed.headers[0]['x-client-id'] + '.'), 'X-Request-Id');
+  assert.equal(closed.headers[0].authorization, undefined, 'no token, no Authorization');
   assert.deepEqual(await stored(), ['by xhr']);
   await closed.page.close();
 
