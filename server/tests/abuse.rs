@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{req, temp_db, Client, ServerProcess};
+use common::{create_pipelined, req, temp_db, Client, ServerProcess};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -460,27 +460,6 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 /// Creates `n` small models in `collection` over one pipelined socket.
 async fn fill(port: u16, collection: &str, n: usize) {
-    let (mut tx, mut rx) = Client::connect(port).await.into_ws().split();
-    let collection = collection.to_owned();
-    let sender = tokio::spawn(async move {
-        for i in 0..n {
-            let frame = format!(
-                "42{}{}",
-                i + 1,
-                json!(["create", req(&collection, Some(json!({ "i": i })))])
-            );
-            tx.feed(Message::text(frame)).await.unwrap();
-        }
-        tx.flush().await.unwrap();
-        tx
-    });
-    let mut acks = 0;
-    while acks < n {
-        if let Message::Text(text) = rx.next().await.unwrap().unwrap() {
-            if text.as_str().starts_with("43") {
-                acks += 1;
-            }
-        }
-    }
-    drop(sender.await.unwrap());
+    let items = (0..n).map(|i| json!({ "i": i })).collect();
+    create_pipelined(port, collection, items).await;
 }

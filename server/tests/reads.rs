@@ -4,41 +4,14 @@
 
 mod common;
 
-use common::{req, temp_db, Client, ServerProcess};
-use futures_util::{SinkExt, StreamExt};
+use common::{create_pipelined, req, temp_db, Client, ServerProcess};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
 
 /// Creates `n` models `{i, pad}` in `collection` over one pipelined socket.
 async fn fill(port: u16, collection: &str, n: usize, pad: usize) {
-    let (mut tx, mut rx) = Client::connect(port).await.into_ws().split();
     let pad = "p".repeat(pad);
-    let frames: Vec<String> = (0..n)
-        .map(|i| {
-            let item = json!({ "i": i, "pad": pad });
-            format!(
-                "42{}{}",
-                i + 1,
-                json!(["create", req(collection, Some(item))])
-            )
-        })
-        .collect();
-    let sender = tokio::spawn(async move {
-        for frame in frames {
-            tx.feed(Message::text(frame)).await.unwrap();
-        }
-        tx.flush().await.unwrap();
-        tx
-    });
-    let mut acks = 0;
-    while acks < n {
-        if let Message::Text(text) = rx.next().await.unwrap().unwrap() {
-            if text.as_str().starts_with("43") {
-                acks += 1;
-            }
-        }
-    }
-    drop(sender.await.unwrap());
+    let items = (0..n).map(|i| json!({ "i": i, "pad": pad })).collect();
+    create_pipelined(port, collection, items).await;
 }
 
 async fn get(server: &ServerProcess, path: &str) -> (Vec<Value>, Option<String>) {

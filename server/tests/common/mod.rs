@@ -352,3 +352,34 @@ pub fn req_id(endpoint: &str, item: Option<Value>, request_id: &str) -> Value {
     arg["signature"]["requestId"] = Value::from(request_id);
     arg
 }
+
+/// Creates one model per item in `collection` over one socket, pipelined: every
+/// `create` frame is written before any ack is read; returns once all of them are acked.
+pub async fn create_pipelined(port: u16, collection: &str, items: Vec<Value>) {
+    let n = items.len();
+    let (mut tx, mut rx) = Client::connect(port).await.into_ws().split();
+    let frames: Vec<String> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let create = Value::Array(vec!["create".into(), req(collection, Some(item))]);
+            format!("42{}{create}", i + 1)
+        })
+        .collect();
+    let sender = tokio::spawn(async move {
+        for frame in frames {
+            tx.feed(Message::text(frame)).await.unwrap();
+        }
+        tx.flush().await.unwrap();
+        tx
+    });
+    let mut acks = 0;
+    while acks < n {
+        if let Message::Text(text) = rx.next().await.unwrap().unwrap() {
+            if text.as_str().starts_with("43") {
+                acks += 1;
+            }
+        }
+    }
+    drop(sender.await.unwrap());
+}
