@@ -108,10 +108,11 @@ pub fn install(backbone: JsValue, options: JsValue) -> Result<Function, JsValue>
     let bb = backbone.clone();
     let installed = Closure::<dyn Fn(JsValue, JsValue, JsValue) -> Result<JsValue, JsValue>>::new(
         move |method: JsValue, model: JsValue, options: JsValue| {
-            if uses_ajax(&model) || fallback_active() {
+            let explicit = uses_ajax(&model);
+            if explicit || fallback_active() {
                 let ajax = js::get(&bb, "ajaxSync");
                 let ajax: &Function = ajax.unchecked_ref();
-                let options = if uses_ajax(&model) {
+                let options = if explicit {
                     options
                 } else {
                     fallback_options(&method, &options)
