@@ -351,9 +351,12 @@ fn catch_up(room: String, collection: JsValue) {
     js::set(&options, "success", &success);
     js::set(&options, "error", &error);
     let sync = js::get(&collection, "sync");
-    let read = sync
-        .dyn_ref::<Function>()
-        .map(|f| f.call3(&collection, &"read".into(), &collection, &options));
+    let read = sync.dyn_ref::<Function>().map(|f| {
+        f.apply(
+            &collection,
+            &Array::of3(&"read".into(), &collection, &options),
+        )
+    });
     if !matches!(read, Some(Ok(_))) && finish() {
         feed(LiveEvent::ReadDone { room });
     }
