@@ -14,6 +14,7 @@ use crate::ids::{self, IdKind};
 use crate::live::Live;
 use crate::order::Lane;
 use crate::public::PublicPrefixes;
+use crate::store::change::Origin;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
 
 /// Backbone's five sync methods.
@@ -150,16 +151,18 @@ impl Api {
     /// whether a write was replayed from its request id (reads are never replayed). Callers
     /// go through [`crate::live::execute`], which also broadcasts the change.
     pub async fn execute(&self, request: Request) -> Result<Answer, ApiError> {
-        self.start(request, None).await
+        self.start(request, None, None).await
     }
 
     /// Starts a request in `lane`'s order, if it has one (see [`crate::order`]): it is
     /// validated now and, when it is a write that may go ahead, queued in the store now; the
-    /// future waits for its turn and its result.
+    /// future waits for its turn and its result. A write sent by the socket `origin` is
+    /// stored with it, for its broadcast (see [`Store::write_from`]).
     pub fn start(
         &self,
         request: Request,
         lane: Option<&Arc<Lane>>,
+        origin: Option<Origin>,
     ) -> Pin<Box<dyn Future<Output = Result<Answer, ApiError>> + Send + 'static>> {
         let planned = match self.plan(request) {
             Ok(planned) => planned,
@@ -206,10 +209,10 @@ impl Api {
             }
         };
         let Some(lane) = lane else {
-            let queued = store.write(write);
+            let queued = store.write_from(write, origin);
             return Box::pin(async move { Ok(answer(queued.await?)) });
         };
-        let (ticket, turn) = lane.write(move || store.write(write));
+        let (ticket, turn) = lane.write(move || store.write_from(write, origin));
         Box::pin(async move {
             let queued = turn.await.ok_or_else(ApiError::internal)?;
             let applied = queued.await;

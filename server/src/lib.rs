@@ -180,6 +180,9 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         .transports([TransportType::Websocket])
         .build_layer();
     api.live().attach(io.clone());
+    if let Some(feed) = api.store().changes() {
+        api.live().follow(feed);
+    }
     let namespaces = namespaces::Namespaces::new(
         &config.namespaces,
         config.dynamic_namespaces,
