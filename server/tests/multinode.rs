@@ -141,6 +141,15 @@ async fn three_nodes_share_writes_and_broadcasts_and_apply_a_request_id_once() {
         assert_eq!(s["bus"]["publishFailures"], json!(0), "{s}");
     }
 
+    // A change too big for a NOTIFY payload (8,000 bytes) travels by reference.
+    let big = "x".repeat(20_000);
+    let large = on_c
+        .ok("create", req("/api/todos", Some(json!({ "big": big }))))
+        .await;
+    assert_eq!(expect(&mut on_a, "created").await, large);
+    assert_eq!(expect(&mut on_b, "created").await, large);
+    assert_quiet(&mut on_c).await;
+
     // Multi-node mode is WebSocket-only: a long-polling handshake is refused.
     let polling = reqwest::get(format!("{}/socket.io/?EIO=4&transport=polling", a.url()))
         .await
