@@ -12,52 +12,11 @@ use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::ids::{self, IdKind};
 use crate::live::Live;
+pub use crate::method::Method;
 use crate::order::Lane;
 use crate::public::PublicPrefixes;
 use crate::store::change::Origin;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
-
-/// Backbone's five sync methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// `create`: POST to a collection.
-    Create,
-    /// `read`: GET a collection or a model.
-    Read,
-    /// `update`: PUT a model.
-    Update,
-    /// `patch`: PATCH a model.
-    Patch,
-    /// `delete`: DELETE a model.
-    Delete,
-}
-
-impl Method {
-    /// Every method, in Backbone's order.
-    pub const ALL: [Method; 5] = [
-        Method::Create,
-        Method::Read,
-        Method::Update,
-        Method::Patch,
-        Method::Delete,
-    ];
-
-    /// The event name / Backbone method name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Create => "create",
-            Method::Read => "read",
-            Method::Update => "update",
-            Method::Patch => "patch",
-            Method::Delete => "delete",
-        }
-    }
-
-    /// The method for an event name, if it is one.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Method::ALL.into_iter().find(|m| m.name() == name)
-    }
-}
 
 /// One request, transport-independent.
 #[derive(Debug, Clone)]

@@ -22,6 +22,7 @@ pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod live;
+pub mod method;
 pub mod namespaces;
 pub mod order;
 pub mod origin;

@@ -39,11 +39,12 @@ use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::api::{Answer, Api, Method, Request};
+use crate::api::{Answer, Api, Request};
 use crate::cluster::BusStats;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::identity::Identity;
+use crate::method::Method;
 use crate::namespaces::Namespaces;
 use crate::order::Lane;
 use crate::socket::{reply, AckId, Args};
