@@ -17,6 +17,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod demo_token;
+pub mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod identity;

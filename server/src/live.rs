@@ -39,14 +39,13 @@ use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::api::{Answer, Api, Request};
+use crate::api::Api;
 use crate::cluster::BusStats;
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::method::Method;
 use crate::namespaces::Namespaces;
-use crate::order::Lane;
 use crate::socket::{reply, AckId, Args};
 use crate::store::change::{Change, Origin};
 
@@ -194,6 +193,31 @@ impl Live {
             .await;
     }
 
+    /// Counts a write answered from its request id: it is not broadcast again.
+    pub fn replayed(&self) {
+        self.inner.replays.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a committed write of `owner` to `endpoint` and broadcasts it (`value` is the
+    /// stored model) to its collection's room, leaving out `origin` — unless the store's change
+    /// feed broadcasts it ([`Live::follow`]).
+    pub async fn committed(
+        &self,
+        origin: Option<&Origin>,
+        owner: &str,
+        method: Method,
+        endpoint: &Endpoint,
+        value: &Value,
+    ) {
+        self.inner.writes.fetch_add(1, Ordering::Relaxed);
+        if self.inner.follows.get().is_some() {
+            return;
+        }
+        let (event, payload) = change(method, endpoint, value);
+        let room = room(owner, endpoint.collection());
+        self.publish(false, origin, &room, event, &payload).await;
+    }
+
     /// Adds the bus between nodes' counters to [`Live::stats`] (several nodes only).
     pub fn attach_bus(&self, stats: Arc<BusStats>) {
         let _ = self.inner.bus.set(stats);
@@ -245,54 +269,6 @@ impl Live {
             .visits
             .fetch_add(visited as u64, Ordering::Relaxed);
         self.inner.broadcasts.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Runs `request` through `api` and, when it committed a new write, broadcasts the change to
-/// the collection's room (without `origin`, the socket that sent it, if any). A write replayed
-/// from its request id is counted and logged, never broadcast twice.
-///
-/// The request is started at once, in `lane`'s order (see [`crate::order`]); the future
-/// finishes it.
-pub fn execute<A: Adapter>(
-    api: &Api,
-    request: Request,
-    origin: Option<&SocketRef<A>>,
-    lane: Option<&Arc<Lane>>,
-) -> impl Future<Output = Result<Answer, ApiError>> + Send + 'static {
-    let method = request.method;
-    let owner = request.identity.owner.clone();
-    let endpoint = request.endpoint.clone();
-    let request_id = request.request_id.clone();
-    let origin = origin.map(|socket| Origin {
-        ns: socket.ns().to_owned(),
-        sid: socket.id.to_string(),
-    });
-    let started = api.start(request, lane, origin.clone());
-    let api = api.clone();
-    async move {
-        let applied = started.await?;
-        if method == Method::Read {
-            return Ok(applied);
-        }
-        let live = api.live();
-        if applied.replayed {
-            live.inner.replays.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(request_id = request_id.as_deref(), %endpoint, "dedupe hit: write replayed");
-            return Ok(applied);
-        }
-        live.inner.writes.fetch_add(1, Ordering::Relaxed);
-        if live.inner.follows.get().is_some() {
-            return Ok(applied); // the store's change feed broadcasts it
-        }
-        // `api.start` accepted the endpoint, so it parses.
-        if let Ok(parsed) = Endpoint::parse(&endpoint, api.prefix()) {
-            let (event, payload) = change(method, &parsed, &applied.value);
-            let room = room(&owner, parsed.collection());
-            live.publish(false, origin.as_ref(), &room, event, &payload)
-                .await;
-        }
-        Ok(applied)
     }
 }
 
