@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Function, Object, Reflect};
+use js_sys::{Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -128,7 +128,7 @@ pub fn install(backbone: JsValue, options: JsValue) -> Result<Function, JsValue>
                 } else {
                     fallback_options(&method, &options)
                 };
-                return Reflect::apply(ajax, &bb, &Array::of3(&method, &model, &options));
+                return ajax.apply(&bb, &Array::of3(&method, &model, &options));
             }
             let method = method.as_string().unwrap_or_default();
             crate::sync::sync(&method, model, options)

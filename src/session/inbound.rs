@@ -44,7 +44,7 @@ impl<P: Payload> Session<P> {
         };
         match kind {
             EioKind::Open if self.state == State::Opening => {
-                let body = frame.rest(&head[..1]);
+                let body = frame.rest(head.get(..1).unwrap_or_default());
                 match body.decode::<OpenInfo>().filter(|o| !o.sid.is_empty()) {
                     Some(info) => self.on_open_packet(now, info),
                     None => self.malformed(now, ProtocolError::UnexpectedPayload),
@@ -66,16 +66,17 @@ impl<P: Payload> Session<P> {
                 self.malformed(now, ProtocolError::UnexpectedPayload)
             }
             EioKind::Message => {
-                let mut header = socketio::parse(&head[1..], complete);
+                // The type character `4` is ASCII: slicing after it cannot fail.
+                let mut header = socketio::parse(head.get(1..).unwrap_or_default(), complete);
                 if header == Err(ProtocolError::Truncated) && !complete {
                     (head, complete) = frame.head(usize::MAX);
-                    header = socketio::parse(&head[1..], complete);
+                    header = socketio::parse(head.get(1..).unwrap_or_default(), complete);
                 }
                 match header {
                     Ok(header) => {
-                        let body = header
-                            .has_body
-                            .then(|| frame.rest(&head[..1 + header.body_at]));
+                        let body = header.has_body.then(|| {
+                            frame.rest(head.get(..1 + header.body_at).unwrap_or_default())
+                        });
                         self.on_packet(now, header, body);
                     }
                     Err(e) => self.malformed(now, e),
