@@ -17,11 +17,13 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod demo_token;
+pub mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod live;
+pub mod method;
 pub mod namespaces;
 pub mod order;
 pub mod origin;
@@ -180,6 +182,9 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         .transports([TransportType::Websocket])
         .build_layer();
     api.live().attach(io.clone());
+    if let Some(feed) = api.store().changes() {
+        api.live().follow(feed);
+    }
     let namespaces = namespaces::Namespaces::new(
         &config.namespaces,
         config.dynamic_namespaces,
@@ -188,9 +193,15 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     namespaces.declare(&io)?;
     api.live().set_namespaces(namespaces);
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
-    let mut rest = rest::router(api.clone(), max_message).layer(
-        axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),
-    );
+    let mut rest = rest::router(
+        api.clone(),
+        max_message,
+        Duration::from_millis(config.body_read_timeout_ms),
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        access.clone(),
+        access::rest_identity,
+    ));
     if let (true, Some(auth)) = (config.demo_tokens, access.auth()) {
         rest = rest.merge(demo_token::router(auth.clone()));
     }

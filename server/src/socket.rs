@@ -126,7 +126,7 @@ fn start_request<A: Adapter>(
     lane: &Arc<Lane>,
 ) -> Result<(String, Running), (Option<String>, ApiError)> {
     let (request, reply_event) = parse_request(method, args, identity)?;
-    let running = crate::live::execute(api, request, Some(socket), Some(lane));
+    let running = crate::dispatch::execute(api, request, Some(socket), Some(lane));
     Ok((
         reply_event,
         Box::pin(async move { running.await.map(|answer| answer.value) }),
