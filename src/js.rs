@@ -65,6 +65,11 @@ extern "C" {
     #[wasm_bindgen(method, js_name = then)]
     pub(crate) fn then(this: &Thenable, ok: &JsValue, err: &JsValue) -> JsValue;
 
+    /// `queueMicrotask(f)`: `f` runs when the current run of JavaScript ends, before any
+    /// other task.
+    #[wasm_bindgen(js_name = queueMicrotask)]
+    pub(crate) fn queue_microtask(f: &Function);
+
     /// `setTimeout(f)`: `f` runs in a task of its own.
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(f: &JsValue);
