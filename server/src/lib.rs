@@ -200,7 +200,7 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         rest = rest.merge(demo_token::router(auth.clone()));
     }
     let router = rest
-        .merge(live::stats_router(api))
+        .merge(live::stats_router(api.live().clone()))
         .merge(static_files::router(&www))
         .layer(layer);
     let router = origin::protect(router, origins, &prefix);
