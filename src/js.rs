@@ -95,9 +95,10 @@ pub(crate) fn is_nullish(value: &JsValue) -> bool {
     value.is_undefined() || value.is_null()
 }
 
-/// A JS `Error` with `message`.
+/// A JS `Error` with `message` (wasm-bindgen's `JsError`, the same import serde-wasm-bindgen's
+/// errors use, rather than a second one through js-sys).
 pub(crate) fn error(message: &str) -> JsValue {
-    js_sys::Error::new(message).into()
+    JsError::new(message).into()
 }
 
 /// A JS `TypeError` with `message`.

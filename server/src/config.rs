@@ -77,6 +77,11 @@ pub struct Config {
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
 
+    /// Milliseconds a REST client may take to send a request's body, in all; slower gets a
+    /// 408 and the connection is closed (a body trickled a byte at a time holds nothing).
+    #[arg(long, env = "BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_read_timeout_ms: u64,
+
     /// Most models one collection read returns, also when `_limit` asks for more; a REST
     /// answer cut there carries `X-Truncated-At` (page on with `_offset`).
     #[arg(long, env = "MAX_READ", default_value_t = crate::api::DEFAULT_MAX_READ)]

@@ -198,9 +198,15 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     namespaces.declare(&io).map_err(BuildError::Namespaces)?;
     api.live().set_namespaces(namespaces);
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
-    let mut rest = rest::router(api.clone(), max_message).layer(
-        axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),
-    );
+    let mut rest = rest::router(
+        api.clone(),
+        max_message,
+        Duration::from_millis(config.body_read_timeout_ms),
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        access.clone(),
+        access::rest_identity,
+    ));
     if let (true, Some(auth)) = (config.demo_tokens, access.auth()) {
         rest = rest.merge(demo_token::router(auth.clone()));
     }
