@@ -26,6 +26,7 @@ pub mod namespaces;
 pub mod order;
 pub mod origin;
 pub mod public;
+pub mod rebinding;
 pub mod rest;
 pub mod serve;
 pub mod socket;
@@ -204,6 +205,7 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         .merge(live::stats_router(api))
         .merge(static_files::router(&www))
         .layer(layer);
-    let router = origin::protect(router, origins, &prefix);
+    let hosts = rebinding::HostPolicy::from_config(config, access.auth().is_some())?;
+    let router = origin::protect(router, origins, hosts, &prefix);
     Ok((router, io))
 }
