@@ -202,7 +202,13 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         rest = rest.merge(demo_token::router(auth.clone()));
     }
     let router = rest
-        .merge(live::stats_router(api))
+        // With authentication on, the server's counts are for signed-in users only.
+        .merge(
+            live::stats_router(api).layer(axum::middleware::from_fn_with_state(
+                access.clone(),
+                access::rest_identity,
+            )),
+        )
         .merge(static_files::router(&www))
         .layer(layer);
     let hosts = rebinding::HostPolicy::from_config(config, access.auth().is_some())?;
