@@ -26,6 +26,7 @@ pub mod namespaces;
 pub mod order;
 pub mod origin;
 pub mod public;
+pub mod reads;
 pub mod rest;
 pub mod serve;
 pub mod socket;
