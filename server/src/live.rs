@@ -21,9 +21,7 @@
 //!
 //! [`Store::changes`]: crate::store::Store::changes
 //!
-//! `subscribe`/`unsubscribe` are answered like the Backbone methods: through the ack
-//! (`[null, {"endPoint": "/api/todos"}]`) or, without an ack id, by emitting
-//! `subscribe:<endPoint>` (`unsubscribe:<endPoint>`) back, errors as `{"error": {…}}`.
+//! The `subscribe`/`unsubscribe` handlers are socket.io handlers ([`crate::socket`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -34,19 +32,14 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
+use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::api::Api;
 use crate::cluster::BusStats;
 use crate::endpoint::Endpoint;
-use crate::error::ApiError;
-use crate::identity::Identity;
 use crate::method::Method;
-use crate::namespaces::Namespaces;
-use crate::socket::{reply, AckId, Args};
 use crate::store::change::{Change, Origin};
 
 /// Path of the JSON counters of this process (outside the api prefix).
@@ -63,7 +56,7 @@ pub struct Live {
 struct Inner {
     io: OnceLock<Box<dyn Broadcaster>>,
     bus: OnceLock<Arc<BusStats>>,
-    namespaces: OnceLock<Arc<Namespaces>>,
+    namespaces: OnceLock<Arc<dyn RoomTable>>,
     /// Set when the store's change feed carries the broadcasts ([`Live::follow`]).
     follows: OnceLock<()>,
     writes: AtomicU64,
@@ -71,6 +64,17 @@ struct Inner {
     broadcasts: AtomicU64,
     /// Namespaces visited by broadcasts.
     visits: AtomicU64,
+}
+
+/// Which namespaces hold a room: the namespace table ([`crate::namespaces`]) as the
+/// broadcaster sees it.
+pub trait RoomTable: Send + Sync {
+    /// Notes that a socket of namespace `ns` joined `room`.
+    fn joined(&self, ns: &str, room: &str);
+    /// The namespaces a broadcast to `room` visits.
+    fn holding(&self, room: &str) -> Vec<String>;
+    /// Dynamic namespaces open now.
+    fn dynamic_count(&self) -> usize;
 }
 
 /// A socket.io handle of any adapter (local, or Redis across nodes), seen by the broadcaster.
@@ -149,12 +153,12 @@ impl Live {
 
     /// Gives the broadcaster the namespace table, so a broadcast visits only the namespaces
     /// that may hold its room; until then it visits every namespace.
-    pub fn set_namespaces(&self, namespaces: Arc<Namespaces>) {
+    pub fn set_namespaces(&self, namespaces: Arc<dyn RoomTable>) {
         let _ = self.inner.namespaces.set(namespaces);
     }
 
-    /// Notes that `socket` joined `room` (see [`Namespaces::joined`]).
-    fn joined<A: Adapter>(&self, socket: &SocketRef<A>, room: &str) {
+    /// Notes that `socket` joined `room` (see [`RoomTable::joined`]).
+    pub fn joined<A: Adapter>(&self, socket: &SocketRef<A>, room: &str) {
         if let Some(namespaces) = self.inner.namespaces.get() {
             namespaces.joined(socket.ns(), room);
         }
@@ -242,7 +246,7 @@ impl Live {
     }
 
     /// Sends `event` with `payload` to the `room` of every namespace holding it (see
-    /// [`Namespaces::holding`]), leaving out `origin`; to this node's sockets only when
+    /// [`RoomTable::holding`]), leaving out `origin`; to this node's sockets only when
     /// `local`.
     async fn publish(
         &self,
@@ -303,64 +307,12 @@ pub fn change(method: Method, endpoint: &Endpoint, value: &Value) -> (&'static s
     (event, payload)
 }
 
-/// Registers `subscribe` and `unsubscribe` on a connecting socket.
-pub fn register<A: Adapter>(socket: &SocketRef<A>) {
-    socket.on("subscribe", on_subscription::<A>);
-    socket.on("unsubscribe", on_subscription::<A>);
-}
-
-async fn on_subscription<A: Adapter>(
-    socket: SocketRef<A>,
-    Event(event): Event,
-    AckId(ack_id): AckId,
-    ack: AckSender<A>,
-    State(api): State<Api>,
-    Extension(identity): Extension<Identity>,
-    Args(args, _): Args,
-) {
-    let (reply_event, result) = match subscription_endpoint(args) {
-        Ok(endpoint) => {
-            let reply_event = format!("{event}:{endpoint}");
-            let result = match Endpoint::parse(&endpoint, api.prefix()) {
-                Ok(Endpoint::Collection(collection)) => {
-                    let room = room(&identity.owner, &collection);
-                    if event == "subscribe" {
-                        api.live().joined(&socket, &room);
-                        socket.join(room);
-                    } else {
-                        socket.leave(room);
-                    }
-                    Ok(json!({ "endPoint": collection }))
-                }
-                Ok(Endpoint::Model { .. }) => Err(ApiError::bad_request(format!(
-                    "{event} needs a collection endPoint"
-                ))),
-                Err(error) => Err(error),
-            };
-            (Some(reply_event), result)
-        }
-        Err(error) => (None, Err(error)),
-    };
-    reply(&socket, ack_id, ack, reply_event.as_deref(), result);
-}
-
-/// `signature.endPoint` of the single `{signature}` argument.
-fn subscription_endpoint(args: Option<Vec<Value>>) -> Result<String, ApiError> {
-    let arg = args.and_then(|args| args.into_iter().next());
-    match arg.as_ref().and_then(|a| a.pointer("/signature/endPoint")) {
-        Some(Value::String(endpoint)) => Ok(endpoint.clone()),
-        _ => Err(ApiError::bad_request(
-            "expected {\"signature\":{\"endPoint\":\"<collection>\"}}",
-        )),
-    }
-}
-
 /// `GET /_bss/stats`: this process's [`Live::stats`] counters.
-pub fn stats_router(api: Api) -> Router {
+pub fn stats_router(live: Live) -> Router {
     Router::new().route(
         STATS_PATH,
         get(move || {
-            let stats = api.live().stats();
+            let stats = live.stats();
             async move { Json(stats) }
         }),
     )
@@ -394,19 +346,5 @@ mod tests {
             ("created", &json!("/api/todos"))
         );
         assert_eq!(change(Method::Update, &model, &json!({})).0, "updated");
-    }
-
-    #[test]
-    fn subscriptions_need_a_signature_endpoint() {
-        let ok = subscription_endpoint(Some(vec![json!({"signature": {"endPoint": "/api/x"}})]));
-        assert_eq!(ok.unwrap(), "/api/x");
-        for bad in [
-            None,
-            Some(vec![]),
-            Some(vec![json!("x")]),
-            Some(vec![json!({"signature": {"endPoint": 5}})]),
-        ] {
-            assert_eq!(subscription_endpoint(bad).unwrap_err().status, 400);
-        }
     }
 }

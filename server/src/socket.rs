@@ -5,6 +5,11 @@
 //!
 //! Events that are not Backbone methods get a 400 the same way; when a reply event name cannot
 //! be formed (no `signature.endPoint`), the error is emitted as an `error` event.
+//!
+//! `subscribe`/`unsubscribe` (live collections, see [`crate::live`]) are answered like the
+//! Backbone methods: through the ack (`[null, {"endPoint": "/api/todos"}]`) or, without an ack
+//! id, by emitting `subscribe:<endPoint>` (`unsubscribe:<endPoint>`) back, errors as
+//! `{"error": {…}}`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,9 +24,12 @@ use socketioxide::socket::Socket;
 
 use crate::api::{Api, Method, Request};
 use crate::conn::Conn;
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::identity::Identity;
+use crate::live::room;
 use crate::order::Lane;
+use crate::reads::Payload;
 
 /// Event name used for errors that cannot be tied to a `<method>:<endPoint>` reply.
 pub const ERROR_EVENT: &str = "error";
@@ -103,7 +111,7 @@ pub async fn register_handlers<A: Adapter>(socket: SocketRef<A>) -> Result<(), I
             },
         );
     }
-    crate::live::register(&socket);
+    register_subscriptions(&socket);
     socket.on_fallback(on_unknown::<A>);
     Ok(())
 }
@@ -113,7 +121,7 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     tracing::debug!(sid = %socket.id, ns = socket.ns(), "connected");
 }
 
-type Running = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>>;
+type Running = Pin<Box<dyn Future<Output = Result<Payload, ApiError>> + Send>>;
 
 /// Parses a request and starts it in `lane`; returns its reply event name and its result to
 /// come, or the error to answer at once.
@@ -129,7 +137,14 @@ fn start_request<A: Adapter>(
     let running = crate::dispatch::execute(api, request, Some(socket), Some(lane));
     Ok((
         reply_event,
-        Box::pin(async move { running.await.map(|answer| answer.value) }),
+        Box::pin(async move {
+            let answer = running.await?;
+            match answer.collection {
+                // One packet: the page's text as read, never parsed (see `crate::reads`).
+                Some(read) => Ok(Payload::Raw(read.json().await?.0)),
+                None => Ok(Payload::Value(answer.value)),
+            }
+        }),
     ))
 }
 
@@ -140,7 +155,7 @@ async fn on_unknown<A: Adapter>(
     ack: AckSender<A>,
 ) {
     let error = ApiError::bad_request(format!("unknown event {event:?}"));
-    reply(&socket, ack_id, ack, None, Err(error));
+    reply(&socket, ack_id, ack, None, Err::<Value, _>(error));
 }
 
 /// Answers a request the way it was asked: through its ack when it carried an ack id, else by
@@ -157,9 +172,10 @@ pub(crate) fn reply<A: Adapter>(
     ack_id: Option<i64>,
     ack: AckSender<A>,
     reply_event: Option<&str>,
-    result: Result<Value, ApiError>,
+    result: Result<impl Into<Payload>, ApiError>,
 ) {
     let conn = connection(socket);
+    let result = result.map(Into::into);
     let sent = if ack_id.is_some() {
         match result {
             Ok(value) => {
@@ -169,7 +185,7 @@ pub(crate) fn reply<A: Adapter>(
             Err(error) => ack.send(&(error,)),
         }
     } else {
-        let payload = result.unwrap_or_else(|error| json!({ "error": error }));
+        let payload = result.unwrap_or_else(|error| Payload::Value(json!({ "error": error })));
         count_queued(conn.as_deref(), &payload);
         socket.emit(reply_event.unwrap_or(ERROR_EVENT), &payload)
     };
@@ -192,9 +208,12 @@ fn connection<A: Adapter>(socket: &SocketRef<A>) -> Option<Arc<Conn>> {
 /// Counts a reply against its connection's queued bytes: at most its JSON length (strings
 /// unescaped, numbers one byte), so the count never runs ahead of the bytes written for it,
 /// and without serialising it a second time.
-fn count_queued(conn: Option<&Conn>, value: &Value) {
+fn count_queued(conn: Option<&Conn>, payload: &Payload) {
     if let Some(conn) = conn {
-        conn.queue_reply(json_len_at_least(value));
+        conn.queue_reply(match payload {
+            Payload::Value(value) => json_len_at_least(value),
+            Payload::Raw(text) => text.get().len(),
+        });
     }
 }
 
@@ -265,4 +284,76 @@ fn parse_request(
         identity,
     };
     Ok((request, reply_event))
+}
+
+/// Registers `subscribe` and `unsubscribe` (live collections, see [`crate::live`]) on a
+/// connecting socket.
+pub fn register_subscriptions<A: Adapter>(socket: &SocketRef<A>) {
+    socket.on("subscribe", on_subscription::<A>);
+    socket.on("unsubscribe", on_subscription::<A>);
+}
+
+async fn on_subscription<A: Adapter>(
+    socket: SocketRef<A>,
+    Event(event): Event,
+    AckId(ack_id): AckId,
+    ack: AckSender<A>,
+    State(api): State<Api>,
+    Extension(identity): Extension<Identity>,
+    Args(args, _): Args,
+) {
+    let (reply_event, result) = match subscription_endpoint(args) {
+        Ok(endpoint) => {
+            let reply_event = format!("{event}:{endpoint}");
+            let result = match Endpoint::parse(&endpoint, api.prefix()) {
+                Ok(Endpoint::Collection(collection)) => {
+                    let room = room(&identity.owner, &collection);
+                    if event == "subscribe" {
+                        api.live().joined(&socket, &room);
+                        socket.join(room);
+                    } else {
+                        socket.leave(room);
+                    }
+                    Ok(json!({ "endPoint": collection }))
+                }
+                Ok(Endpoint::Model { .. }) => Err(ApiError::bad_request(format!(
+                    "{event} needs a collection endPoint"
+                ))),
+                Err(error) => Err(error),
+            };
+            (Some(reply_event), result)
+        }
+        Err(error) => (None, Err(error)),
+    };
+    reply(&socket, ack_id, ack, reply_event.as_deref(), result);
+}
+
+/// `signature.endPoint` of the single `{signature}` argument.
+fn subscription_endpoint(args: Option<Vec<Value>>) -> Result<String, ApiError> {
+    let arg = args.and_then(|args| args.into_iter().next());
+    match arg.as_ref().and_then(|a| a.pointer("/signature/endPoint")) {
+        Some(Value::String(endpoint)) => Ok(endpoint.clone()),
+        _ => Err(ApiError::bad_request(
+            "expected {\"signature\":{\"endPoint\":\"<collection>\"}}",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_need_a_signature_endpoint() {
+        let ok = subscription_endpoint(Some(vec![json!({"signature": {"endPoint": "/api/x"}})]));
+        assert_eq!(ok.unwrap(), "/api/x");
+        for bad in [
+            None,
+            Some(vec![]),
+            Some(vec![json!("x")]),
+            Some(vec![json!({"signature": {"endPoint": 5}})]),
+        ] {
+            assert_eq!(subscription_endpoint(bad).unwrap_err().status, 400);
+        }
+    }
 }
