@@ -63,6 +63,11 @@ impl Conn {
         self.calls.insert(id, call);
     }
 
+    /// The xhr of pending request `id`, if the connection holds it.
+    pub(crate) fn call_xhr(&self, id: RequestId) -> Option<JsValue> {
+        self.calls.get(&id).map(Call::xhr)
+    }
+
     /// Keeps an app ack callback; returns its handle for the session.
     pub(crate) fn add_ack(&mut self, f: Function, timed: bool) -> u64 {
         self.next_handle += 1;
@@ -180,15 +185,37 @@ fn authorize(shared: &Shared) {
     })
     .into_js_value()
     .unchecked_into::<Function>();
-    let Some(auth) = auth else {
-        let _ = done.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+    match auth {
+        Some(auth) => ask(&auth, &done),
+        None => {
+            let _ = done.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+        }
+    }
+}
+
+/// Asks the app's `auth` function for a payload outside any connection attempt, only so that
+/// its token is the one the XHR fallback sends (see [`crate::install`]): a socket that cannot
+/// open never gets to ask. Nothing without an `auth` function.
+pub(crate) fn refresh_token(shared: &Shared) {
+    let Some(auth) = shared.borrow().auth.clone() else {
         return;
     };
-    match auth.call1(&JsValue::UNDEFINED, &done) {
+    let done = Closure::<dyn Fn(JsValue)>::new(|value: JsValue| {
+        let _ = socket::connect_payload(&value);
+    })
+    .into_js_value()
+    .unchecked_into::<Function>();
+    ask(&auth, &done);
+}
+
+/// Calls `auth(done)`; when it returns a Promise (thenable), `done` also gets what it
+/// resolves to. One that throws is reported as `error` and `done` gets `undefined`.
+fn ask(auth: &Function, done: &Function) {
+    match auth.call1(&JsValue::UNDEFINED, done) {
         Ok(returned) => {
             if js::get(&returned, "then").is_function() {
                 let thenable = returned.unchecked_ref::<js::Thenable>();
-                thenable.then(&done, &JsValue::UNDEFINED);
+                thenable.then(done, &JsValue::UNDEFINED);
             }
         }
         Err(e) => {

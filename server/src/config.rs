@@ -77,6 +77,11 @@ pub struct Config {
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
 
+    /// Milliseconds a REST client may take to send a request's body, in all; slower gets a
+    /// 408 and the connection is closed (a body trickled a byte at a time holds nothing).
+    #[arg(long, env = "BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_read_timeout_ms: u64,
+
     /// Most models one collection read returns, also when `_limit` asks for more; a REST
     /// answer cut there carries `X-Truncated-At` (page on with `_offset`).
     #[arg(long, env = "MAX_READ", default_value_t = crate::api::DEFAULT_MAX_READ)]
@@ -118,6 +123,13 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+
+    /// A dotted host name (`app.example.com`) requests may call this server by while
+    /// authentication is off, besides IP addresses, single-label names (`localhost`),
+    /// `*.localhost` and the hosts of --allowed-origin (a guard against DNS rebinding);
+    /// repeatable; `*` allows all.
+    #[arg(long = "allowed-host", env = "ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
 
     /// A collection prefix under the api prefix (`/api/public`) whose shared documents (those
     /// stored with authentication off) every user may read and none may write; repeatable.

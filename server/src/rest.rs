@@ -10,6 +10,7 @@
 //! value that parses as a JSON number, boolean or null compares as that, otherwise as a string.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Query, State};
@@ -33,12 +34,15 @@ pub const TRUNCATED_HEADER: &str = "x-truncated-at";
 struct Rest {
     api: Api,
     max_body: usize,
+    /// Longest a request's body may take to arrive, in all.
+    body_timeout: Duration,
     lanes: Arc<Lanes>,
 }
 
 /// Routes `<prefix>` and everything under it to the store; request bodies over `max_body`
-/// bytes get a 413 (at once when their `Content-Length` says so).
-pub fn router(api: Api, max_body: usize) -> Router {
+/// bytes get a 413 (at once when their `Content-Length` says so), and bodies that take longer
+/// than `body_timeout` to arrive a 408, closing the connection.
+pub fn router(api: Api, max_body: usize, body_timeout: Duration) -> Router {
     let prefix = api.prefix().to_owned();
     Router::new()
         .route(&prefix, any(handle))
@@ -46,6 +50,7 @@ pub fn router(api: Api, max_body: usize) -> Router {
         .with_state(Rest {
             api,
             max_body,
+            body_timeout,
             lanes: Arc::default(),
         })
 }
@@ -59,7 +64,7 @@ async fn handle(
     Query(query): Query<Vec<(String, String)>>,
     body: Body,
 ) -> Response {
-    let body = read_body(&headers, body, rest.max_body).await;
+    let body = read_body(&headers, body, rest.max_body, rest.body_timeout).await;
     let request = (http_method, &uri, &headers, query, identity);
     match respond(&rest, request, body).await {
         Ok(response) => response,
@@ -132,7 +137,7 @@ async fn respond(
         request_id,
         identity,
     };
-    let answer = crate::live::execute(
+    let answer = crate::dispatch::execute(
         api,
         request,
         None::<&socketioxide::extract::SocketRef>,
@@ -165,9 +170,16 @@ async fn respond(
     Ok(Json(value).into_response())
 }
 
-/// Reads a request body of at most `limit` bytes, refusing a larger declared length before
-/// reading anything.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads a request body of at most `limit` bytes within `timeout`, refusing a larger declared
+/// length before reading anything. The timeout is for the whole body: hyper's header-read
+/// timeout ends with the headers, and a client trickling a body a byte at a time would
+/// otherwise hold its connection and this task for as long as it likes.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
     let too_large = || ApiError {
         status: 413,
         message: format!("request body is larger than {limit} bytes"),
@@ -179,9 +191,16 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(read) => read.map_err(|_| too_large()),
+        Err(_) => Err(ApiError {
+            status: 408,
+            message: format!(
+                "request body not received within {} ms",
+                timeout.as_millis()
+            ),
+        }),
+    }
 }
 
 /// True for `application/json` and `application/<anything>+json`, with any parameters: what
@@ -223,5 +242,9 @@ fn query_value(raw: String) -> Value {
 
 fn error_response(error: ApiError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status == StatusCode::REQUEST_TIMEOUT {
+        // The rest of a body that came too slowly is not waited for: the connection ends here.
+        return (status, [(header::CONNECTION, "close")], Json(error)).into_response();
+    }
     (status, Json(error)).into_response()
 }

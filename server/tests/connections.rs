@@ -1,6 +1,7 @@
 //! Connections one client opens cannot starve the others: a WebSocket limit answered with 503
 //! while REST keeps working, header-read and idle timeouts for HTTP connections that never
-//! upgrade, the `nofile` soft limit raised, and no polling transport.
+//! upgrade, a body-read timeout for REST requests, the `nofile` soft limit raised, and no
+//! polling transport.
 
 mod common;
 
@@ -120,6 +121,58 @@ async fn slow_silent_and_idle_http_connections_are_closed() {
     let mut c = Client::connect(server.port).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(c.ok("read", req("/api/todos", None)).await, json!([]));
+}
+
+/// A REST client that sends its headers and then trickles the body a byte at a time must not
+/// hold its connection (and the request's task) for as long as it likes: hyper's header-read
+/// timeout ends with the headers, so the body has a timeout of its own, answered with a 408
+/// and a closed connection. Here with a 1 s body-read timeout.
+#[tokio::test]
+async fn a_trickled_rest_body_gets_408_and_the_connection_closes() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &["--body-read-timeout-ms", "1000"]);
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let headers = "POST /api/todos HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                   Content-Length: 1000\r\n\r\n{\"t\":\"";
+    stream.write_all(headers.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let bound = Duration::from_secs(6);
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    // One byte every 200 ms (1000 bytes would take 200 s), reading what comes back between.
+    let closed = loop {
+        if started.elapsed() > bound {
+            break false;
+        }
+        if stream.write_all(b"a").await.is_err() {
+            break true;
+        }
+        match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
+            Err(_) => {}
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+        }
+    };
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408"),
+        "answered 408 within {bound:?}: {answer:?}"
+    );
+    assert!(closed, "and closed");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "not before the timeout"
+    );
+    // Nothing was stored, and the server serves others as before.
+    let todos: serde_json::Value = reqwest::get(format!("{}/api/todos", server.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(todos, json!([]));
 }
 
 /// The issue's row: 150,000 polling handshakes took 2.2 GB. Our client speaks only WebSocket.

@@ -151,6 +151,13 @@ impl<P: Payload> Session<P> {
             }
             SioKind::Disconnect if self.state == State::Connected => {
                 self.push(Effect::CloseSocket);
+                if self.config.auth_provider {
+                    // As at a token's expiry: a fresh auth payload may be let in again, so
+                    // the session reconnects and re-sends what was unanswered, as after a
+                    // dropped transport (a CONNECT refused again ends it: see `refused`).
+                    self.lost(now, "io server disconnect");
+                    return;
+                }
                 self.push(Effect::Lifecycle(Lifecycle::Disconnect(
                     "io server disconnect",
                 )));

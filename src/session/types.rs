@@ -20,7 +20,8 @@ pub struct Config<P> {
     pub auth: Option<P>,
     /// Whether the auth payload is computed anew for every connection attempt (the app's
     /// `auth` is a function): the session asks with [`Effect::Authorize`] and waits for
-    /// [`super::Session::set_auth`]; a refused CONNECT is then retried.
+    /// [`super::Session::set_auth`]; a refused CONNECT is then retried, and a server
+    /// DISCONNECT (as at a token's expiry) is followed by a reconnection.
     pub auth_provider: bool,
     /// How the server answers requests.
     pub replies: ReplyMode,
