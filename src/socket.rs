@@ -37,7 +37,6 @@ struct Listener {
 pub(crate) type Hook = fn(&str, &Array);
 
 /// The page's socket: the current connection and the listeners.
-#[derive(Default)]
 struct Hub {
     conn: Option<Shared>,
     listeners: Vec<Listener>,
@@ -45,7 +44,13 @@ struct Hub {
 }
 
 thread_local! {
-    static HUB: RefCell<Hub> = RefCell::new(Hub::default());
+    static HUB: RefCell<Hub> = const {
+        RefCell::new(Hub {
+            conn: None,
+            listeners: Vec::new(),
+            hooks: Vec::new(),
+        })
+    };
     /// The `token` of the last CONNECT payload, for the XHR fallback's `Authorization` header.
     static TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
 }
