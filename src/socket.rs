@@ -389,13 +389,10 @@ fn parse_options(
     if let Some(n) = number(options, "randomizationFactor")? {
         config.randomization_factor = n.min(1.0);
     }
-    let transport = match option::<String>(options, "transport")
-        .as_ref()
-        .map(Option::as_deref)
-    {
-        Ok(None | Some("socket")) => TransportOption::Socket,
-        Ok(Some("auto")) => TransportOption::Auto,
-        _ => {
+    let transport = match option::<String>(options, "transport")?.as_deref() {
+        None | Some("socket") => TransportOption::Socket,
+        Some("auto") => TransportOption::Auto,
+        Some(_) => {
             return Err(js::type_error(
                 "connect: option `transport` must be 'socket' or 'auto'",
             ))
