@@ -63,6 +63,11 @@ impl Conn {
         self.calls.insert(id, call);
     }
 
+    /// The xhr of pending request `id`, if the connection holds it.
+    pub(crate) fn call_xhr(&self, id: RequestId) -> Option<JsValue> {
+        self.calls.get(&id).map(Call::xhr)
+    }
+
     /// Keeps an app ack callback; returns its handle for the session.
     pub(crate) fn add_ack(&mut self, f: Function, timed: bool) -> u64 {
         self.next_handle += 1;

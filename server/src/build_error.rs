@@ -19,6 +19,9 @@ pub enum BuildError {
     /// An `--allowed-origin` is not an origin.
     #[error("{0}")]
     Origin(String),
+    /// An `--allowed-host` is not a host name.
+    #[error("{0}")]
+    Host(String),
     /// A `--namespace` is malformed, or the dynamic namespace pattern was refused.
     #[error("{0}")]
     Namespaces(String),

@@ -29,6 +29,8 @@ pub mod namespaces;
 pub mod order;
 pub mod origin;
 pub mod public;
+pub mod reads;
+pub mod rebinding;
 pub mod rest;
 pub mod serve;
 pub mod socket;
@@ -210,10 +212,16 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     if let (true, Some(auth)) = (config.demo_tokens, access.auth()) {
         rest = rest.merge(demo_token::router(auth.clone()));
     }
-    let router = rest
-        .merge(live::stats_router(api.live().clone()))
-        .merge(static_files::router(&www))
-        .layer(layer);
-    let router = origin::protect(router, origins, &prefix);
+    let router =
+        rest
+            // With authentication on, the server's counts are for signed-in users only.
+            .merge(live::stats_router(api.live().clone()).layer(
+                axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),
+            ))
+            .merge(static_files::router(&www))
+            .layer(layer);
+    let hosts = rebinding::HostPolicy::from_config(config, access.auth().is_some())
+        .map_err(BuildError::Host)?;
+    let router = origin::protect(router, origins, hosts, &prefix);
     Ok((router, io))
 }
