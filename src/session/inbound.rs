@@ -128,7 +128,10 @@ impl<P: Payload> Session<P> {
                     .decode::<Refusal>()
                     .map(|r| r.message)
                     .or_else(|| body.decode::<String>());
-                let error = ConnectError::Refused(body.clone());
+                let error = ConnectError::Refused {
+                    body: body.clone(),
+                    message: message.clone(),
+                };
                 self.push(Effect::Lifecycle(Lifecycle::ConnectError(error)));
                 self.push(Effect::Lifecycle(Lifecycle::Error(
                     "connection refused by the server",

@@ -98,9 +98,10 @@ fn a_refused_reconnection_fails_what_waits_with_401_and_tries_again() {
     assert_eq!(
         fx,
         [
-            lifecycle(Lifecycle::ConnectError(ConnectError::Refused(
-                refusal.into()
-            ))),
+            lifecycle(Lifecycle::ConnectError(ConnectError::Refused {
+                body: refusal.into(),
+                message: Some("unauthorized".into()),
+            })),
             lifecycle(Lifecycle::Error("connection refused by the server")),
             Effect::CloseSocket,
             Effect::Settle {

@@ -189,8 +189,13 @@ pub enum Lifecycle<P> {
 /// Why a connection attempt failed, for `connect_error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectError<P> {
-    /// The server refused the namespace: its CONNECT_ERROR body (`{"message", "data"?}`).
-    Refused(P),
+    /// The server refused the namespace.
+    Refused {
+        /// Its CONNECT_ERROR body (`{"message", "data"?}`, or a string), unread.
+        body: P,
+        /// The message in it, decoded.
+        message: Option<String>,
+    },
     /// The transport failed or timed out (`"transport close"`, `"timeout"`, …).
     Transport(&'static str),
 }
