@@ -15,6 +15,7 @@ use crate::live::Live;
 pub use crate::method::Method;
 use crate::order::Lane;
 use crate::public::PublicPrefixes;
+use crate::reads::CollectionRead;
 use crate::store::change::Origin;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
 
@@ -36,15 +37,15 @@ pub struct Request {
 }
 
 /// A request's answer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Answer {
-    /// The reply: the model, the models, or `{}` for a delete.
+    /// The reply: the model, or `{}` for a delete (`null` for a collection read).
     pub value: Value,
     /// True when a write was answered from its request id without being applied again.
     pub replayed: bool,
-    /// True when a collection read was cut at the server's bound (`--max-read` models or
-    /// `--max-read-bytes`) while more models matched.
-    pub truncated: bool,
+    /// A collection read, to be run by the transport: its models go from the store's text to
+    /// the reply without being held as values (see [`crate::reads`]).
+    pub collection: Option<CollectionRead>,
 }
 
 /// Default of `--max-read`: models in one collection read (the 10k benchmark fits).
@@ -134,7 +135,7 @@ impl Api {
             read => {
                 let turn = lane.map(|lane| lane.read());
                 return Box::pin(async move {
-                    let _turn = match turn {
+                    let turn = match turn {
                         Some((ticket, ready)) => {
                             // None: the client's connection is gone; nobody to answer.
                             let slot = ready.await.ok_or_else(ApiError::internal)?;
@@ -142,27 +143,30 @@ impl Api {
                         }
                         None => None,
                     };
-                    let (value, truncated) = match read {
+                    let (value, collection) = match read {
                         Planned::ReadCollection(owner, collection, mut query) => {
                             let asked = query.limit;
                             query.limit = Some(asked.map_or(max_read, |l| l.min(max_read)));
-                            let page = store
-                                .read_page(&owner, &collection, query, max_read_bytes)
-                                .await?;
-                            // Cut by the server, not by the client's own `_limit`.
-                            let truncated =
-                                page.more && asked.is_none_or(|l| l > page.models.len() as u64);
-                            (Value::Array(page.models), truncated)
+                            let read = CollectionRead {
+                                store,
+                                owner,
+                                collection,
+                                query,
+                                asked,
+                                max_bytes: max_read_bytes,
+                                turn,
+                            };
+                            (Value::Null, Some(read))
                         }
                         Planned::ReadModel(owner, collection, id) => {
-                            (store.read_model(&owner, &collection, &id).await?, false)
+                            (store.read_model(&owner, &collection, &id).await?, None)
                         }
                         Planned::Write(_) => unreachable!("handled above"),
                     };
                     Ok(Answer {
                         value,
                         replayed: false,
-                        truncated,
+                        collection,
                     })
                 });
             }
@@ -254,7 +258,7 @@ fn answer(applied: Applied) -> Answer {
     Answer {
         value: applied.value,
         replayed: applied.replayed,
-        truncated: false,
+        collection: None,
     }
 }
 

@@ -29,6 +29,7 @@ pub mod namespaces;
 pub mod order;
 pub mod origin;
 pub mod public;
+pub mod reads;
 pub mod rebinding;
 pub mod rest;
 pub mod serve;

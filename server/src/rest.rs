@@ -144,6 +144,9 @@ async fn respond(
         lane.as_ref(),
     )
     .await?;
+    if let Some(read) = answer.collection {
+        return read.respond(TRUNCATED_HEADER).await;
+    }
     let value = answer.value;
     if method == Method::Create {
         let location = value
@@ -162,10 +165,6 @@ async fn respond(
             Json(value),
         )
             .into_response());
-    }
-    if answer.truncated {
-        let count = value.as_array().map_or(0, Vec::len).to_string();
-        return Ok(([(TRUNCATED_HEADER, count)], Json(value)).into_response());
     }
     Ok(Json(value).into_response())
 }

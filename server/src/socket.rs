@@ -29,6 +29,7 @@ use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::live::room;
 use crate::order::Lane;
+use crate::reads::Payload;
 
 /// Event name used for errors that cannot be tied to a `<method>:<endPoint>` reply.
 pub const ERROR_EVENT: &str = "error";
@@ -120,7 +121,7 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     tracing::debug!(sid = %socket.id, ns = socket.ns(), "connected");
 }
 
-type Running = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>>;
+type Running = Pin<Box<dyn Future<Output = Result<Payload, ApiError>> + Send>>;
 
 /// Parses a request and starts it in `lane`; returns its reply event name and its result to
 /// come, or the error to answer at once.
@@ -136,7 +137,14 @@ fn start_request<A: Adapter>(
     let running = crate::dispatch::execute(api, request, Some(socket), Some(lane));
     Ok((
         reply_event,
-        Box::pin(async move { running.await.map(|answer| answer.value) }),
+        Box::pin(async move {
+            let answer = running.await?;
+            match answer.collection {
+                // One packet: the page's text as read, never parsed (see `crate::reads`).
+                Some(read) => Ok(Payload::Raw(read.json().await?.0)),
+                None => Ok(Payload::Value(answer.value)),
+            }
+        }),
     ))
 }
 
@@ -147,7 +155,7 @@ async fn on_unknown<A: Adapter>(
     ack: AckSender<A>,
 ) {
     let error = ApiError::bad_request(format!("unknown event {event:?}"));
-    reply(&socket, ack_id, ack, None, Err(error));
+    reply(&socket, ack_id, ack, None, Err::<Value, _>(error));
 }
 
 /// Answers a request the way it was asked: through its ack when it carried an ack id, else by
@@ -164,9 +172,10 @@ pub(crate) fn reply<A: Adapter>(
     ack_id: Option<i64>,
     ack: AckSender<A>,
     reply_event: Option<&str>,
-    result: Result<Value, ApiError>,
+    result: Result<impl Into<Payload>, ApiError>,
 ) {
     let conn = connection(socket);
+    let result = result.map(Into::into);
     let sent = if ack_id.is_some() {
         match result {
             Ok(value) => {
@@ -176,7 +185,7 @@ pub(crate) fn reply<A: Adapter>(
             Err(error) => ack.send(&(error,)),
         }
     } else {
-        let payload = result.unwrap_or_else(|error| json!({ "error": error }));
+        let payload = result.unwrap_or_else(|error| Payload::Value(json!({ "error": error })));
         count_queued(conn.as_deref(), &payload);
         socket.emit(reply_event.unwrap_or(ERROR_EVENT), &payload)
     };
@@ -199,9 +208,12 @@ fn connection<A: Adapter>(socket: &SocketRef<A>) -> Option<Arc<Conn>> {
 /// Counts a reply against its connection's queued bytes: at most its JSON length (strings
 /// unescaped, numbers one byte), so the count never runs ahead of the bytes written for it,
 /// and without serialising it a second time.
-fn count_queued(conn: Option<&Conn>, value: &Value) {
+fn count_queued(conn: Option<&Conn>, payload: &Payload) {
     if let Some(conn) = conn {
-        conn.queue_reply(json_len_at_least(value));
+        conn.queue_reply(match payload {
+            Payload::Value(value) => json_len_at_least(value),
+            Payload::Raw(text) => text.get().len(),
+        });
     }
 }
 

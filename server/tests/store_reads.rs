@@ -6,6 +6,7 @@
 
 mod services;
 
+use backbone_socket_sync_server::store::rows::Rows;
 use backbone_socket_sync_server::store::{Query, RequestId, StoreError};
 use serde_json::{json, Value};
 use services::{open_store, Backend};
@@ -120,5 +121,156 @@ async fn reads_work_on_a_single_threaded_runtime(backend: Backend) {
     );
     assert_eq!(one.unwrap(), a.value);
     assert_eq!(all.unwrap(), vec![a.value]);
+    store.close().await.unwrap();
+}
+
+fn ids(models: &[Value]) -> Vec<&Value> {
+    models.iter().map(|model| &model["id"]).collect()
+}
+
+/// The array text of a stream, and how many pieces it came in.
+async fn drain(mut rows: Rows) -> (Vec<Value>, usize) {
+    let mut text = String::new();
+    let mut pieces = 0;
+    while let Some(piece) = rows.next().await {
+        text.push_str(&piece.unwrap());
+        pieces += 1;
+    }
+    (serde_json::from_str(&text).unwrap(), pieces)
+}
+
+on_both_backends!(
+    json_pages_and_streams_are_the_pages_of_values,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+
+/// Collection reads as text (the socket's page, the REST stream) hold exactly the models the
+/// value page holds, with the same count and `more`, under filters, offset, limit and the
+/// byte bound; a stream comes in pieces, from one snapshot (writes made while it is read do
+/// not show), and a stream dropped part way frees its place.
+async fn json_pages_and_streams_are_the_pages_of_values(backend: Backend) {
+    let db = open_store(backend, 10_000).await;
+    let store = &db.store;
+    let pad = "x".repeat(500);
+    let writes: Vec<_> = (0..2000)
+        .map(|i| {
+            store.create(
+                "",
+                "/api/t",
+                object(json!({"i": i, "k": i % 3, "pad": pad})),
+                None,
+            )
+        })
+        .collect();
+    for write in writes {
+        write.await.unwrap();
+    }
+    let mut filtered = Query {
+        limit: Some(20),
+        offset: 3,
+        ..Query::default()
+    };
+    filtered.filters.insert("k".into(), json!(1));
+    let queries = [
+        (Query::default(), usize::MAX),
+        (
+            Query {
+                limit: Some(10),
+                offset: 5,
+                ..Query::default()
+            },
+            usize::MAX,
+        ),
+        (filtered, usize::MAX),
+        (Query::default(), 5_000),
+        (
+            Query {
+                offset: 1999,
+                ..Query::default()
+            },
+            1,
+        ),
+        (
+            Query {
+                offset: 5000,
+                ..Query::default()
+            },
+            usize::MAX,
+        ),
+    ];
+    for (query, max_bytes) in queries {
+        let page = store
+            .read_page("", "/api/t", query.clone(), max_bytes)
+            .await
+            .unwrap();
+        if max_bytes == 5_000 {
+            // Each document is over 500 bytes: the byte bound applies on both backends.
+            assert_eq!((page.models.len(), page.more), (9, true));
+        }
+        let json = store
+            .read_json_page("", "/api/t", query.clone(), max_bytes)
+            .await
+            .unwrap();
+        let parsed: Vec<Value> = serde_json::from_str(&json.json).unwrap();
+        assert_eq!(ids(&parsed), ids(&page.models), "{query:?} {max_bytes}");
+        assert!(
+            parsed == page.models,
+            "{query:?} {max_bytes}: same documents"
+        );
+        assert_eq!(
+            (json.count, json.more),
+            (page.models.len() as u64, page.more)
+        );
+        let rows = store
+            .stream_page("", "/api/t", query.clone(), max_bytes)
+            .await
+            .unwrap();
+        assert_eq!(
+            (rows.count, rows.more),
+            (json.count, json.more),
+            "{query:?}"
+        );
+        let (streamed, _) = drain(rows).await;
+        assert_eq!(ids(&streamed), ids(&page.models), "{query:?} {max_bytes}");
+        assert!(
+            streamed == page.models,
+            "{query:?} {max_bytes}: same documents"
+        );
+    }
+
+    // ~1 MB: more pieces than the stream reads ahead, so it is part way when the writes land.
+    let rows = store
+        .stream_page("", "/api/t", Query::default(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!((rows.count, rows.more), (2000, false));
+    store.delete("", "/api/t", "1", None).await.unwrap();
+    store
+        .create("", "/api/t", object(json!({"late": true})), None)
+        .await
+        .unwrap();
+    let (streamed, pieces) = drain(rows).await;
+    assert!(pieces > 8, "{pieces} pieces");
+    assert_eq!(streamed.len(), 2000, "the snapshot of when it started");
+    assert_eq!(streamed[0]["id"], 1);
+
+    // Streams dropped after their first piece free their places: more of them than run at
+    // once, then one read to the end.
+    for _ in 0..40 {
+        let mut rows = store
+            .stream_page("", "/api/t", Query::default(), usize::MAX)
+            .await
+            .unwrap();
+        rows.next().await.unwrap().unwrap();
+    }
+    let rows = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.stream_page("", "/api/t", Query::default(), usize::MAX),
+    )
+    .await
+    .expect("a place is free")
+    .unwrap();
+    assert_eq!(drain(rows).await.0.len(), 2000);
     store.close().await.unwrap();
 }

@@ -13,6 +13,7 @@
 pub mod change;
 pub mod open;
 pub mod postgres;
+pub mod rows;
 pub mod sqlite;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use std::pin::Pin;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use rows::{JsonPage, Rows};
 
 /// A JSON object: what Backbone models serialize to.
 pub type Object = Map<String, Value>;
@@ -325,6 +327,34 @@ pub trait Store: Send + Sync + 'static {
             }
             Ok(Page { models, more })
         })
+    }
+
+    /// Like [`Store::read_page`], as one JSON array made of the stored documents' text (see
+    /// [`rows`]). The default serialises what `read_page` reads.
+    fn read_json_page(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+        max_bytes: usize,
+    ) -> StoreFuture<JsonPage> {
+        let read = self.read_page(owner, collection, query, max_bytes);
+        Box::pin(async move { JsonPage::from_page(read.await?) })
+    }
+
+    /// Like [`Store::read_json_page`], streamed: resolves as soon as the page's model count
+    /// and whether more matched are known, then yields the array in pieces as the store reads
+    /// them, all from one snapshot; only a few pieces are ever held in memory. The default
+    /// reads the page whole.
+    fn stream_page(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+        max_bytes: usize,
+    ) -> StoreFuture<Rows> {
+        let read = self.read_json_page(owner, collection, query, max_bytes);
+        Box::pin(async move { Ok(Rows::from_json(read.await?)) })
     }
 
     /// One of `owner`'s models, or [`StoreError::NotFound`] (also when another owner has it).

@@ -28,6 +28,7 @@
 //! once the database is back.
 
 mod listen;
+mod stream;
 mod write;
 
 use std::sync::Mutex;
@@ -41,7 +42,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::change::{ChangeFeed, Origin};
-use super::{Applied, Query, Store, StoreError, StoreFuture, Write};
+use super::rows::{JsonPage, Rows};
+use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Write};
 
 /// Connections per node for reads (the writer has one more of its own).
 const POOL_SIZE: usize = 16;
@@ -276,6 +278,59 @@ impl Store for PostgresStore {
             }
             Ok(filter_page(models, &query))
         })
+    }
+
+    /// Through [`Store::read_json_page`], so that the byte bound applies here too.
+    fn read_page(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+        max_bytes: usize,
+    ) -> StoreFuture<Page> {
+        let read = self.read_json_page(owner, collection, query, max_bytes);
+        Box::pin(async move {
+            let page = read.await?;
+            let models = serde_json::from_str(&page.json)
+                .map_err(|e| StoreError::Internal(format!("corrupt document: {e}")))?;
+            Ok(Page {
+                models,
+                more: page.more,
+            })
+        })
+    }
+
+    fn read_json_page(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+        max_bytes: usize,
+    ) -> StoreFuture<JsonPage> {
+        let pool = self.pool.clone();
+        let request = stream::PageRequest {
+            owner: owner.to_owned(),
+            collection: collection.to_owned(),
+            query,
+            max_bytes,
+        };
+        Box::pin(async move { stream::json_page(&pool, request).await })
+    }
+
+    fn stream_page(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+        max_bytes: usize,
+    ) -> StoreFuture<Rows> {
+        let request = stream::PageRequest {
+            owner: owner.to_owned(),
+            collection: collection.to_owned(),
+            query,
+            max_bytes,
+        };
+        Box::pin(stream::stream_page(self.pool.clone(), request))
     }
 
     fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Value> {

@@ -24,10 +24,12 @@ use tokio::sync::oneshot;
 
 mod readers;
 mod schema;
+mod stream;
 mod writer;
 
 use readers::Readers;
 
+use super::rows::{JsonPage, Rows};
 use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Write};
 
 /// Most writes committed in one transaction.
@@ -40,6 +42,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READER_THREADS: usize = 2;
 /// Idle connections kept for in-place model lookups (one per runtime worker is enough).
 const MAX_IDLE_LOOKUPS: usize = 4;
+/// Collection streams (REST reads) running at once, each on its own thread and connection;
+/// more wait for one to end.
+const MAX_STREAMS: usize = 16;
 
 /// A write for the writer thread, with its request's fingerprint already computed (by the
 /// caller, on its own thread: the writer thread is the one serial stage of every write, so
@@ -54,6 +59,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Connections for model lookups run in place (see [`Store::read_model`]).
     lookups: Mutex<Vec<Connection>>,
+    /// Permits of the collection streams running (see `stream.rs`).
+    streams: Arc<tokio::sync::Semaphore>,
     closed: AtomicBool,
 }
 
@@ -85,6 +92,7 @@ impl SqliteStore {
             readers,
             path: path.to_owned(),
             lookups: Mutex::new(Vec::new()),
+            streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
             closed: AtomicBool::new(false),
         })
     }
@@ -169,6 +177,48 @@ impl Store for SqliteStore {
         self.read(move |conn| read_page(conn, &owner, &collection, &query, max_bytes))
     }
 
+    fn read_json_page(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+        max_bytes: usize,
+    ) -> StoreFuture<JsonPage> {
+        let owner = owner.to_owned();
+        let collection = collection.to_owned();
+        self.read(move |conn| stream::json_page(conn, &owner, &collection, &query, max_bytes))
+    }
+
+    fn stream_page(
+        &self,
+        owner: &str,
+        collection: &str,
+        query: Query,
+        max_bytes: usize,
+    ) -> StoreFuture<Rows> {
+        let request = stream::StreamRequest {
+            owner: owner.to_owned(),
+            collection: collection.to_owned(),
+            query,
+            max_bytes,
+        };
+        let closed = self.closed.load(Ordering::Acquire);
+        let (streams, path) = (self.streams.clone(), self.path.clone());
+        Box::pin(async move {
+            if closed {
+                return Err(StoreError::Internal("store is closed".into()));
+            }
+            let permit = streams
+                .acquire_owned()
+                .await
+                .map_err(|_| StoreError::Internal("store is closed".into()))?;
+            let (head, rows) = oneshot::channel();
+            stream::start(&path, request, permit, head)?;
+            rows.await
+                .map_err(|_| StoreError::Internal("stream thread stopped".into()))?
+        })
+    }
+
     /// Runs in place, on the caller's thread: one primary-key lookup of a document bounded by
     /// `max_doc_bytes` in a WAL database (readers never wait for the writer) costs a few
     /// microseconds, less than handing it to another thread and waking the caller again.
@@ -179,6 +229,7 @@ impl Store for SqliteStore {
 
     fn close(&self) -> StoreFuture<()> {
         self.closed.store(true, Ordering::Release);
+        self.streams.close();
         self.lookups.lock().expect("lookup pool").clear();
         // Dropping the sender ends the writer loop once the queued jobs are committed.
         self.writer.lock().expect("writer").take();

@@ -139,7 +139,7 @@ fn run_reader(conn: Connection, shared: &Shared) {
 
 /// Lowers this thread's priority to [`READER_NICE`] (on Linux `setpriority` with who = 0
 /// applies to the calling thread only).
-fn lower_priority() {
+pub(super) fn lower_priority() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: setpriority only changes the scheduling priority of the calling thread.
     unsafe {
