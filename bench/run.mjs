@@ -86,7 +86,8 @@ async function main() {
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
   let server;
   try {
-    const www = assembleWww(tmp);
+    // The page and the stub serve www/: only the browser and load runs need it built.
+    const www = flags['skip-browser'] && flags['skip-load'] ? null : assembleWww(tmp);
     if (!flags['skip-browser']) {
       server = await startRustServer(path.join(tmp, 'bench.sqlite3'), www);
       log(`== browser (${mode}): reference server ${server.url} (pid ${server.pid}), clients ${clients.join(', ')}  [${elapsed()}]`);
