@@ -86,8 +86,12 @@ function withTimeout(promise, ms, what) {
   ]);
 }
 
+// The workload steps a run can be limited to (`--workloads`), in the order they run.
+export const WORKLOADS = ['latency', 'throughput', 'creates10k', 'fetch', 'size1k', 'size100k'];
+
 // Runs the browser benchmark against `baseUrl`; returns {rows, heap, errors, pageLog}.
-export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = console.log }) {
+// `workloads` limits the run to some of WORKLOADS (all by default).
+export async function runBrowser(baseUrl, { plan, clients = CLIENTS, workloads = WORKLOADS, log = console.log }) {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   const errors = [];
   const pageLog = [];
@@ -183,9 +187,12 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
     }
 
     const fetchEndPoint = '/api/bench_fetch';
-    const t0 = Date.now();
-    await withTimeout(page.evaluate(([ep, n]) => window.bench.seed(ep, n), [fetchEndPoint, plan.seed]), BATCH_TIMEOUT_MS, 'seed');
-    log(`seeded ${plan.seed} models in ${Date.now() - t0} ms`);
+    const fetching = workloads.includes('fetch');
+    if (fetching) {
+      const t0 = Date.now();
+      await withTimeout(page.evaluate(([ep, n]) => window.bench.seed(ep, n), [fetchEndPoint, plan.seed]), BATCH_TIMEOUT_MS, 'seed');
+      log(`seeded ${plan.seed} models in ${Date.now() - t0} ms`);
+    }
 
     const acc = new Map(); // "row|client" -> {latencies, wallMs, ops, cpu, syncMs, syncCalls}
     const add = (row, client, data) => {
@@ -246,7 +253,7 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
     ];
     const kb = (bytes) => (bytes >= 1024 ? `${bytes / 1024} KB` : `${bytes} B`);
 
-    const steps = [
+    const allSteps = [
       { key: 'latency', rounds: plan.latency.rounds, run: (c, r) => batch(c, 'latency', { endPoint: `/api/lat_${c}`, n: plan.latency.n, tag: `r${r}` }, latencyRows) },
       {
         key: 'throughput',
@@ -266,14 +273,16 @@ export async function runBrowser(baseUrl, { plan, clients = CLIENTS, log = conso
         run: (c, r) => batch(c, 'size', { endPoint: `/api/${key}_${c}`, n: plan[key].n, bytes: plan[key].bytes, tag: `r${r}` }, sizeRows(key, kb(plan[key].bytes))),
       })),
     ];
+    const steps = allSteps.filter((s) => workloads.includes(s.key));
+    const runs = (...keys) => keys.some((k) => workloads.includes(k));
 
     log('warming up (not recorded)');
     for (const c of live) {
       const w = plan.warmup;
-      await batch(c, 'latency', { endPoint: `/api/warm_${c}`, n: w.latency, tag: 'w' }, latencyRows, false);
-      await batch(c, 'throughput', { endPoint: `/api/warm_${c}`, n: w.throughput, tag: 'w' }, null, false);
-      await batch(c, 'fetch', { endPoint: fetchEndPoint, expect: plan.seed }, null, false);
-      await batch(c, 'size', { endPoint: `/api/warm_${c}`, n: w.size, bytes: 100 * 1024, tag: 'w' }, null, false);
+      if (runs('latency')) await batch(c, 'latency', { endPoint: `/api/warm_${c}`, n: w.latency, tag: 'w' }, latencyRows, false);
+      if (runs('throughput', 'creates10k')) await batch(c, 'throughput', { endPoint: `/api/warm_${c}`, n: w.throughput, tag: 'w' }, null, false);
+      if (fetching) await batch(c, 'fetch', { endPoint: fetchEndPoint, expect: plan.seed }, null, false);
+      if (runs('size1k', 'size100k')) await batch(c, 'size', { endPoint: `/api/warm_${c}`, n: w.size, bytes: 100 * 1024, tag: 'w' }, null, false);
     }
 
     const maxRounds = Math.max(...steps.map((s) => s.rounds));

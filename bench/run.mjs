@@ -24,15 +24,17 @@
 // Options: --smoke, --no-build (use what is built), --skip-browser, --skip-load,
 //          --skip-first-fetch, --skip-abuse,
 //          --clients wasm,socketio,xhr,raw, --server-bin PATH (another bss-server build, to
-//          measure a server change before it lands)
+//          measure a server change before it lands), --workloads latency,throughput,creates10k,
+//          fetch,size1k,size100k (only those browser rows, while iterating; such a run is saved
+//          as `-partial` and never taken for the README)
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CLIENTS, PLANS, runBrowser } from './browser.mjs';
 import { runAbuse } from './abuse.mjs';
+import { CLIENTS, PLANS, runBrowser, WORKLOADS } from './browser.mjs';
 import { runFirstFetch } from './first-fetch.mjs';
 import { LOAD_PLANS, runLoad } from './load.mjs';
 import { browserTable, firstFetchTable, loadTable, targets, targetsTable } from './report.mjs';
@@ -48,6 +50,7 @@ const { values: flags } = parseArgs({
     'skip-first-fetch': { type: 'boolean', default: false },
     'skip-abuse': { type: 'boolean', default: false },
     clients: { type: 'string', default: CLIENTS.join(',') },
+    workloads: { type: 'string', default: WORKLOADS.join(',') },
     'server-bin': { type: 'string' },
   },
 });
@@ -59,6 +62,13 @@ if (unknown.length) {
   console.error(`bench: unknown client(s) ${unknown.join(', ')}; known: ${CLIENTS.join(', ')}`);
   process.exit(2);
 }
+const workloads = flags.workloads.split(',').filter(Boolean);
+const unknownWorkloads = workloads.filter((w) => !WORKLOADS.includes(w));
+if (unknownWorkloads.length) {
+  console.error(`bench: unknown workload(s) ${unknownWorkloads.join(', ')}; known: ${WORKLOADS.join(', ')}`);
+  process.exit(2);
+}
+const partial = workloads.length < WORKLOADS.length;
 const log = (...a) => console.log(...a);
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
@@ -74,7 +84,7 @@ function sizeReport() {
 }
 
 async function main() {
-  const results = { mode, startedAt: new Date(started).toISOString(), machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version } };
+  const results = { mode, workloads, startedAt: new Date(started).toISOString(), machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version } };
   const errors = [];
   if (!flags['no-build']) build(log);
   // Other work on this machine skews every number: say so in the output and the JSON.
@@ -92,7 +102,7 @@ async function main() {
       server = await startRustServer(path.join(tmp, 'bench.sqlite3'), www);
       log(`== browser (${mode}): reference server ${server.url} (pid ${server.pid}), clients ${clients.join(', ')}  [${elapsed()}]`);
       try {
-        results.browser = await runBrowser(server.url, { plan: PLANS[mode], clients, log });
+        results.browser = await runBrowser(server.url, { plan: PLANS[mode], clients, workloads, log });
       } catch (e) {
         log(`  browser: ERROR ${e.message}`);
         results.browser = { rows: [], errors: [{ client: 'page', workload: 'setup', message: e.message }], pageLog: [] };
@@ -157,7 +167,7 @@ async function main() {
 
   const dir = path.join(repoRoot, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${results.startedAt.replace(/[:.]/g, '-')}${mode === 'smoke' ? '-smoke' : ''}.json`);
+  const file = path.join(dir, `${results.startedAt.replace(/[:.]/g, '-')}${mode === 'smoke' ? '-smoke' : ''}${partial ? '-partial' : ''}.json`);
   writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
   log(`\nload average at start ${results.machine.loadavgAtStart.join(' ')}, at end ${results.machine.loadavgAtEnd.join(' ')} (${os.cpus().length} cores)`);
   log(`results: ${path.relative(process.cwd(), file)}   (${results.seconds} s)`);

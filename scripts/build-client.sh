@@ -11,7 +11,7 @@
 #
 # Knobs (for size measurements):
 #   WASM_OPT_LEVEL=-Os    wasm-opt level (-O1..-O4, -Os, -Oz); none skips wasm-opt
-#   BUILD_OUT=www/pkg     output folder
+#   BUILD_OUT=www/pkg     output folder (relative to the repository, or absolute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,11 +41,12 @@ flock 9
 parent=$(dirname "$OUT")
 mkdir -p "$parent"
 tmp=$(mktemp -d "$parent/.pkg.XXXXXX")
+case $tmp in /*) ;; *) tmp=$PWD/$tmp ;; esac # wasm-pack needs an absolute --out-dir
 trap 'rm -rf "$tmp"' EXIT
 
 step "wasm-pack build --target web --profile wasm-release"
 wasm-pack --quiet build --target web --mode no-install --no-pack --no-opt \
-  --profile wasm-release --out-dir "$PWD/$tmp" --out-name "$LIB"
+  --profile wasm-release --out-dir "$tmp" --out-name "$LIB"
 
 if [ "$LEVEL" != none ]; then
   step "wasm-opt $LEVEL"

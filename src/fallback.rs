@@ -66,6 +66,11 @@ impl Fallback {
         }
     }
 
+    /// Whether falling back is allowed at all (`transport: 'auto'`).
+    pub fn allowed(&self) -> bool {
+        self.auto
+    }
+
     /// Whether calls should go through XHR right now: `transport: 'auto'`, not connected, and
     /// the last `fallbackAfter` attempts all failed.
     pub fn use_xhr(&self) -> bool {
@@ -84,10 +89,12 @@ mod tests {
             f.on(ConnectError);
         }
         assert!(!f.use_xhr(), "transport 'socket' never falls back");
+        assert!(!f.allowed());
         f.on(Configure {
             auto: true,
             after: 2,
         });
+        assert!(f.allowed());
         f.on(ConnectError);
         assert!(!f.use_xhr());
         f.on(ConnectError);

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Function, Object, Reflect};
+use js_sys::{Array, Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -25,7 +25,9 @@ pub(crate) fn configure(edge: &EdgeOptions) {
     FALLBACK.with(|f| f.borrow_mut().on(event));
 }
 
-/// The socket's lifecycle events, for the fallback.
+/// The socket's lifecycle events, for the fallback. With `transport: 'auto'`, every failed
+/// attempt also asks an `auth` function for a fresh token: a socket that cannot open never
+/// calls it, and the XHRs the fallback is about to send need one.
 fn hear(name: &str, _args: &Array) {
     let event = match name {
         "connect" => FallbackEvent::Connect,
@@ -33,7 +35,16 @@ fn hear(name: &str, _args: &Array) {
         "disconnect" => FallbackEvent::Disconnect,
         _ => return,
     };
-    FALLBACK.with(|f| f.borrow_mut().on(event));
+    let allowed = FALLBACK.with(|f| {
+        let mut f = f.borrow_mut();
+        f.on(event);
+        f.allowed()
+    });
+    if allowed && event == FallbackEvent::ConnectError {
+        if let Some(shared) = socket::current() {
+            crate::shell::refresh_token(&shared);
+        }
+    }
 }
 
 /// Whether calls go through XHR right now (`transport: 'auto'` and the socket cannot connect).
@@ -52,8 +63,8 @@ pub fn uses_ajax(model: &JsValue) -> bool {
 /// add what the socket would have carried, so the REST twin treats it the same way:
 /// `X-Client-Id` (the request-id scope and read-your-writes order of this page), a fresh
 /// `X-Request-Id` for writes (a retry of the same request is applied once), and
-/// `Authorization: Bearer` with the token the socket last connected with. Headers the app set
-/// itself win.
+/// `Authorization: Bearer` with the token of the last `auth` payload (the socket's last
+/// attempt, or an `auth` function asked after a failed one). Headers the app set itself win.
 fn fallback_options(method: &JsValue, options: &JsValue) -> JsValue {
     let headers = Object::new();
     js::set(
@@ -117,7 +128,7 @@ pub fn install(backbone: JsValue, options: JsValue) -> Result<Function, JsValue>
                 } else {
                     fallback_options(&method, &options)
                 };
-                return Reflect::apply(ajax, &bb, &Array::of3(&method, &model, &options));
+                return ajax.apply(&bb, &Array::of3(&method, &model, &options));
             }
             let method = method.as_string().unwrap_or_default();
             crate::sync::sync(&method, model, options)

@@ -78,8 +78,13 @@ pub(crate) fn now() -> u64 {
 
 /// `target[key]`, or `undefined` when `target` is not an object or the lookup throws.
 pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
+    get_key(target, &JsValue::from_str(key))
+}
+
+/// [`get`] with a key already on the JS side (see [`crate::names`]).
+pub(crate) fn get_key(target: &JsValue, key: &JsValue) -> JsValue {
     if target.is_object() || target.is_function() {
-        Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+        Reflect::get(target, key).unwrap_or(JsValue::UNDEFINED)
     } else {
         JsValue::UNDEFINED
     }
@@ -87,7 +92,12 @@ pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
 
 /// `target[key] = value`, ignoring frozen objects.
 pub(crate) fn set(target: &JsValue, key: &str, value: &JsValue) {
-    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+    set_key(target, &JsValue::from_str(key), value);
+}
+
+/// [`set`] with a key already on the JS side (see [`crate::names`]).
+pub(crate) fn set_key(target: &JsValue, key: &JsValue, value: &JsValue) {
+    let _ = Reflect::set(target, key, value);
 }
 
 /// Whether `value` is `null` or `undefined`.
@@ -95,9 +105,10 @@ pub(crate) fn is_nullish(value: &JsValue) -> bool {
     value.is_undefined() || value.is_null()
 }
 
-/// A JS `Error` with `message`.
+/// A JS `Error` with `message` (wasm-bindgen's `JsError`, the same import serde-wasm-bindgen's
+/// errors use, rather than a second one through js-sys).
 pub(crate) fn error(message: &str) -> JsValue {
-    js_sys::Error::new(message).into()
+    JsError::new(message).into()
 }
 
 /// A JS `TypeError` with `message`.
@@ -111,6 +122,33 @@ pub(crate) fn type_error(message: &str) -> JsValue {
 pub(crate) fn call(f: &JsValue, this: &JsValue, args: &js_sys::Array) {
     if let Some(f) = f.dyn_ref::<Function>() {
         if let Err(e) = f.apply(this, args) {
+            rethrow(e);
+        }
+    }
+}
+
+/// [`call`] with three arguments, passed as they are (no arguments array is built).
+pub(crate) fn call3(f: &JsValue, this: &JsValue, a: &JsValue, b: &JsValue, c: &JsValue) {
+    if f.is_function() {
+        let f = f.unchecked_ref::<Function<fn(JsValue, JsValue, JsValue) -> JsValue>>();
+        if let Err(e) = f.call3(this, a, b, c) {
+            rethrow(e);
+        }
+    }
+}
+
+/// [`call`] with four arguments, passed as they are.
+pub(crate) fn call4(
+    f: &JsValue,
+    this: &JsValue,
+    a: &JsValue,
+    b: &JsValue,
+    c: &JsValue,
+    d: &JsValue,
+) {
+    if f.is_function() {
+        let f = f.unchecked_ref::<Function<fn(JsValue, JsValue, JsValue, JsValue) -> JsValue>>();
+        if let Err(e) = f.call4(this, a, b, c, d) {
             rethrow(e);
         }
     }

@@ -36,6 +36,8 @@ mod js;
 #[cfg(target_arch = "wasm32")]
 pub mod live_backbone;
 #[cfg(target_arch = "wasm32")]
+mod names;
+#[cfg(target_arch = "wasm32")]
 mod shell;
 #[cfg(target_arch = "wasm32")]
 pub mod socket;

@@ -140,18 +140,27 @@ impl<T> Default for Live<T> {
 
 /// A collection's room as the server names it: the url's path, without origin, query or
 /// trailing slashes.
+///
+/// Byte searches, as in [`crate::url`]: core's substring and char-pattern searchers cost the
+/// wasm about 2 KB, and every delimiter here is ASCII, so each cut is a char boundary.
 pub fn room_of(url: &str) -> String {
-    let mut path = url;
-    if let Some(i) = path.find("://") {
-        let after = &path[i + 3..];
-        path = after.find('/').map_or("/", |j| &after[j..]);
-    }
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() {
-        "/".to_owned()
-    } else {
-        trimmed.to_owned()
+    let bytes = url.as_bytes();
+    let from = |at: usize, hit: &dyn Fn(u8) -> bool| {
+        let rest = bytes.get(at..).unwrap_or_default();
+        rest.iter()
+            .position(|&b| hit(b))
+            .map_or(bytes.len(), |i| at + i)
+    };
+    let start = match bytes.windows(3).position(|w| w == b"://") {
+        Some(i) => from(i + 3, &|b| b == b'/'),
+        None => 0,
+    };
+    let end = from(start, &|b| b == b'?' || b == b'#');
+    let path = url.get(start..end).unwrap_or_default();
+    let trimmed = path.bytes().rposition(|b| b != b'/').map_or(0, |i| i + 1);
+    match path.get(..trimmed) {
+        Some(room) if !room.is_empty() => room.to_owned(),
+        _ => "/".to_owned(),
     }
 }
 
@@ -325,6 +334,10 @@ mod tests {
         assert_eq!(room_of("http://h:3000/api/todos"), "/api/todos");
         assert_eq!(room_of("http://h:3000"), "/");
         assert_eq!(room_of("/"), "/");
+        assert_eq!(room_of("http://h:3000?x=1"), "/");
+        assert_eq!(room_of("https://h/a/b//#frag"), "/a/b");
+        assert_eq!(room_of("api/é/"), "api/é");
+        assert_eq!(room_of(""), "/");
     }
 
     #[test]

@@ -11,7 +11,6 @@ use std::rc::{Rc, Weak};
 
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, JsString, JSON};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -44,15 +43,6 @@ pub(crate) struct Conn {
     next_handle: u64,
 }
 
-/// A CONNECT_ERROR body: socket.io-client's `connect_error` is an `Error` with its message
-/// and `data`.
-#[derive(Deserialize)]
-struct Refusal {
-    message: String,
-    #[serde(default, with = "serde_wasm_bindgen::preserve")]
-    data: JsValue,
-}
-
 impl Conn {
     /// A connection to the Engine.IO WebSocket `url`, not started.
     pub(crate) fn new(session: Session<JsString>, url: String, auth: Option<Function>) -> Shared {
@@ -71,6 +61,11 @@ impl Conn {
     /// Keeps the JS side of a request until the session settles it.
     pub(crate) fn add_call(&mut self, id: RequestId, call: Call) {
         self.calls.insert(id, call);
+    }
+
+    /// The xhr of pending request `id`, if the connection holds it.
+    pub(crate) fn call_xhr(&self, id: RequestId) -> Option<JsValue> {
+        self.calls.get(&id).map(Call::xhr)
     }
 
     /// Keeps an app ack callback; returns its handle for the session.
@@ -190,15 +185,37 @@ fn authorize(shared: &Shared) {
     })
     .into_js_value()
     .unchecked_into::<Function>();
-    let Some(auth) = auth else {
-        let _ = done.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+    match auth {
+        Some(auth) => ask(&auth, &done),
+        None => {
+            let _ = done.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+        }
+    }
+}
+
+/// Asks the app's `auth` function for a payload outside any connection attempt, only so that
+/// its token is the one the XHR fallback sends (see [`crate::install`]): a socket that cannot
+/// open never gets to ask. Nothing without an `auth` function.
+pub(crate) fn refresh_token(shared: &Shared) {
+    let Some(auth) = shared.borrow().auth.clone() else {
         return;
     };
-    match auth.call1(&JsValue::UNDEFINED, &done) {
+    let done = Closure::<dyn Fn(JsValue)>::new(|value: JsValue| {
+        let _ = socket::connect_payload(&value);
+    })
+    .into_js_value()
+    .unchecked_into::<Function>();
+    ask(&auth, &done);
+}
+
+/// Calls `auth(done)`; when it returns a Promise (thenable), `done` also gets what it
+/// resolves to. One that throws is reported as `error` and `done` gets `undefined`.
+fn ask(auth: &Function, done: &Function) {
+    match auth.call1(&JsValue::UNDEFINED, done) {
         Ok(returned) => {
             if js::get(&returned, "then").is_function() {
                 let thenable = returned.unchecked_ref::<js::Thenable>();
-                thenable.then(&done, &JsValue::UNDEFINED);
+                thenable.then(done, &JsValue::UNDEFINED);
             }
         }
         Err(e) => {
@@ -231,21 +248,13 @@ fn lifecycle(event: Lifecycle<JsString>) {
 fn connect_error(error: ConnectError<JsString>) -> JsValue {
     match error {
         ConnectError::Transport(reason) => js::error(reason),
-        ConnectError::Refused(body) => {
-            let value = js::parse(&body).unwrap_or(JsValue::NULL);
-            if let Some(message) = value.as_string() {
-                return js::error(&message);
+        ConnectError::Refused { body, message } => {
+            let error = js::error(message.as_deref().unwrap_or("connect_error"));
+            let data = js::parse(&body).map_or(JsValue::UNDEFINED, |v| js::get(&v, "data"));
+            if !data.is_undefined() {
+                js::set(&error, "data", &data);
             }
-            match serde_wasm_bindgen::from_value::<Refusal>(value) {
-                Ok(refusal) => {
-                    let error = js::error(&refusal.message);
-                    if !refusal.data.is_undefined() {
-                        js::set(&error, "data", &refusal.data);
-                    }
-                    error
-                }
-                Err(_) => js::error("connect_error"),
-            }
+            error
         }
     }
 }

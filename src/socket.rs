@@ -332,8 +332,9 @@ fn parse_options(
     let mut config = Config::default();
     let base = match option::<String>(options, "url")? {
         Some(url) => url,
-        None => web_sys::window()
-            .and_then(|w| w.location().origin().ok())
+        // The page's origin (`location.origin`; none in a worker without one).
+        None => js::get(&js::get(&js_sys::global(), "location"), "origin")
+            .as_string()
             .unwrap_or_default(),
     };
     let url = crate::url::websocket_url(&base).ok_or_else(|| js::error("connect: no url"))?;

@@ -14,7 +14,6 @@
 //! through `serde_wasm_bindgen::preserve`, and the JS engine stringifies the whole once.
 
 use std::cell::{Cell, OnceCell};
-use std::rc::Rc;
 
 use js_sys::{Array, Function, JsString, Object, JSON};
 use serde::Serialize;
@@ -22,10 +21,11 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::js;
-use crate::session::Request;
+use crate::names::{self, Name};
+use crate::session::{Request, RequestId};
 use crate::shell;
 use crate::socket;
-use crate::xhr::Call;
+use crate::xhr::{Call, Function2};
 
 /// Backbone's error for a model without a URL, word for word.
 const URL_ERROR: &str = "A \"url\" property or function must be specified";
@@ -70,16 +70,19 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
         Object::new().into()
     };
     let endpoint = endpoint(&model, &options)?;
-    let ctx = js::get(&options, "ctx");
+    let ctx = names::get(&options, Name::Ctx);
     let ctx = if js::is_nullish(&ctx) {
-        js::get(&model, "ctx")
+        names::get(&model, Name::Ctx)
     } else {
         ctx
     };
     let ctx = (!js::is_nullish(&ctx)).then(|| to_string(&ctx));
     let request_id = request_id();
     let (item, data) = match method {
-        "read" => (JsValue::UNDEFINED, non_null(js::get(&options, "data"))),
+        "read" => (
+            JsValue::UNDEFINED,
+            non_null(names::get(&options, Name::Data)),
+        ),
         "delete" => (JsValue::UNDEFINED, JsValue::UNDEFINED),
         _ => (attributes(&model, &options)?, JsValue::UNDEFINED),
     };
@@ -95,7 +98,7 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
     let value = serde_wasm_bindgen::to_value(&payload).map_err(JsValue::from)?;
     // Once, by the JS engine (throws on cyclic data, as Backbone's own JSON.stringify would).
     let text: JsString = JSON::stringify(&value)?;
-    let timeout = js::get(&options, "timeout")
+    let timeout = names::get(&options, Name::Timeout)
         .as_f64()
         .filter(|t| *t > 0.0 && t.is_finite());
 
@@ -111,31 +114,51 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
         let mut conn = shared.borrow_mut();
         conn.session.request(js::now(), request)
     };
-    let weak = Rc::downgrade(&shared);
-    let call = Call::new(&options, move || {
-        if let Some(shared) = weak.upgrade() {
-            shell::drive(&shared, |s, now| s.abort(now, id));
-        }
-    });
+    let call = ABORT.with(|abort| Call::new(&options, id, abort));
     let xhr = call.xhr();
     shared.borrow_mut().add_call(id, call);
-    js::set(&options, "xhr", &xhr);
-    let trigger = js::get(&model, "trigger");
-    let args = Array::of4(&"request".into(), &model, &xhr, &options);
-    js::call(&trigger, &model, &args);
+    names::set(&options, Name::Xhr, &xhr);
+    let trigger = names::get(&model, Name::Trigger);
+    js::call4(
+        &trigger,
+        &model,
+        &Name::Request.js(),
+        &model,
+        &xhr,
+        &options,
+    );
     // Effects last: a request refused at once (queue full) fails after the 'request' event,
     // as an XHR error would.
     shell::apply(&shared, effects);
     Ok(xhr)
 }
 
+thread_local! {
+    /// `xhr.abort`, made once for the page and bound to each request's xhr and id (see
+    /// [`Call::new`]): it aborts that request if the connection still holds it (a connection
+    /// replaced since has failed its requests already, and its ids may be reused).
+    static ABORT: Function2 =
+        Closure::<dyn Fn(JsValue, JsValue)>::new(|xhr: JsValue, id: JsValue| {
+            let (Some(shared), Some(id)) = (socket::current(), id.as_f64()) else {
+                return;
+            };
+            let id = id as RequestId;
+            let held = shared.borrow().call_xhr(id);
+            if held.is_some_and(|held| held == xhr) {
+                shell::drive(&shared, |s, now| s.abort(now, id));
+            }
+        })
+        .into_js_value()
+        .unchecked_into();
+}
+
 /// `options.url`, else `_.result(model, 'url')`, else Backbone's error.
 fn endpoint(model: &JsValue, options: &JsValue) -> Result<String, JsValue> {
-    let url = js::get(options, "url");
+    let url = names::get(options, Name::Url);
     if url.is_truthy() {
         return Ok(to_string(&url));
     }
-    let mut url = js::get(model, "url");
+    let mut url = names::get(model, Name::Url);
     if let Some(f) = url.dyn_ref::<Function>() {
         url = f.call0(model)?;
     }
@@ -148,11 +171,11 @@ fn endpoint(model: &JsValue, options: &JsValue) -> Result<String, JsValue> {
 
 /// `options.attrs || model.toJSON(options)` (the model itself if it has no `toJSON`).
 fn attributes(model: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
-    let attrs = js::get(options, "attrs");
+    let attrs = names::get(options, Name::Attrs);
     if attrs.is_truthy() {
         return Ok(attrs);
     }
-    match js::get(model, "toJSON").dyn_ref::<Function>() {
+    match names::get(model, Name::ToJson).dyn_ref::<Function>() {
         Some(to_json) => to_json.call1(model, options),
         None => Ok(model.clone()),
     }

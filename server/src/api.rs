@@ -12,52 +12,12 @@ use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::ids::{self, IdKind};
 use crate::live::Live;
+pub use crate::method::Method;
 use crate::order::Lane;
 use crate::public::PublicPrefixes;
 use crate::reads::CollectionRead;
+use crate::store::change::Origin;
 use crate::store::{Applied, Object, Query, Store, Write, WriteOp};
-
-/// Backbone's five sync methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// `create`: POST to a collection.
-    Create,
-    /// `read`: GET a collection or a model.
-    Read,
-    /// `update`: PUT a model.
-    Update,
-    /// `patch`: PATCH a model.
-    Patch,
-    /// `delete`: DELETE a model.
-    Delete,
-}
-
-impl Method {
-    /// Every method, in Backbone's order.
-    pub const ALL: [Method; 5] = [
-        Method::Create,
-        Method::Read,
-        Method::Update,
-        Method::Patch,
-        Method::Delete,
-    ];
-
-    /// The event name / Backbone method name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Create => "create",
-            Method::Read => "read",
-            Method::Update => "update",
-            Method::Patch => "patch",
-            Method::Delete => "delete",
-        }
-    }
-
-    /// The method for an event name, if it is one.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Method::ALL.into_iter().find(|m| m.name() == name)
-    }
-}
 
 /// One request, transport-independent.
 #[derive(Debug, Clone)]
@@ -151,16 +111,18 @@ impl Api {
     /// whether a write was replayed from its request id (reads are never replayed). Callers
     /// go through [`crate::live::execute`], which also broadcasts the change.
     pub async fn execute(&self, request: Request) -> Result<Answer, ApiError> {
-        self.start(request, None).await
+        self.start(request, None, None).await
     }
 
     /// Starts a request in `lane`'s order, if it has one (see [`crate::order`]): it is
     /// validated now and, when it is a write that may go ahead, queued in the store now; the
-    /// future waits for its turn and its result.
+    /// future waits for its turn and its result. A write sent by the socket `origin` is
+    /// stored with it, for its broadcast (see [`Store::write_from`]).
     pub fn start(
         &self,
         request: Request,
         lane: Option<&Arc<Lane>>,
+        origin: Option<Origin>,
     ) -> Pin<Box<dyn Future<Output = Result<Answer, ApiError>> + Send + 'static>> {
         let planned = match self.plan(request) {
             Ok(planned) => planned,
@@ -210,10 +172,10 @@ impl Api {
             }
         };
         let Some(lane) = lane else {
-            let queued = store.write(write);
+            let queued = store.write_from(write, origin);
             return Box::pin(async move { Ok(answer(queued.await?)) });
         };
-        let (ticket, turn) = lane.write(move || store.write(write));
+        let (ticket, turn) = lane.write(move || store.write_from(write, origin));
         Box::pin(async move {
             let queued = turn.await.ok_or_else(ApiError::internal)?;
             let applied = queued.await;

@@ -124,6 +124,13 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// A dotted host name (`app.example.com`) requests may call this server by while
+    /// authentication is off, besides IP addresses, single-label names (`localhost`),
+    /// `*.localhost` and the hosts of --allowed-origin (a guard against DNS rebinding);
+    /// repeatable; `*` allows all.
+    #[arg(long = "allowed-host", env = "ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// A collection prefix under the api prefix (`/api/public`) whose shared documents (those
     /// stored with authentication off) every user may read and none may write; repeatable.
     #[arg(long = "public-prefix", env = "PUBLIC_PREFIXES", value_delimiter = ',')]

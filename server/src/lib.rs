@@ -13,20 +13,24 @@
 pub mod access;
 pub mod api;
 pub mod auth;
+pub mod build_error;
 pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod demo_token;
+pub mod dispatch;
 pub mod endpoint;
 pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod live;
+pub mod method;
 pub mod namespaces;
 pub mod order;
 pub mod origin;
 pub mod public;
 pub mod reads;
+pub mod rebinding;
 pub mod rest;
 pub mod serve;
 pub mod socket;
@@ -43,6 +47,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::{SocketIo, TransportType};
 
 use crate::api::Api;
+pub use crate::build_error::BuildError;
 use crate::config::Config;
 use crate::store::Store;
 
@@ -81,7 +86,7 @@ impl IoHandle {
 }
 
 /// Builds the app for `config` over `store`, one node on its own (socket.io's local adapter).
-pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, String> {
+pub fn build(config: &Config, store: Arc<dyn Store>) -> Result<Server, BuildError> {
     let (api, access) = api_and_access(config, &store)?;
     let builder = SocketIo::builder()
         .with_state(api.clone())
@@ -109,12 +114,10 @@ pub async fn build_cluster(
     config: &Config,
     store: Arc<dyn Store>,
     adapter_url: &str,
-) -> Result<Server, String> {
+) -> Result<Server, BuildError> {
     let (api, access) = api_and_access(config, &store)?;
     let stats = Arc::new(cluster::BusStats::default());
-    let driver = cluster::BusDriver::connect(adapter_url, stats.clone())
-        .await
-        .map_err(|e| e.to_string())?;
+    let driver = cluster::BusDriver::connect(adapter_url, stats.clone()).await?;
     let adapter = socketioxide_redis::RedisAdapterCtr::new_with_driver(
         driver,
         socketioxide_redis::RedisAdapterConfig::new().with_stream_buffer(cluster::INCOMING_BUFFER),
@@ -134,7 +137,10 @@ pub async fn build_cluster(
             .with(access::authenticate),
     )
     .await
-    .map_err(|e| format!("subscribing to redis at {adapter_url}: {e}"))?;
+    .map_err(|e| BuildError::Subscribe {
+        url: adapter_url.to_owned(),
+        reason: e.to_string(),
+    })?;
     Ok(Server {
         router,
         io: IoHandle(Box::new(io)),
@@ -145,14 +151,15 @@ pub async fn build_cluster(
 fn api_and_access(
     config: &Config,
     store: &Arc<dyn Store>,
-) -> Result<(Api, access::Access), String> {
+) -> Result<(Api, access::Access), BuildError> {
     let prefix = config.prefix();
-    endpoint::validate_prefix(&prefix)?;
-    let public = public::PublicPrefixes::new(&config.public_prefixes, &prefix)?;
+    endpoint::validate_prefix(&prefix).map_err(BuildError::Prefix)?;
+    let public = public::PublicPrefixes::new(&config.public_prefixes, &prefix)
+        .map_err(BuildError::PublicPrefix)?;
     let api = Api::new(store.clone(), prefix)
         .with_public(public)
         .with_read_bounds(config.max_read, config.max_read_bytes);
-    let access = access::Access::from_config(config)?;
+    let access = access::Access::from_config(config).map_err(BuildError::Access)?;
     Ok((api, access))
 }
 
@@ -164,9 +171,9 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     api: Api,
     access: access::Access,
     builder: socketioxide::SocketIoBuilder<A>,
-) -> Result<(Router, SocketIo<A>), String> {
+) -> Result<(Router, SocketIo<A>), BuildError> {
     let prefix = api.prefix().to_owned();
-    let origins = origin::OriginPolicy::new(&config.allowed_origins)?;
+    let origins = origin::OriginPolicy::new(&config.allowed_origins).map_err(BuildError::Origin)?;
     let max_message = config.max_message_bytes();
     let (layer, io) = builder
         // socketioxide's default of 128 queued packets per socket is less than one client's
@@ -181,12 +188,16 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         .transports([TransportType::Websocket])
         .build_layer();
     api.live().attach(io.clone());
+    if let Some(feed) = api.store().changes() {
+        api.live().follow(feed);
+    }
     let namespaces = namespaces::Namespaces::new(
         &config.namespaces,
         config.dynamic_namespaces,
         config.max_namespaces,
-    )?;
-    namespaces.declare(&io)?;
+    )
+    .map_err(BuildError::Namespaces)?;
+    namespaces.declare(&io).map_err(BuildError::Namespaces)?;
     api.live().set_namespaces(namespaces);
     let www = config.www.clone().unwrap_or_else(static_files::default_www);
     let mut rest = rest::router(
@@ -201,10 +212,16 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     if let (true, Some(auth)) = (config.demo_tokens, access.auth()) {
         rest = rest.merge(demo_token::router(auth.clone()));
     }
-    let router = rest
-        .merge(live::stats_router(api))
-        .merge(static_files::router(&www))
-        .layer(layer);
-    let router = origin::protect(router, origins, &prefix);
+    let router =
+        rest
+            // With authentication on, the server's counts are for signed-in users only.
+            .merge(live::stats_router(api.live().clone()).layer(
+                axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),
+            ))
+            .merge(static_files::router(&www))
+            .layer(layer);
+    let hosts = rebinding::HostPolicy::from_config(config, access.auth().is_some())
+        .map_err(BuildError::Host)?;
+    let router = origin::protect(router, origins, hosts, &prefix);
     Ok((router, io))
 }

@@ -10,12 +10,18 @@
 //! the stored model (for `deleted`, `{"id": …}`). A socket write is not echoed
 //! to the socket that made it (it has its reply); a write replayed from a known request id is
 //! not broadcast again. With authentication on, rooms are per user and collection ([`room`]):
-//! nobody hears another user's writes. Broadcasts go through socketioxide rooms in every namespace, so an
-//! adapter that spans several nodes (Redis) carries them without changes here.
+//! nobody hears another user's writes. Broadcasts go through socketioxide rooms in every
+//! namespace.
 //!
-//! `subscribe`/`unsubscribe` are answered like the Backbone methods: through the ack
-//! (`[null, {"endPoint": "/api/todos"}]`) or, without an ack id, by emitting
-//! `subscribe:<endPoint>` (`unsubscribe:<endPoint>`) back, errors as `{"error": {…}}`.
+//! Who broadcasts depends on the store. With one that carries its writes' changes
+//! ([`Store::changes`], PostgreSQL), every node emits each committed write, from any node, to
+//! its own sockets, as the database's feed delivers it ([`Live::follow`]): once, in commit
+//! order, and also when the writing node died right after COMMIT. Otherwise (SQLite) the
+//! writing node broadcasts after the write, through the adapter (Redis reaches other nodes).
+//!
+//! [`Store::changes`]: crate::store::Store::changes
+//!
+//! The `subscribe`/`unsubscribe` handlers are socket.io handlers ([`crate::socket`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,18 +32,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
+use socketioxide::extract::SocketRef;
 use socketioxide::socket::Sid;
 use socketioxide::{BroadcastError, SocketIo};
+use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::api::{Answer, Api, Method, Request};
 use crate::cluster::BusStats;
 use crate::endpoint::Endpoint;
-use crate::error::ApiError;
-use crate::identity::Identity;
-use crate::namespaces::Namespaces;
-use crate::order::Lane;
-use crate::socket::{reply, AckId, Args};
+use crate::method::Method;
+use crate::store::change::{Change, Origin};
 
 /// Path of the JSON counters of this process (outside the api prefix).
 pub const STATS_PATH: &str = "/_bss/stats";
@@ -53,7 +56,9 @@ pub struct Live {
 struct Inner {
     io: OnceLock<Box<dyn Broadcaster>>,
     bus: OnceLock<Arc<BusStats>>,
-    namespaces: OnceLock<Arc<Namespaces>>,
+    namespaces: OnceLock<Arc<dyn RoomTable>>,
+    /// Set when the store's change feed carries the broadcasts ([`Live::follow`]).
+    follows: OnceLock<()>,
     writes: AtomicU64,
     replays: AtomicU64,
     broadcasts: AtomicU64,
@@ -61,18 +66,26 @@ struct Inner {
     visits: AtomicU64,
 }
 
-/// The socket that made a write: left out of its broadcast.
-struct Origin {
-    ns: String,
-    sid: Sid,
+/// Which namespaces hold a room: the namespace table ([`crate::namespaces`]) as the
+/// broadcaster sees it.
+pub trait RoomTable: Send + Sync {
+    /// Notes that a socket of namespace `ns` joined `room`.
+    fn joined(&self, ns: &str, room: &str);
+    /// The namespaces a broadcast to `room` visits.
+    fn holding(&self, room: &str) -> Vec<String>;
+    /// Dynamic namespaces open now.
+    fn dynamic_count(&self) -> usize;
 }
 
 /// A socket.io handle of any adapter (local, or Redis across nodes), seen by the broadcaster.
 trait Broadcaster: Send + Sync {
     /// Sends `event` with `payload` to `room` in the namespaces `only` names (every
-    /// namespace when `None`), leaving out `origin`; resolves to the namespaces visited.
+    /// namespace when `None`), leaving out `origin`, to this node's sockets only when `local`;
+    /// resolves to the namespaces visited.
+    #[allow(clippy::too_many_arguments)]
     fn send<'a>(
         &'a self,
+        local: bool,
         only: Option<&'a [String]>,
         origin: Option<&'a Origin>,
         room: &'a str,
@@ -84,12 +97,14 @@ trait Broadcaster: Send + Sync {
 impl<A: Adapter> Broadcaster for SocketIo<A> {
     fn send<'a>(
         &'a self,
+        local: bool,
         only: Option<&'a [String]>,
         origin: Option<&'a Origin>,
         room: &'a str,
         event: &'static str,
         payload: &'a Value,
     ) -> Pin<Box<dyn Future<Output = usize> + Send + 'a>> {
+        let origin_sid = origin.and_then(|o| o.sid.parse::<Sid>().ok());
         Box::pin(async move {
             let nsps = match only {
                 Some(paths) => paths.iter().filter_map(|path| self.of(path)).collect(),
@@ -100,10 +115,13 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
                 // `broadcast()` on the writer's socket excludes that socket.
                 let writer = origin
                     .filter(|o| o.ns == ns.ns_path())
-                    .and_then(|o| ns.clone().get_socket(o.sid));
-                let ops = match &writer {
-                    Some(socket) => socket.broadcast().to(room.to_owned()),
-                    None => ns.clone().to(room.to_owned()),
+                    .and(origin_sid)
+                    .and_then(|sid| ns.clone().get_socket(sid));
+                let ops = match (&writer, local) {
+                    (Some(socket), false) => socket.broadcast().to(room.to_owned()),
+                    (Some(socket), true) => socket.broadcast().local().to(room.to_owned()),
+                    (None, false) => ns.clone().to(room.to_owned()),
+                    (None, true) => ns.clone().local().to(room.to_owned()),
                 };
                 match ops.emit(event, payload).await {
                     Ok(()) => {}
@@ -135,15 +153,73 @@ impl Live {
 
     /// Gives the broadcaster the namespace table, so a broadcast visits only the namespaces
     /// that may hold its room; until then it visits every namespace.
-    pub fn set_namespaces(&self, namespaces: Arc<Namespaces>) {
+    pub fn set_namespaces(&self, namespaces: Arc<dyn RoomTable>) {
         let _ = self.inner.namespaces.set(namespaces);
     }
 
-    /// Notes that `socket` joined `room` (see [`Namespaces::joined`]).
-    fn joined<A: Adapter>(&self, socket: &SocketRef<A>, room: &str) {
+    /// Notes that `socket` joined `room` (see [`RoomTable::joined`]).
+    pub fn joined<A: Adapter>(&self, socket: &SocketRef<A>, room: &str) {
         if let Some(namespaces) = self.inner.namespaces.get() {
             namespaces.joined(socket.ns(), room);
         }
+    }
+
+    /// Broadcasts every change of `feed` (the store's, see [`Store::changes`]) to this node's
+    /// sockets, and from now on leaves writes made here to the feed too.
+    ///
+    /// [`Store::changes`]: crate::store::Store::changes
+    pub fn follow(&self, mut feed: UnboundedReceiver<Change>) {
+        let _ = self.inner.follows.set(());
+        let live = self.clone();
+        tokio::spawn(async move {
+            while let Some(change) = feed.recv().await {
+                live.relay(change).await;
+            }
+        });
+    }
+
+    /// Emits one change of the feed to this node's subscribers.
+    async fn relay(&self, change: Change) {
+        let Some(method) = Method::from_name(&change.method) else {
+            tracing::error!(method = change.method, "change feed: unknown method");
+            return;
+        };
+        let endpoint = match method {
+            Method::Create => Endpoint::Collection(change.collection),
+            _ => Endpoint::Model {
+                collection: change.collection,
+                id: change.id,
+            },
+        };
+        let (event, payload) = self::change(method, &endpoint, &change.item);
+        let room = room(&change.owner, endpoint.collection());
+        self.publish(true, change.origin.as_ref(), &room, event, &payload)
+            .await;
+    }
+
+    /// Counts a write answered from its request id: it is not broadcast again.
+    pub fn replayed(&self) {
+        self.inner.replays.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a committed write of `owner` to `endpoint` and broadcasts it (`value` is the
+    /// stored model) to its collection's room, leaving out `origin` — unless the store's change
+    /// feed broadcasts it ([`Live::follow`]).
+    pub async fn committed(
+        &self,
+        origin: Option<&Origin>,
+        owner: &str,
+        method: Method,
+        endpoint: &Endpoint,
+        value: &Value,
+    ) {
+        self.inner.writes.fetch_add(1, Ordering::Relaxed);
+        if self.inner.follows.get().is_some() {
+            return;
+        }
+        let (event, payload) = change(method, endpoint, value);
+        let room = room(owner, endpoint.collection());
+        self.publish(false, origin, &room, event, &payload).await;
     }
 
     /// Adds the bus between nodes' counters to [`Live::stats`] (several nodes only).
@@ -170,9 +246,11 @@ impl Live {
     }
 
     /// Sends `event` with `payload` to the `room` of every namespace holding it (see
-    /// [`Namespaces::holding`]), leaving out `origin`.
+    /// [`RoomTable::holding`]), leaving out `origin`; to this node's sockets only when
+    /// `local`.
     async fn publish(
         &self,
+        local: bool,
         origin: Option<&Origin>,
         room: &str,
         event: &'static str,
@@ -181,61 +259,20 @@ impl Live {
         let Some(io) = self.inner.io.get() else {
             return;
         };
-        // With several nodes, a room may be held in a dynamic namespace on another node only:
-        // then every namespace this node has is visited (at most --max-namespaces of them).
+        // Sent through the bus to several nodes, a room may be held in a dynamic namespace on
+        // another node only: then every namespace this node has is visited (at most
+        // --max-namespaces of them). Sent locally, this node's table is enough.
         let only = match self.inner.bus.get() {
-            Some(_) => None,
-            None => self.inner.namespaces.get().map(|n| n.holding(room)),
+            Some(_) if !local => None,
+            _ => self.inner.namespaces.get().map(|n| n.holding(room)),
         };
-        let visited = io.send(only.as_deref(), origin, room, event, payload).await;
+        let visited = io
+            .send(local, only.as_deref(), origin, room, event, payload)
+            .await;
         self.inner
             .visits
             .fetch_add(visited as u64, Ordering::Relaxed);
         self.inner.broadcasts.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Runs `request` through `api` and, when it committed a new write, broadcasts the change to
-/// the collection's room (without `origin`, the socket that sent it, if any). A write replayed
-/// from its request id is counted and logged, never broadcast twice.
-///
-/// The request is started at once, in `lane`'s order (see [`crate::order`]); the future
-/// finishes it.
-pub fn execute<A: Adapter>(
-    api: &Api,
-    request: Request,
-    origin: Option<&SocketRef<A>>,
-    lane: Option<&Arc<Lane>>,
-) -> impl Future<Output = Result<Answer, ApiError>> + Send + 'static {
-    let method = request.method;
-    let owner = request.identity.owner.clone();
-    let endpoint = request.endpoint.clone();
-    let request_id = request.request_id.clone();
-    let started = api.start(request, lane);
-    let api = api.clone();
-    let origin = origin.map(|socket| Origin {
-        ns: socket.ns().to_owned(),
-        sid: socket.id,
-    });
-    async move {
-        let applied = started.await?;
-        if method == Method::Read {
-            return Ok(applied);
-        }
-        let live = api.live();
-        if applied.replayed {
-            live.inner.replays.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(request_id = request_id.as_deref(), %endpoint, "dedupe hit: write replayed");
-            return Ok(applied);
-        }
-        live.inner.writes.fetch_add(1, Ordering::Relaxed);
-        // `api.start` accepted the endpoint, so it parses.
-        if let Ok(parsed) = Endpoint::parse(&endpoint, api.prefix()) {
-            let (event, payload) = change(method, &parsed, &applied.value);
-            let room = room(&owner, parsed.collection());
-            live.publish(origin.as_ref(), &room, event, &payload).await;
-        }
-        Ok(applied)
     }
 }
 
@@ -270,64 +307,12 @@ pub fn change(method: Method, endpoint: &Endpoint, value: &Value) -> (&'static s
     (event, payload)
 }
 
-/// Registers `subscribe` and `unsubscribe` on a connecting socket.
-pub fn register<A: Adapter>(socket: &SocketRef<A>) {
-    socket.on("subscribe", on_subscription::<A>);
-    socket.on("unsubscribe", on_subscription::<A>);
-}
-
-async fn on_subscription<A: Adapter>(
-    socket: SocketRef<A>,
-    Event(event): Event,
-    AckId(ack_id): AckId,
-    ack: AckSender<A>,
-    State(api): State<Api>,
-    Extension(identity): Extension<Identity>,
-    Args(args, _): Args,
-) {
-    let (reply_event, result) = match subscription_endpoint(args) {
-        Ok(endpoint) => {
-            let reply_event = format!("{event}:{endpoint}");
-            let result = match Endpoint::parse(&endpoint, api.prefix()) {
-                Ok(Endpoint::Collection(collection)) => {
-                    let room = room(&identity.owner, &collection);
-                    if event == "subscribe" {
-                        api.live().joined(&socket, &room);
-                        socket.join(room);
-                    } else {
-                        socket.leave(room);
-                    }
-                    Ok(json!({ "endPoint": collection }))
-                }
-                Ok(Endpoint::Model { .. }) => Err(ApiError::bad_request(format!(
-                    "{event} needs a collection endPoint"
-                ))),
-                Err(error) => Err(error),
-            };
-            (Some(reply_event), result)
-        }
-        Err(error) => (None, Err(error)),
-    };
-    reply(&socket, ack_id, ack, reply_event.as_deref(), result);
-}
-
-/// `signature.endPoint` of the single `{signature}` argument.
-fn subscription_endpoint(args: Option<Vec<Value>>) -> Result<String, ApiError> {
-    let arg = args.and_then(|args| args.into_iter().next());
-    match arg.as_ref().and_then(|a| a.pointer("/signature/endPoint")) {
-        Some(Value::String(endpoint)) => Ok(endpoint.clone()),
-        _ => Err(ApiError::bad_request(
-            "expected {\"signature\":{\"endPoint\":\"<collection>\"}}",
-        )),
-    }
-}
-
 /// `GET /_bss/stats`: this process's [`Live::stats`] counters.
-pub fn stats_router(api: Api) -> Router {
+pub fn stats_router(live: Live) -> Router {
     Router::new().route(
         STATS_PATH,
         get(move || {
-            let stats = api.live().stats();
+            let stats = live.stats();
             async move { Json(stats) }
         }),
     )
@@ -361,19 +346,5 @@ mod tests {
             ("created", &json!("/api/todos"))
         );
         assert_eq!(change(Method::Update, &model, &json!({})).0, "updated");
-    }
-
-    #[test]
-    fn subscriptions_need_a_signature_endpoint() {
-        let ok = subscription_endpoint(Some(vec![json!({"signature": {"endPoint": "/api/x"}})]));
-        assert_eq!(ok.unwrap(), "/api/x");
-        for bad in [
-            None,
-            Some(vec![]),
-            Some(vec![json!("x")]),
-            Some(vec![json!({"signature": {"endPoint": 5}})]),
-        ] {
-            assert_eq!(subscription_endpoint(bad).unwrap_err().status, 400);
-        }
     }
 }

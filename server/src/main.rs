@@ -53,9 +53,10 @@ async fn run(config: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot open {}: {e}", redacted(&config.db)))?;
     let Server { router, io, store } = match config.adapter.as_str() {
-        "local" => build(&config, store)?,
-        url => build_cluster(&config, store, url).await?,
-    };
+        "local" => build(&config, store),
+        url => build_cluster(&config, store, url).await,
+    }
+    .map_err(|e| e.to_string())?;
     // Hooked before "listening" is printed: a SIGTERM sent as soon as the server is ready
     // (a test, a supervisor) must shut it down gracefully, not kill it.
     let shutdown = shutdown_signal().map_err(|e| format!("cannot hook signals: {e}"))?;

@@ -218,3 +218,17 @@ impl Namespaces {
         self.state.lock().expect("namespaces").members.len()
     }
 }
+
+impl crate::live::RoomTable for Namespaces {
+    fn joined(&self, ns: &str, room: &str) {
+        Namespaces::joined(self, ns, room);
+    }
+
+    fn holding(&self, room: &str) -> Vec<String> {
+        Namespaces::holding(self, room)
+    }
+
+    fn dynamic_count(&self) -> usize {
+        Namespaces::dynamic_count(self)
+    }
+}

@@ -23,6 +23,7 @@ use axum::{Json, Router};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::error::ApiError;
+use crate::rebinding::HostPolicy;
 
 /// The origins allowed besides the server's own.
 #[derive(Debug, Clone, Default)]
@@ -107,15 +108,23 @@ impl OriginPolicy {
 #[derive(Clone)]
 struct Guard {
     policy: Arc<OriginPolicy>,
+    hosts: Arc<HostPolicy>,
     /// Path prefixes checked: socket.io's, the api prefix, `/_bss/`.
     guarded: Arc<Vec<String>>,
 }
 
-/// Wraps `router` (socket.io layer included) in the Origin check and, for listed origins, CORS.
-pub fn protect(router: Router, policy: OriginPolicy, api_prefix: &str) -> Router {
+/// Wraps `router` (socket.io layer included) in the Host check (see [`crate::rebinding`]), the
+/// Origin check and, for listed origins, CORS.
+pub fn protect(
+    router: Router,
+    policy: OriginPolicy,
+    hosts: HostPolicy,
+    api_prefix: &str,
+) -> Router {
     let cors = policy.cors();
     let guard = Guard {
         policy: Arc::new(policy),
+        hosts: Arc::new(hosts),
         guarded: Arc::new(vec![
             "/socket.io".into(),
             api_prefix.trim_end_matches('/').to_owned(),
@@ -136,8 +145,17 @@ async fn check_origin(State(guard): State<Guard>, request: Request, next: Next) 
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     });
     let headers = request.headers();
+    // An unreadable Host is no allowed name.
+    let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or(""));
+    if guarded && !guard.hosts.allows(host) {
+        tracing::info!(?host, path, "host refused");
+        let error = ApiError {
+            status: 403,
+            message: "host not allowed (see --allowed-host)".into(),
+        };
+        return (StatusCode::FORBIDDEN, Json(error)).into_response();
+    }
     if let (true, Some(origin)) = (guarded, headers.get(header::ORIGIN)) {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
         let allowed = origin
             .to_str()
             .is_ok_and(|origin| guard.policy.allows(origin, host));

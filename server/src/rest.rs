@@ -137,7 +137,7 @@ async fn respond(
         request_id,
         identity,
     };
-    let answer = crate::live::execute(
+    let answer = crate::dispatch::execute(
         api,
         request,
         None::<&socketioxide::extract::SocketRef>,

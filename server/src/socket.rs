@@ -5,6 +5,11 @@
 //!
 //! Events that are not Backbone methods get a 400 the same way; when a reply event name cannot
 //! be formed (no `signature.endPoint`), the error is emitted as an `error` event.
+//!
+//! `subscribe`/`unsubscribe` (live collections, see [`crate::live`]) are answered like the
+//! Backbone methods: through the ack (`[null, {"endPoint": "/api/todos"}]`) or, without an ack
+//! id, by emitting `subscribe:<endPoint>` (`unsubscribe:<endPoint>`) back, errors as
+//! `{"error": {…}}`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -19,8 +24,10 @@ use socketioxide::socket::Socket;
 
 use crate::api::{Api, Method, Request};
 use crate::conn::Conn;
+use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::identity::Identity;
+use crate::live::room;
 use crate::order::Lane;
 use crate::reads::Payload;
 
@@ -104,7 +111,7 @@ pub async fn register_handlers<A: Adapter>(socket: SocketRef<A>) -> Result<(), I
             },
         );
     }
-    crate::live::register(&socket);
+    register_subscriptions(&socket);
     socket.on_fallback(on_unknown::<A>);
     Ok(())
 }
@@ -127,7 +134,7 @@ fn start_request<A: Adapter>(
     lane: &Arc<Lane>,
 ) -> Result<(String, Running), (Option<String>, ApiError)> {
     let (request, reply_event) = parse_request(method, args, identity)?;
-    let running = crate::live::execute(api, request, Some(socket), Some(lane));
+    let running = crate::dispatch::execute(api, request, Some(socket), Some(lane));
     Ok((
         reply_event,
         Box::pin(async move {
@@ -277,4 +284,76 @@ fn parse_request(
         identity,
     };
     Ok((request, reply_event))
+}
+
+/// Registers `subscribe` and `unsubscribe` (live collections, see [`crate::live`]) on a
+/// connecting socket.
+pub fn register_subscriptions<A: Adapter>(socket: &SocketRef<A>) {
+    socket.on("subscribe", on_subscription::<A>);
+    socket.on("unsubscribe", on_subscription::<A>);
+}
+
+async fn on_subscription<A: Adapter>(
+    socket: SocketRef<A>,
+    Event(event): Event,
+    AckId(ack_id): AckId,
+    ack: AckSender<A>,
+    State(api): State<Api>,
+    Extension(identity): Extension<Identity>,
+    Args(args, _): Args,
+) {
+    let (reply_event, result) = match subscription_endpoint(args) {
+        Ok(endpoint) => {
+            let reply_event = format!("{event}:{endpoint}");
+            let result = match Endpoint::parse(&endpoint, api.prefix()) {
+                Ok(Endpoint::Collection(collection)) => {
+                    let room = room(&identity.owner, &collection);
+                    if event == "subscribe" {
+                        api.live().joined(&socket, &room);
+                        socket.join(room);
+                    } else {
+                        socket.leave(room);
+                    }
+                    Ok(json!({ "endPoint": collection }))
+                }
+                Ok(Endpoint::Model { .. }) => Err(ApiError::bad_request(format!(
+                    "{event} needs a collection endPoint"
+                ))),
+                Err(error) => Err(error),
+            };
+            (Some(reply_event), result)
+        }
+        Err(error) => (None, Err(error)),
+    };
+    reply(&socket, ack_id, ack, reply_event.as_deref(), result);
+}
+
+/// `signature.endPoint` of the single `{signature}` argument.
+fn subscription_endpoint(args: Option<Vec<Value>>) -> Result<String, ApiError> {
+    let arg = args.and_then(|args| args.into_iter().next());
+    match arg.as_ref().and_then(|a| a.pointer("/signature/endPoint")) {
+        Some(Value::String(endpoint)) => Ok(endpoint.clone()),
+        _ => Err(ApiError::bad_request(
+            "expected {\"signature\":{\"endPoint\":\"<collection>\"}}",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_need_a_signature_endpoint() {
+        let ok = subscription_endpoint(Some(vec![json!({"signature": {"endPoint": "/api/x"}})]));
+        assert_eq!(ok.unwrap(), "/api/x");
+        for bad in [
+            None,
+            Some(vec![]),
+            Some(vec![json!("x")]),
+            Some(vec![json!({"signature": {"endPoint": 5}})]),
+        ] {
+            assert_eq!(subscription_endpoint(bad).unwrap_err().status, 400);
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! exits non-zero with one clear line; lost at run time, requests fail with 503
 //! `{status, message}` over the socket and REST, sockets stay connected, and everything works
 //! again (a request refused during the outage may be retried with its requestId) once the
-//! database is back.
+//! database is back, live broadcasts included (the change feed listens again).
 
 mod common;
 mod services;
@@ -55,11 +55,21 @@ async fn a_lost_database_is_503_until_it_returns() {
     let url = pg.create_database("faults");
     let server = ServerProcess::start(Path::new(&url), &[]);
     let mut c = Client::connect(server.port).await;
+    let mut watcher = Client::connect(server.port).await;
+    let subscribed = watcher.ok("subscribe", req("/api/items", None)).await;
+    assert_eq!(subscribed, json!({"endPoint": "/api/items"}));
     let first = c
         .ok("create", req("/api/items", Some(json!({"n": 1}))))
         .await;
     assert_eq!(first, json!({"id": 1, "n": 1}));
     assert_eq!(rest_post(&server, "rest-1").await.0, 201);
+    for n in [1, 2] {
+        let (event, payload) = watcher.next_event().await;
+        assert_eq!(
+            (event.as_str(), &payload["item"]["id"]),
+            ("created", &json!(n))
+        );
+    }
 
     pg.stop();
     let refused = c
@@ -93,6 +103,15 @@ async fn a_lost_database_is_503_until_it_returns() {
         .await;
     assert_eq!(retried, json!({"id": 3, "n": 2}));
     assert_eq!(rest_post(&server, "rest-outage").await.0, 201);
+    // The feed's connection was lost with the database: it listens again (catching up on
+    // what committed before), so both writes since are broadcast, once each, in order.
+    for n in [3, 4] {
+        let (event, payload) = watcher.next_event().await;
+        assert_eq!(
+            (event.as_str(), &payload["item"]["id"]),
+            ("created", &json!(n))
+        );
+    }
     let all = c.ok("read", req("/api/items", None)).await;
     assert_eq!(all.as_array().unwrap().len(), 4, "{all}");
     server.stop();

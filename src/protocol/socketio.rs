@@ -99,12 +99,14 @@ pub fn parse(text: &str, complete: bool) -> Result<Header, ProtocolError> {
     }
     let mut namespace = "/";
     if b.get(at) == Some(&b'/') {
-        let end = match text[at..].find(',') {
+        let comma = b.get(at..).and_then(|r| r.iter().position(|&c| c == b','));
+        let end = match comma {
             Some(i) => at + i,
             None if complete => text.len(),
             None => return Err(ProtocolError::Truncated),
         };
-        namespace = &text[at..end];
+        // `/` and `,` are ASCII: both ends are char boundaries.
+        namespace = text.get(at..end).unwrap_or_default();
         at = (end + 1).min(text.len());
     }
     let (ack_id, after) = read_number(text, at)?;
@@ -157,16 +159,15 @@ pub fn head(kind: SioKind, namespace: &str, ack_id: Option<u64>) -> String {
 
 /// The decimal number at `at`, if any, and where it ends.
 fn read_number(text: &str, at: usize) -> Result<(Option<u64>, usize), ProtocolError> {
-    let digits = text.as_bytes()[at.min(text.len())..]
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .count();
+    let rest = text.get(at..).unwrap_or_default();
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
         return Ok((None, at));
     }
-    let id = text[at..at + digits]
-        .parse::<u64>()
-        .map_err(|_| ProtocolError::AckIdOverflow)?;
+    let id = rest
+        .get(..digits)
+        .and_then(|d| d.parse::<u64>().ok())
+        .ok_or(ProtocolError::AckIdOverflow)?;
     Ok((Some(id), at + digits))
 }
 
@@ -177,7 +178,7 @@ fn read_event_name(text: &str, at: usize, complete: bool) -> Result<String, Prot
     } else {
         ProtocolError::Truncated
     };
-    let body = &text[at..];
+    let body = text.get(at..).unwrap_or_default();
     let Some(after_bracket) = body.strip_prefix('[') else {
         return Err(if body.is_empty() {
             short

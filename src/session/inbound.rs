@@ -44,7 +44,7 @@ impl<P: Payload> Session<P> {
         };
         match kind {
             EioKind::Open if self.state == State::Opening => {
-                let body = frame.rest(&head[..1]);
+                let body = frame.rest(head.get(..1).unwrap_or_default());
                 match body.decode::<OpenInfo>().filter(|o| !o.sid.is_empty()) {
                     Some(info) => self.on_open_packet(now, info),
                     None => self.malformed(now, ProtocolError::UnexpectedPayload),
@@ -66,16 +66,17 @@ impl<P: Payload> Session<P> {
                 self.malformed(now, ProtocolError::UnexpectedPayload)
             }
             EioKind::Message => {
-                let mut header = socketio::parse(&head[1..], complete);
+                // The type character `4` is ASCII: slicing after it cannot fail.
+                let mut header = socketio::parse(head.get(1..).unwrap_or_default(), complete);
                 if header == Err(ProtocolError::Truncated) && !complete {
                     (head, complete) = frame.head(usize::MAX);
-                    header = socketio::parse(&head[1..], complete);
+                    header = socketio::parse(head.get(1..).unwrap_or_default(), complete);
                 }
                 match header {
                     Ok(header) => {
-                        let body = header
-                            .has_body
-                            .then(|| frame.rest(&head[..1 + header.body_at]));
+                        let body = header.has_body.then(|| {
+                            frame.rest(head.get(..1 + header.body_at).unwrap_or_default())
+                        });
                         self.on_packet(now, header, body);
                     }
                     Err(e) => self.malformed(now, e),
@@ -127,7 +128,10 @@ impl<P: Payload> Session<P> {
                     .decode::<Refusal>()
                     .map(|r| r.message)
                     .or_else(|| body.decode::<String>());
-                let error = ConnectError::Refused(body.clone());
+                let error = ConnectError::Refused {
+                    body: body.clone(),
+                    message: message.clone(),
+                };
                 self.push(Effect::Lifecycle(Lifecycle::ConnectError(error)));
                 self.push(Effect::Lifecycle(Lifecycle::Error(
                     "connection refused by the server",
@@ -147,6 +151,13 @@ impl<P: Payload> Session<P> {
             }
             SioKind::Disconnect if self.state == State::Connected => {
                 self.push(Effect::CloseSocket);
+                if self.config.auth_provider {
+                    // As at a token's expiry: a fresh auth payload may be let in again, so
+                    // the session reconnects and re-sends what was unanswered, as after a
+                    // dropped transport (a CONNECT refused again ends it: see `refused`).
+                    self.lost(now, "io server disconnect");
+                    return;
+                }
                 self.push(Effect::Lifecycle(Lifecycle::Disconnect(
                     "io server disconnect",
                 )));

@@ -17,7 +17,10 @@
 //! dead. A dropped transport schedules a reconnection ([`crate::backoff`]) and requests that
 //! were sent but not answered are sent again after it (same payload, so the same
 //! `signature.requestId`, with a new ack id). A server DISCONNECT (`41`) or a CONNECT_ERROR
-//! ends the session: pending requests fail.
+//! ends the session: pending requests fail. When the auth payload is computed per connection
+//! ([`Config::auth_provider`]) both are followed by a reconnection instead, with a fresh
+//! payload: a DISCONNECT (a token's expiry) as a dropped transport is, unanswered requests
+//! kept; a CONNECT_ERROR failing what was waiting.
 //!
 //! Every per-request operation is O(1) or O(log n) in the number of pending requests: the
 //! table is keyed by id, deadlines sit in an ordered set, and queues are FIFOs.
@@ -28,6 +31,8 @@ mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_auth;
 #[cfg(test)]
 mod tests_connection;
 #[cfg(test)]

@@ -127,9 +127,10 @@ fn connect_error_fails_pending_requests_and_does_not_reconnect() {
     assert_eq!(
         fx,
         [
-            Effect::Lifecycle(Lifecycle::ConnectError(ConnectError::Refused(
-                r#"{"message":"Not authorized"}"#.into()
-            ))),
+            Effect::Lifecycle(Lifecycle::ConnectError(ConnectError::Refused {
+                body: r#"{"message":"Not authorized"}"#.into(),
+                message: Some("Not authorized".into()),
+            })),
             Effect::Lifecycle(Lifecycle::Error("connection refused by the server")),
             Effect::CloseSocket,
             Effect::Settle {

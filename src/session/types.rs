@@ -20,7 +20,8 @@ pub struct Config<P> {
     pub auth: Option<P>,
     /// Whether the auth payload is computed anew for every connection attempt (the app's
     /// `auth` is a function): the session asks with [`Effect::Authorize`] and waits for
-    /// [`super::Session::set_auth`]; a refused CONNECT is then retried.
+    /// [`super::Session::set_auth`]; a refused CONNECT is then retried, and a server
+    /// DISCONNECT (as at a token's expiry) is followed by a reconnection.
     pub auth_provider: bool,
     /// How the server answers requests.
     pub replies: ReplyMode,
@@ -188,8 +189,13 @@ pub enum Lifecycle<P> {
 /// Why a connection attempt failed, for `connect_error`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectError<P> {
-    /// The server refused the namespace: its CONNECT_ERROR body (`{"message", "data"?}`).
-    Refused(P),
+    /// The server refused the namespace.
+    Refused {
+        /// Its CONNECT_ERROR body (`{"message", "data"?}`, or a string), unread.
+        body: P,
+        /// The message in it, decoded.
+        message: Option<String>,
+    },
     /// The transport failed or timed out (`"transport close"`, `"timeout"`, …).
     Transport(&'static str),
 }

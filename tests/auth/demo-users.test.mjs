@@ -3,7 +3,7 @@
 // show that user's todos, and a todo added in one of them appears live in the other, and never
 // in the other user's. A page with no user shows the "sign in as" box and signs in through it;
 // the XHR transport sends the token too. (A page whose token expires and reconnects with a
-// fresh one needs the client's function-form `auth`: not covered here.)
+// fresh one: token-expiry.test.mjs; the XHR fallback's token: fallback-auth.test.mjs.)
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

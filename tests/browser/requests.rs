@@ -373,13 +373,14 @@ async fn ctx_names_the_reply_in_event_mode() {
 #[wasm_bindgen_test]
 async fn err_values_javascript_reads_as_falsy_are_successes() {
     use crate::session::Reply;
-    use crate::xhr::Call;
-    use js_sys::JsString;
+    use crate::xhr::{Call, Function2};
+    use js_sys::{Function, JsString};
     // `if (err)` as the JS engine reads the parsed ACK: 0.0, -0.0, 0e0 and 1e-400 are 0.
     let falsy = ["0.0", "-0.0", "0e0", "1e-400", "false", "\"\"", "null"];
+    let no_abort: Function2 = Function::new_no_args("").unchecked_into();
     for err in falsy {
         let rec = recorder(&JsValue::UNDEFINED);
-        let call = Call::new(&get(&rec, "options"), || {});
+        let call = Call::new(&get(&rec, "options"), 0, &no_abort);
         let xhr = call.xhr();
         let raw = format!(r#"[{err},{{"a":1}}]"#);
         call.settle(Ok(Reply::Ack(JsString::from(raw.as_str()))));
@@ -397,7 +398,7 @@ async fn err_values_javascript_reads_as_falsy_are_successes() {
         ("[]", 500.0),
     ] {
         let rec = recorder(&JsValue::UNDEFINED);
-        let call = Call::new(&get(&rec, "options"), || {});
+        let call = Call::new(&get(&rec, "options"), 0, &no_abort);
         let xhr = call.xhr();
         let raw = format!("[{err},1]");
         call.settle(Ok(Reply::Ack(JsString::from(raw.as_str()))));

@@ -35,16 +35,22 @@ export function makeWww(dir, pages) {
   return www;
 }
 
-// Starts bss-server on a free loopback port over `db` (serving `www`, default the repo's);
-// resolves with {url, port, pid, dedupeHits(), kill(), stop()} once it printed its address.
-export function startServer(db, www = join(repo, 'www')) {
-  const child = spawn(serverBinary(), ['--port', '0', '--host', '127.0.0.1', '--db', db, '--www', www], {
+// Starts bss-server on a free loopback port over `db` (serving `www`, default the repo's, with
+// extra flags `args`); resolves with {url, port, pid, dedupeHits(), expiries(), kill(), stop()}
+// once it printed its address. `expiries()` counts sockets disconnected at their token's exp.
+export function startServer(db, www = join(repo, 'www'), args = []) {
+  const child = spawn(serverBinary(), ['--port', '0', '--host', '127.0.0.1', '--db', db, '--www', www, ...args], {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, RUST_LOG: 'warn,backbone_socket_sync_server::live=info', NO_COLOR: '1' },
+    env: {
+      ...process.env,
+      RUST_LOG: 'warn,backbone_socket_sync_server::live=info,backbone_socket_sync_server::access=info',
+      NO_COLOR: '1',
+    },
   });
   children.add(child);
   let hits = 0;
+  let expiries = 0;
   let err = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk) => {
@@ -53,6 +59,7 @@ export function startServer(db, www = join(repo, 'www')) {
     err = lines.pop();
     for (const line of lines) {
       if (line.includes('dedupe hit')) hits++;
+      else if (line.includes('token expired')) expiries++;
       else if (/WARN|ERROR/.test(line)) process.stderr.write(`[bss-server] ${line}\n`);
     }
   });
@@ -79,6 +86,7 @@ export function startServer(db, www = join(repo, 'www')) {
         port: Number(match[2]),
         pid: child.pid,
         dedupeHits: () => hits,
+        expiries: () => expiries,
         // kill -9: no graceful shutdown, as a crash would be.
         async kill() {
           if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');

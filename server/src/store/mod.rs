@@ -10,6 +10,7 @@
 //! recorded result instead of applying it again, and refuses the same id for a different
 //! request ([`StoreError::RequestIdReused`]).
 
+pub mod change;
 pub mod open;
 pub mod postgres;
 pub mod rows;
@@ -131,6 +132,16 @@ impl WriteOp {
             WriteOp::Update { .. } => "update",
             WriteOp::Patch { .. } => "patch",
             WriteOp::Delete { .. } => "delete",
+        }
+    }
+
+    /// The collection path the write changes.
+    pub fn collection(&self) -> &str {
+        match self {
+            WriteOp::Create { collection, .. }
+            | WriteOp::Update { collection, .. }
+            | WriteOp::Patch { collection, .. }
+            | WriteOp::Delete { collection, .. } => collection,
         }
     }
 
@@ -267,6 +278,22 @@ pub trait Store: Send + Sync + 'static {
     /// ([`crate::order`]) relies on it: it calls `write` in each client's request order and
     /// lets a client's pipelined writes share a batch.
     fn write(&self, write: Write) -> StoreFuture<Applied>;
+
+    /// Like [`Store::write`], for a write sent by the socket `origin`, which its broadcast
+    /// leaves out. A store with a [`Store::changes`] feed carries `origin` in the write's
+    /// change; the default ignores it (the caller broadcasts).
+    fn write_from(&self, write: Write, origin: Option<change::Origin>) -> StoreFuture<Applied> {
+        let _ = origin;
+        self.write(write)
+    }
+
+    /// The committed writes of every node sharing the database, each once and in commit
+    /// order, when the store carries its writes' broadcasts itself (see [`change`]); `None`
+    /// (the default) when the caller must broadcast after each write. Started by the first
+    /// call, which takes the feed; later calls return `None`.
+    fn changes(&self) -> Option<change::ChangeFeed> {
+        None
+    }
 
     /// All of `owner`'s models of a collection matching `query`, in insertion order.
     fn read_collection(

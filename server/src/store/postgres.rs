@@ -18,10 +18,16 @@
 //! schema is created under an advisory lock so that nodes starting together do not race; every
 //! connection runs with `synchronous_commit = on`, so a reply means the write is durable.
 //!
+//! Broadcasts share their write's fate: each applied write's change is inserted into
+//! `bss_outbox` and NOTIFYed in its own savepoint, so PostgreSQL delivers it at COMMIT to
+//! every node's listener ([`listen`], [`Store::changes`]), even when the writing node dies
+//! right after COMMIT; a refused write or a batch that does not commit sends nothing.
+//!
 //! A database that goes away at run time makes requests fail with
 //! [`StoreError::Unavailable`] (503); the pool drops the broken connections and opens new ones
 //! once the database is back.
 
+mod listen;
 mod stream;
 mod write;
 
@@ -35,6 +41,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
+use super::change::{ChangeFeed, Origin};
 use super::rows::{JsonPage, Rows};
 use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Write};
 
@@ -74,15 +81,32 @@ CREATE TABLE IF NOT EXISTS bss_requests (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (scope, request_id)
 );
+CREATE TABLE IF NOT EXISTS bss_outbox (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL DEFAULT extract(epoch FROM now())::bigint
+);
 ";
 
-type Job = (Write, oneshot::Sender<Result<Applied, StoreError>>);
+type Job = (
+    Write,
+    Option<Origin>,
+    oneshot::Sender<Result<Applied, StoreError>>,
+);
 
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
     queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// This process's id in the changes it writes (see [`listen`]).
+    node: String,
+    /// What the change feed's listener connects with.
+    config: tokio_postgres::Config,
+    listener: Mutex<Option<JoinHandle<()>>>,
+    /// The last change committed before this store connected: the feed starts after it.
+    first_seq: i64,
+    feed_taken: std::sync::atomic::AtomicBool,
 }
 
 impl PostgresStore {
@@ -102,14 +126,36 @@ impl PostgresStore {
         let pool = new_pool(&config, POOL_SIZE)?;
         let write_pool = new_pool(&config, 1)?;
         create_schema(&write_pool).await?;
+        // Changes committed from now on are this node's to broadcast, whenever its listener
+        // starts (it catches up from here).
+        let first_seq = last_seq(&write_pool).await?;
+        let node = node_id();
         let (queue, jobs) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write::run_writer(write_pool, jobs, max_doc_bytes));
+        let writer = tokio::spawn(write::run_writer(
+            write_pool,
+            jobs,
+            max_doc_bytes,
+            node.clone(),
+        ));
         Ok(Self {
             pool,
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
+            node,
+            config,
+            listener: Mutex::new(None),
+            first_seq,
+            feed_taken: Default::default(),
         })
     }
+}
+
+/// A random id for this process, telling its own changes from other nodes' ones.
+fn node_id() -> String {
+    let mut bytes = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the system's random source");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A pool of at most `size` connections to `config`, waiting at most [`CONNECT_WAIT`] for one.
@@ -146,12 +192,27 @@ async fn create_schema(pool: &Pool) -> Result<(), StoreError> {
     tx.commit().await.map_err(pg_error)
 }
 
+/// The `seq` of the last change committed so far (0 for none).
+async fn last_seq(pool: &Pool) -> Result<i64, StoreError> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let row = client
+        .query_one("SELECT coalesce(max(seq), 0) FROM bss_outbox", &[])
+        .await
+        .map_err(pg_error)?;
+    Ok(row.get(0))
+}
+
 impl Store for PostgresStore {
     /// Queued now, in call order: the writer applies the queue in order.
     fn write(&self, write: Write) -> StoreFuture<Applied> {
+        self.write_from(write, None)
+    }
+
+    /// Queued like [`Store::write`]; `origin` is carried in the write's change.
+    fn write_from(&self, write: Write, origin: Option<Origin>) -> StoreFuture<Applied> {
         let (tx, rx) = oneshot::channel();
         let queued = match self.queue.lock().expect("queue").as_ref() {
-            Some(queue) => queue.send((write, tx)).is_ok(),
+            Some(queue) => queue.send((write, origin, tx)).is_ok(),
             None => false,
         };
         Box::pin(async move {
@@ -161,6 +222,23 @@ impl Store for PostgresStore {
             rx.await
                 .map_err(|_| StoreError::Internal("writer task stopped".into()))?
         })
+    }
+
+    /// Starts this node's listener (see [`listen`]).
+    fn changes(&self) -> Option<ChangeFeed> {
+        use std::sync::atomic::Ordering;
+        if self.feed_taken.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let (feed, changes) = mpsc::unbounded_channel();
+        let listener = tokio::spawn(listen::run(
+            self.config.clone(),
+            self.node.clone(),
+            self.first_seq,
+            feed,
+        ));
+        *self.listener.lock().expect("listener") = Some(listener);
+        Some(changes)
     }
 
     fn read_collection(
@@ -282,6 +360,9 @@ impl Store for PostgresStore {
         // pool refuses everything.
         self.queue.lock().expect("queue").take();
         let writer = self.writer.lock().expect("writer").take();
+        if let Some(listener) = self.listener.lock().expect("listener").take() {
+            listener.abort();
+        }
         let pool = self.pool.clone();
         Box::pin(async move {
             if let Some(writer) = writer {

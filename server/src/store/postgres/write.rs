@@ -1,15 +1,23 @@
 //! The writer task of the PostgreSQL store: batches of writes in call order, one transaction
 //! per batch behind the nodes' shared write lock, one savepoint per write (a refused write,
-//! 404 or 413, leaves neither its change nor its request claim), replies after COMMIT.
+//! 404 or 413, leaves neither its change nor its request claim), replies after COMMIT. An
+//! applied write also records and NOTIFYs its change in its savepoint (see [`super::listen`]).
 
 use deadpool_postgres::{Pool, Transaction};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
+use super::listen::{record, CHANNEL, INLINE_MAX};
 use super::{now_secs, parse_doc, pg_error, pool_error, Job, MAX_BATCH};
 use crate::ids::MAX_ID;
+use crate::store::change::Origin;
 use crate::store::{Applied, Object, StoreError, Write, WriteOp};
+
+/// Test fault point: with `BSS_FAULT_AFTER_COMMIT=N` in its environment, the process aborts
+/// right after its N-th committed batch, before it answers or broadcasts any write of it (the
+/// multi-node tests show that other nodes still broadcast those writes, once).
+const FAULT_AFTER_COMMIT: &str = "BSS_FAULT_AFTER_COMMIT";
 
 /// Key of the advisory lock every node's batch holds until it commits.
 const WRITE_LOCK: i64 = 0x6273_735f_7772_6974; // "bss_writ"
@@ -38,6 +46,15 @@ const UPDATE_DOC: &str =
     "UPDATE bss_documents SET doc = $4 WHERE owner = $1 AND collection = $2 AND id = $3";
 const DELETE_DOC: &str =
     "DELETE FROM bss_documents WHERE owner = $1 AND collection = $2 AND id = $3";
+/// Keeps a change under the next `seq` and NOTIFYs it (inline when small enough, else its
+/// `seq` alone), in one round trip.
+fn notify_change() -> String {
+    format!(
+        "WITH kept AS (INSERT INTO bss_outbox (payload) VALUES ($1::text) RETURNING seq)
+         SELECT pg_notify('{CHANNEL}', CASE WHEN octet_length($1::text) <= {INLINE_MAX}
+             THEN seq::text || ' ' || $1::text ELSE seq::text END) FROM kept"
+    )
+}
 
 /// The writer loop: wait for a write, take every write already queued (up to [`MAX_BATCH`]),
 /// apply them in order in one transaction, COMMIT, and only then answer them all. A batch that
@@ -46,7 +63,12 @@ pub(super) async fn run_writer(
     pool: Pool,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     max_doc_bytes: usize,
+    node: String,
 ) {
+    let notify = notify_change();
+    let mut fault_after: Option<u64> = std::env::var(FAULT_AFTER_COMMIT)
+        .ok()
+        .and_then(|n| n.parse().ok());
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -55,9 +77,24 @@ pub(super) async fn run_writer(
                 Err(_) => break,
             }
         }
-        let (writes, replies): (Vec<Write>, Vec<_>) = batch.into_iter().unzip();
-        match apply_batch(&pool, writes, max_doc_bytes).await {
+        let (writes, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|(write, origin, reply)| ((write, origin), reply))
+            .unzip();
+        let writer = Writer {
+            node: &node,
+            notify: &notify,
+            max_doc_bytes,
+        };
+        match writer.apply_batch(&pool, writes).await {
             Ok(results) => {
+                if let Some(n) = fault_after.as_mut() {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        eprintln!("bss-server: {FAULT_AFTER_COMMIT}: aborting after a commit");
+                        std::process::abort();
+                    }
+                }
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
@@ -75,67 +112,100 @@ pub(super) async fn run_writer(
     }
 }
 
-async fn apply_batch(
-    pool: &Pool,
-    batch: Vec<Write>,
+/// What every write of a batch is applied with.
+struct Writer<'a> {
+    /// This process's id, in its changes.
+    node: &'a str,
+    /// The statement that keeps and NOTIFYs a change ([`notify_change`]).
+    notify: &'a str,
     max_doc_bytes: usize,
-) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
-    let mut client = pool.get().await.map_err(pool_error)?;
-    let mut tx = client.transaction().await.map_err(pg_error)?;
-    exec(&tx, TAKE_WRITE_LOCK, &[&WRITE_LOCK]).await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for write in batch {
-        let savepoint = tx.savepoint("write").await.map_err(pg_error)?;
-        let result = apply_write(&savepoint, write, max_doc_bytes).await;
-        match result {
-            Ok(_) => savepoint.commit().await.map_err(pg_error)?,
-            Err(StoreError::Unavailable(message)) => return Err(StoreError::Unavailable(message)),
-            Err(_) => savepoint.rollback().await.map_err(pg_error)?,
-        }
-        results.push(result);
-    }
-    tx.commit().await.map_err(pg_error)?;
-    Ok(results)
 }
 
-/// Applies one write inside its savepoint, or answers its request id's recorded result.
-async fn apply_write(
-    tx: &Transaction<'_>,
-    write: Write,
-    max_doc_bytes: usize,
-) -> Result<Applied, StoreError> {
-    let fingerprint = write.request_id.as_ref().map(|_| write.fingerprint());
-    if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
-        // Claim first: a transaction elsewhere holding the same id makes this wait until it
-        // ends; then either its record is visible (replay) or the claim is ours.
-        let key: [&(dyn ToSql + Sync); 2] = [&request_id.scope, &request_id.id];
-        let now = now_secs() as i64;
-        let claimed = exec(tx, CLAIM, &[key[0], key[1], fingerprint, &now]).await?;
-        if claimed == 0 {
-            let stmt = tx.prepare_cached(KNOWN).await.map_err(pg_error)?;
-            let row = tx.query_one(&stmt, &key).await.map_err(pg_error)?;
-            let known: &str = row.get(0);
-            if known != fingerprint {
-                return Err(StoreError::RequestIdReused);
+impl Writer<'_> {
+    async fn apply_batch(
+        &self,
+        pool: &Pool,
+        batch: Vec<(Write, Option<Origin>)>,
+    ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        let mut client = pool.get().await.map_err(pool_error)?;
+        let mut tx = client.transaction().await.map_err(pg_error)?;
+        exec(&tx, TAKE_WRITE_LOCK, &[&WRITE_LOCK]).await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for (write, origin) in batch {
+            let savepoint = tx.savepoint("write").await.map_err(pg_error)?;
+            let result = self.apply_write(&savepoint, write, origin.as_ref()).await;
+            match result {
+                Ok(_) => savepoint.commit().await.map_err(pg_error)?,
+                Err(StoreError::Unavailable(message)) => {
+                    return Err(StoreError::Unavailable(message))
+                }
+                Err(_) => savepoint.rollback().await.map_err(pg_error)?,
             }
-            let result: Option<&str> = row.get(1);
-            let result = result.ok_or_else(|| {
-                StoreError::Internal(format!("request {} has no result", request_id.id))
-            })?;
-            return Ok(Applied {
-                value: parse_doc(result)?,
-                replayed: true,
-            });
+            results.push(result);
         }
+        tx.commit().await.map_err(pg_error)?;
+        Ok(results)
     }
-    let (value, text) = apply_op(tx, &write.owner, write.op, max_doc_bytes).await?;
-    if let Some(request_id) = &write.request_id {
-        exec(tx, RECORD, &[&request_id.scope, &request_id.id, &text]).await?;
+
+    /// Applies one write inside its savepoint and records its change, or answers its request
+    /// id's recorded result (a replay: no change).
+    async fn apply_write(
+        &self,
+        tx: &Transaction<'_>,
+        write: Write,
+        origin: Option<&Origin>,
+    ) -> Result<Applied, StoreError> {
+        let fingerprint = write.request_id.as_ref().map(|_| write.fingerprint());
+        if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
+            // Claim first: a transaction elsewhere holding the same id makes this wait until it
+            // ends; then either its record is visible (replay) or the claim is ours.
+            let key: [&(dyn ToSql + Sync); 2] = [&request_id.scope, &request_id.id];
+            let now = now_secs() as i64;
+            let claimed = exec(tx, CLAIM, &[key[0], key[1], fingerprint, &now]).await?;
+            if claimed == 0 {
+                let stmt = tx.prepare_cached(KNOWN).await.map_err(pg_error)?;
+                let row = tx.query_one(&stmt, &key).await.map_err(pg_error)?;
+                let known: &str = row.get(0);
+                if known != fingerprint {
+                    return Err(StoreError::RequestIdReused);
+                }
+                let result: Option<&str> = row.get(1);
+                let result = result.ok_or_else(|| {
+                    StoreError::Internal(format!("request {} has no result", request_id.id))
+                })?;
+                return Ok(Applied {
+                    value: parse_doc(result)?,
+                    replayed: true,
+                });
+            }
+        }
+        let (method, collection) = (write.op.method(), write.op.collection().to_owned());
+        let id = match &write.op {
+            WriteOp::Create { .. } => None,
+            WriteOp::Update { id, .. } | WriteOp::Patch { id, .. } | WriteOp::Delete { id, .. } => {
+                Some(id.clone())
+            }
+        };
+        let (value, text) = apply_op(tx, &write.owner, write.op, self.max_doc_bytes).await?;
+        if let Some(request_id) = &write.request_id {
+            exec(tx, RECORD, &[&request_id.scope, &request_id.id, &text]).await?;
+        }
+        let id = id.unwrap_or_else(|| value["id"].to_string());
+        let change = record(
+            self.node,
+            origin,
+            &write.owner,
+            method,
+            &collection,
+            &id,
+            &text,
+        );
+        exec(tx, self.notify, &[&change]).await?;
+        Ok(Applied {
+            value,
+            replayed: false,
+        })
     }
-    Ok(Applied {
-        value,
-        replayed: false,
-    })
 }
 
 /// Applies one change; returns the reply and its JSON text (the stored document itself, so

@@ -1,0 +1,45 @@
+//! Committed writes as a feed, for a store that carries its writes' broadcasts itself.
+//!
+//! The PostgreSQL store does ([`super::postgres`]): each write's broadcast record is written
+//! and NOTIFYed inside the write's own transaction, so it is delivered at COMMIT, in commit
+//! order, to every node listening — also when the node that wrote it dies right after its
+//! COMMIT, before it could reply or broadcast anything. Every node turns the feed into
+//! emits to its own sockets ([`crate::live`]). A store without a feed (SQLite, one node)
+//! leaves the broadcast to its caller, after the write.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// The socket a write came from: its namespace and socket id. It has its reply, so its own
+/// write's broadcast leaves it out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The socket's namespace, e.g. `/`.
+    pub ns: String,
+    /// The socket id, as socket.io prints it.
+    pub sid: String,
+}
+
+/// One committed write, as every node's broadcaster receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The write's place in the database's commit order (increasing, with gaps).
+    pub seq: i64,
+    /// The socket that sent it, when that socket is on this node (else `None`: every
+    /// subscriber here hears it).
+    pub origin: Option<Origin>,
+    /// Whose documents it changed (`""` when authentication is off).
+    pub owner: String,
+    /// `create`, `update`, `patch` or `delete`.
+    pub method: String,
+    /// The collection path.
+    pub collection: String,
+    /// The model's id segment (a create's new id).
+    pub id: String,
+    /// The stored model (`{}` for a delete).
+    pub item: Value,
+}
+
+/// The changes of every node, in commit order, each once (see [`super::Store::changes`]).
+pub type ChangeFeed = mpsc::UnboundedReceiver<Change>;
