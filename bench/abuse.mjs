@@ -15,7 +15,7 @@ export function runAbuse({ scale = 'full', log = console.log } = {}) {
   const child = track(
     spawn('bash', ['-c', script], {
       cwd: repoRoot,
-      env: { ...process.env, ABUSE_SCALE: String(scale), BSS_SERVER_BIN: bin },
+      env: { ...process.env, ABUSE_SCALE: String(scale), BSS_SERVER_BIN: bin, RUST_BACKTRACE: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
