@@ -73,11 +73,7 @@ fn fallback_options(method: &JsValue, options: &JsValue) -> JsValue {
         &JsValue::from(crate::sync::client_id()),
     );
     if method.as_string().as_deref() != Some("read") {
-        js::set(
-            &headers,
-            "X-Request-Id",
-            &JsValue::from(crate::sync::request_id()),
-        );
+        js::set(&headers, "X-Request-Id", &crate::sync::request_id());
     }
     if let Some(token) = socket::last_token() {
         js::set(
