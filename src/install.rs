@@ -12,7 +12,7 @@ use crate::js;
 use crate::socket::{self, EdgeOptions, TransportOption};
 
 thread_local! {
-    static FALLBACK: RefCell<Fallback> = RefCell::new(Fallback::default());
+    static FALLBACK: RefCell<Fallback> = const { RefCell::new(Fallback::new()) };
 }
 
 /// A new connection's edge options (called by `connect`).
