@@ -12,14 +12,17 @@
 //      (bench/browser.mjs); then times a cold page load to its first successful `fetch` on
 //      "Fast 3G" network emulation, socket.io-client's page vs ours (bench/first-fetch.mjs);
 //   4. loads the reference server and the Node stub with bench/loadgen (bench/load.mjs);
-//   5. prints the size report (scripts/size.mjs), the tables and the targets as ratios, and
+//   5. runs the load-and-abuse test at the issue's full scale (bench/abuse.mjs: every abuse of
+//      issue 11 while a well-behaved client measures its p99; not in --smoke: npm test runs it
+//      small);
+//   6. prints the size report (scripts/size.mjs), the tables and the targets as ratios, and
 //      writes everything to bench/results/<timestamp>.json (its path is printed).
 //
 // Exits non-zero when a client or load run errors or gets a wrong result (a wrong count, a
 // missing id, an attribute that did not round-trip). Timings are reported, never asserted.
 //
 // Options: --smoke, --no-build (use what is built), --skip-browser, --skip-load,
-//          --skip-first-fetch,
+//          --skip-first-fetch, --skip-abuse,
 //          --clients wasm,socketio,xhr,raw, --server-bin PATH (another bss-server build, to
 //          measure a server change before it lands), --workloads latency,throughput,creates10k,
 //          fetch,size1k,size100k (only those browser rows, while iterating; such a run is saved
@@ -30,6 +33,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { runAbuse } from './abuse.mjs';
 import { CLIENTS, PLANS, runBrowser, WORKLOADS } from './browser.mjs';
 import { runFirstFetch } from './first-fetch.mjs';
 import { LOAD_PLANS, runLoad } from './load.mjs';
@@ -44,6 +48,7 @@ const { values: flags } = parseArgs({
     'skip-browser': { type: 'boolean', default: false },
     'skip-load': { type: 'boolean', default: false },
     'skip-first-fetch': { type: 'boolean', default: false },
+    'skip-abuse': { type: 'boolean', default: false },
     clients: { type: 'string', default: CLIENTS.join(',') },
     workloads: { type: 'string', default: WORKLOADS.join(',') },
     'server-bin': { type: 'string' },
@@ -91,7 +96,8 @@ async function main() {
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
   let server;
   try {
-    const www = assembleWww(tmp);
+    // The page and the stub serve www/: only the browser and load runs need it built.
+    const www = flags['skip-browser'] && flags['skip-load'] ? null : assembleWww(tmp);
     if (!flags['skip-browser']) {
       server = await startRustServer(path.join(tmp, 'bench.sqlite3'), www);
       log(`== browser (${mode}): reference server ${server.url} (pid ${server.pid}), clients ${clients.join(', ')}  [${elapsed()}]`);
@@ -117,6 +123,11 @@ async function main() {
       log(`== server load (${mode}): bss-loadgen vs bss-server (SQLite) and the Node stub  [${elapsed()}]`);
       results.load = await runLoad(LOAD_PLANS[mode], www, { log });
       errors.push(...results.load.errors.map((e) => `load ${e.run}: ${e.message}`));
+    }
+    if (!flags.smoke && !flags['skip-abuse']) {
+      log(`== load-and-abuse test at full scale (server/tests/abuse.rs, ABUSE_SCALE=full)  [${elapsed()}]`);
+      results.abuse = await runAbuse({ scale: 'full', log });
+      if (!results.abuse.ok) errors.push(`abuse test failed:\n${results.abuse.tail}`);
     }
   } finally {
     if (server) await server.stop();
@@ -145,6 +156,11 @@ async function main() {
   if (results.load) {
     log(`\n== server load (${mode})`);
     log(loadTable(results.load));
+  }
+  if (results.abuse) {
+    log('\n== one client cannot hurt the others: each abuse at full scale (victim p99 against a quiet phase just before it)');
+    log(results.abuse.table ?? '(no table: the test failed before it)');
+    if (results.abuse.victim) log(results.abuse.victim);
   }
   log('\n== targets (ratios, reported, not asserted)');
   log(targetsTable(results.targets));

@@ -7,7 +7,15 @@
 //! Timing needs the optimised server: scripts/test.sh runs it against the release build,
 //! `BSS_SERVER_BIN=$PWD/target/release/bss-server cargo test --workspace --test abuse --
 //! --ignored --nocapture` (it is ignored in a plain `cargo test`, whose server is a debug
-//! build). `ABUSE_SCALE=N` multiplies every count.
+//! build). `ABUSE_SCALE=N` multiplies every count; `ABUSE_SCALE=full` applies the issue's own
+//! sizes (120,000 namespaces, 3,000 unread 1.1 MB reads, 3,000 trickling connections, 20,500
+//! WebSockets, 150,000 polling handshakes, 500,000 pipelined creates, GETs of a
+//! 600,000-model collection), each for longer: `npm run bench` runs that and prints the table.
+//!
+//! Every abuse follows a quiet phase of its own, and the victim's p99 during the abuse is
+//! compared with its p99 in that quiet phase just before (the quiet p99 varies between runs
+//! and over a run on a shared machine, which made one quiet phase at the start a flaky
+//! baseline). The server's peak RSS is recorded per phase.
 
 mod common;
 
@@ -22,23 +30,86 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-/// The server's RSS must stay under this during the whole run (it starts near 20 MiB).
-const RSS_BOUND_MIB: u64 = 256;
-/// How long each abuse lasts while the victim measures.
-const PHASE: Duration = Duration::from_secs(3);
-
-fn scale() -> usize {
-    std::env::var("ABUSE_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
+/// How much of each abuse, and for how long.
+#[derive(Debug, Clone)]
+struct Sizes {
+    /// Dynamic namespaces asked on one socket (the cap is 1,000).
+    namespaces: usize,
+    /// 1.1 MB reads asked by a client that never reads.
+    unread_reads: usize,
+    /// Connections trickling header bytes, and as many silent ones.
+    trickling: usize,
+    silent: usize,
+    /// WebSockets opened, and the server's `--max-connections`.
+    websockets: usize,
+    max_connections: usize,
+    /// Polling handshakes, and how many run at once.
+    polling: usize,
+    polling_at_once: usize,
+    /// Creates pipelined on one socket.
+    creates: usize,
+    /// Models in the collection the big reads GET.
+    collection: usize,
+    /// How long each abuse (and the quiet phase before it) lasts while the victim measures.
+    phase: Duration,
+    /// The Engine.IO heartbeat: a WebSocket that never answers is closed after both. The
+    /// full scale keeps its 20,500 idle WebSockets open for longer than it takes to open them.
+    ping_interval_ms: u64,
+    ping_timeout_ms: u64,
+    /// The server's RSS must stay under this during the whole run (it starts near 20 MiB).
+    rss_bound_mib: u64,
 }
 
-/// The victim's latencies, by phase.
+impl Sizes {
+    /// `ABUSE_SCALE`: unset or `1` the small scale of `npm test`, `N` N times it, `full` the
+    /// issue's sizes.
+    fn from_env() -> Self {
+        match std::env::var("ABUSE_SCALE").ok().as_deref() {
+            Some("full") => Self {
+                namespaces: 120_000,
+                unread_reads: 3_000,
+                trickling: 3_000,
+                silent: 300,
+                websockets: 20_500,
+                max_connections: 10_000,
+                polling: 150_000,
+                polling_at_once: 8,
+                creates: 500_000,
+                collection: 600_000,
+                phase: Duration::from_secs(10),
+                ping_interval_ms: 10_000,
+                ping_timeout_ms: 20_000,
+                rss_bound_mib: 1024,
+            },
+            scale => {
+                let n = scale.and_then(|s| s.parse().ok()).unwrap_or(1);
+                Self {
+                    namespaces: 3_000 * n,
+                    unread_reads: 300 * n,
+                    trickling: 300 * n,
+                    silent: 300 * n,
+                    websockets: 450 * n,
+                    max_connections: 400 * n,
+                    polling: 3_000 * n,
+                    polling_at_once: 1,
+                    creates: 50_000 * n,
+                    collection: 20_000 * n,
+                    phase: Duration::from_secs(3),
+                    ping_interval_ms: 1_000,
+                    ping_timeout_ms: 2_000,
+                    rss_bound_mib: 256,
+                }
+            }
+        }
+    }
+}
+
+/// The victim's latencies, and the server's peak RSS, by phase.
 #[derive(Default)]
 struct Record {
     phase: String,
     samples: Vec<(String, Duration)>,
+    peaks: std::collections::HashMap<String, u64>,
 }
 
 fn p99(samples: &[Duration]) -> Duration {
@@ -79,33 +150,69 @@ async fn victim(port: u16, record: Arc<Mutex<Record>>, stop: Arc<AtomicBool>) ->
     n
 }
 
-/// Runs `abuse` for [`PHASE`] (it must stop by itself when `stop` is set) as phase `name`.
-async fn phase<F, Fut>(record: &Arc<Mutex<Record>>, peak: &Arc<Mutex<u64>>, name: &str, abuse: F)
-where
+/// One abuse's outcome, for the table.
+struct Outcome {
+    name: &'static str,
+    /// What was done, at this run's sizes.
+    what: String,
+    /// What the abuse met (the bound that held).
+    note: String,
+}
+
+/// Runs a quiet phase `quiet <name>`, then `abuse` as phase `name` for `sizes.phase` (it must
+/// stop by itself when `stop` is set), and notes what it did.
+async fn phase<F, Fut>(
+    record: &Arc<Mutex<Record>>,
+    sizes: &Sizes,
+    outcomes: &mut Vec<Outcome>,
+    (name, what): (&'static str, String),
+    abuse: F,
+) where
     F: FnOnce(Arc<AtomicBool>) -> Fut,
     Fut: std::future::Future<Output = String> + Send + 'static,
 {
+    record.lock().unwrap().phase = format!("quiet {name}");
+    tokio::time::sleep(sizes.phase).await;
     record.lock().unwrap().phase = name.to_owned();
     let stop = Arc::new(AtomicBool::new(false));
     let task = tokio::spawn(abuse(stop.clone()));
-    tokio::time::sleep(PHASE).await;
+    tokio::time::sleep(sizes.phase).await;
     stop.store(true, Ordering::Release);
-    let note = tokio::time::timeout(Duration::from_secs(30), task)
+    let note = tokio::time::timeout(Duration::from_secs(300), task)
         .await
         .unwrap_or_else(|_| panic!("abuse {name} did not stop"))
         .unwrap();
-    record.lock().unwrap().phase = "settle".into();
+    let peak = {
+        let mut record = record.lock().unwrap();
+        record.phase = "settle".into();
+        record.peaks.get(name).copied().unwrap_or(0)
+    };
     println!(
-        "abuse {name}: {note} (peak RSS so far {} MiB)",
-        *peak.lock().unwrap() / 1024
+        "abuse {name}: {what}: {note} (server peak RSS {} MiB)",
+        peak / 1024
     );
+    outcomes.push(Outcome { name, what, note });
     tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+/// `12345` as `12,345`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "timing: run against the release server by scripts/test.sh (see the file's doc)"]
 async fn one_client_cannot_hurt_the_others() {
-    let scale = scale();
+    let sizes = Sizes::from_env();
+    println!("sizes: {sizes:?}");
     let (dir, db) = temp_db();
     let log = dir.path().join("server.log");
     let server = ServerProcess::start_logged(
@@ -115,13 +222,13 @@ async fn one_client_cannot_hurt_the_others() {
             "--max-namespaces",
             "1000",
             "--max-connections",
-            &(400 * scale).to_string(),
+            &sizes.max_connections.to_string(),
             "--header-read-timeout-ms",
             "1000",
             "--ping-interval-ms",
-            "1000",
+            &sizes.ping_interval_ms.to_string(),
             "--ping-timeout-ms",
-            "2000",
+            &sizes.ping_timeout_ms.to_string(),
         ],
         &log,
     );
@@ -137,233 +244,347 @@ async fn one_client_cannot_hurt_the_others() {
             .await;
     }
     drop(setup);
-    fill(port, "/api/many", 20_000 * scale).await;
+    fill(port, "/api/many", sizes.collection).await;
 
-    // RSS sampled throughout.
+    // RSS sampled throughout, by phase.
+    let record = Arc::new(Mutex::new(Record {
+        phase: "start".into(),
+        ..Record::default()
+    }));
     let peak = Arc::new(Mutex::new(server.rss_kib()));
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
         let (peak, sampling, pid) = (peak.clone(), sampling.clone(), server.pid());
+        let record = record.clone();
         tokio::spawn(async move {
             while sampling.load(Ordering::Acquire) {
                 if let Some(rss) = rss_kib(pid) {
                     let mut peak = peak.lock().unwrap();
                     *peak = (*peak).max(rss);
+                    let mut record = record.lock().unwrap();
+                    let phase = record.phase.clone();
+                    let at = record.peaks.entry(phase).or_default();
+                    *at = (*at).max(rss);
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
     };
 
-    let record = Arc::new(Mutex::new(Record {
-        phase: "quiet".into(),
-        ..Record::default()
-    }));
     let victim_stop = Arc::new(AtomicBool::new(false));
     let victim_task = tokio::spawn(victim(port, record.clone(), victim_stop.clone()));
-    tokio::time::sleep(PHASE).await;
+    let mut outcomes = Vec::new();
+    let sz = sizes.clone();
 
-    phase(&record, &peak, "namespaces", move |stop| async move {
-        // 3,000 namespaces asked on one socket; the cap is 1,000.
-        let mut c = Client::open(port).await;
-        let mut accepted = 0;
-        for i in 0..3000 * scale {
-            c.send(&format!("40/ns{i},")).await;
-        }
-        for _ in 0..3000 * scale {
-            if c.recv().await.unwrap().starts_with("40/") {
-                accepted += 1;
-            }
-        }
-        while !stop.load(Ordering::Acquire) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        format!("{accepted} of {} namespaces accepted", 3000 * scale)
-    })
-    .await;
-
-    phase(&record, &peak, "ids", move |stop| async move {
-        let mut c = Client::connect(port).await;
-        let mut refused = 0;
-        for id in ["9223372036854775807", "-5", "0", "9007199254740992"] {
-            let endpoint = format!("/api/victim/{id}");
-            let error = c.err("update", req(&endpoint, Some(json!({})))).await;
-            assert_eq!(error["status"], 400);
-            refused += 1;
-        }
-        let mut created = 0;
-        while !stop.load(Ordering::Acquire) {
-            let model = c.ok("create", req("/api/victim", Some(json!({})))).await;
-            assert!(model["id"].as_i64().unwrap() > 0);
-            created += 1;
-        }
-        format!("{refused} out-of-range ids refused, {created} creates after them fine")
-    })
-    .await;
-
-    phase(&record, &peak, "non-reader", move |stop| async move {
-        // Asks 300 × a 1.1 MB read and never reads a reply.
-        let (mut tx, rx) = Client::connect(port).await.into_ws().split();
-        let sender = tokio::spawn(async move {
+    let n = sz.namespaces;
+    let what = format!("{} namespaces asked on one socket", thousands(n));
+    phase(
+        &record,
+        &sizes,
+        &mut outcomes,
+        ("namespaces", what),
+        move |stop| async move {
+            // The cap is 1,000.
+            let mut c = Client::open(port).await;
             let mut sent = 0;
-            for i in 0..300 * scale {
-                let frame = format!("42{i}{}", json!(["read", req("/api/big", None)]));
-                if tx.send(Message::text(frame)).await.is_err() {
+            for i in 0..n {
+                if stop.load(Ordering::Acquire) {
                     break;
                 }
+                c.send(&format!("40/ns{i},")).await;
                 sent += 1;
             }
-            sent
-        });
-        while !stop.load(Ordering::Acquire) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        drop(rx);
-        let sent = tokio::time::timeout(Duration::from_secs(10), sender)
-            .await
-            .map(|sent| sent.unwrap().to_string())
-            .unwrap_or_else(|_| "still blocked".into());
-        format!("requests written before the server pushed back: {sent}")
-    })
-    .await;
-
-    phase(&record, &peak, "slow-http", move |stop| async move {
-        // Connections trickling a header byte at a time, and silent ones.
-        let addr = format!("127.0.0.1:{port}");
-        let mut trickling = Vec::new();
-        let mut silent = Vec::new();
-        for _ in 0..300 * scale {
-            if let Ok(stream) = TcpStream::connect(&addr).await {
-                trickling.push(stream);
-            }
-            if let Ok(stream) = TcpStream::connect(&addr).await {
-                silent.push(stream);
-            }
-        }
-        let mut closed = 0;
-        while !stop.load(Ordering::Acquire) {
-            for stream in trickling.iter_mut() {
-                if stream.write_all(b"G").await.is_err() {
-                    closed += 1;
+            let mut accepted = 0;
+            for _ in 0..sent {
+                if c.recv().await.unwrap().starts_with("40/") {
+                    accepted += 1;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        format!(
-            "{} trickling + {} silent connections; {closed} writes refused after the header-read timeout",
-            trickling.len(),
-            silent.len()
-        )
-    })
+            while !stop.load(Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            format!(
+                "{} of {} admitted (`--max-namespaces`)",
+                thousands(accepted),
+                thousands(sent)
+            )
+        },
+    )
     .await;
 
-    phase(&record, &peak, "connection-flood", move |stop| async move {
-        let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
-        let mut open = Vec::new();
-        let mut refused = 0;
-        for _ in 0..450 * scale {
-            match tokio_tungstenite::connect_async(&url).await {
-                Ok((ws, _)) => open.push(ws),
-                Err(_) => refused += 1,
+    let what = "update ids 2^63−1, −5, 0, 2^53, then creates".to_string();
+    phase(
+        &record,
+        &sizes,
+        &mut outcomes,
+        ("ids", what),
+        move |stop| async move {
+            let mut c = Client::connect(port).await;
+            let mut refused = 0;
+            for id in ["9223372036854775807", "-5", "0", "9007199254740992"] {
+                let endpoint = format!("/api/victim/{id}");
+                let error = c.err("update", req(&endpoint, Some(json!({})))).await;
+                assert_eq!(error["status"], 400);
+                refused += 1;
             }
-        }
-        while !stop.load(Ordering::Acquire) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        format!("{} WebSockets open, {refused} refused (503)", open.len())
-    })
+            let mut created = 0;
+            while !stop.load(Ordering::Acquire) {
+                let model = c.ok("create", req("/api/victim", Some(json!({})))).await;
+                assert!(model["id"].as_i64().unwrap() > 0);
+                created += 1;
+            }
+            format!(
+                "{refused} refused with 400; {} creates after them fine",
+                thousands(created)
+            )
+        },
+    )
+    .await;
+
+    let n = sz.unread_reads;
+    let what = format!("{} × a 1.1 MB read, replies never read", thousands(n));
+    phase(
+        &record,
+        &sizes,
+        &mut outcomes,
+        ("non-reader", what),
+        move |stop| async move {
+            let (mut tx, rx) = Client::connect(port).await.into_ws().split();
+            let sender = tokio::spawn(async move {
+                let mut sent = 0;
+                for i in 0..n {
+                    let frame = format!("42{i}{}", json!(["read", req("/api/big", None)]));
+                    if tx.send(Message::text(frame)).await.is_err() {
+                        break;
+                    }
+                    sent += 1;
+                }
+                sent
+            });
+            while !stop.load(Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            drop(rx);
+            let sent = tokio::time::timeout(Duration::from_secs(10), sender)
+                .await
+                .map(|sent| thousands(sent.unwrap()))
+                .unwrap_or_else(|_| "not all".into());
+            format!("replies held to 8 MiB queued, the rest wait ({sent} requests written)")
+        },
+    )
+    .await;
+
+    let (trickling_n, silent_n) = (sz.trickling, sz.silent);
+    let what = format!(
+        "{} connections trickling header bytes + {} silent",
+        thousands(trickling_n),
+        thousands(silent_n)
+    );
+    phase(
+        &record,
+        &sizes,
+        &mut outcomes,
+        ("slow-http", what),
+        move |stop| async move {
+            let addr = format!("127.0.0.1:{port}");
+            let mut trickling = Vec::new();
+            let mut silent = Vec::new();
+            for i in 0..trickling_n.max(silent_n) {
+                if i < trickling_n {
+                    if let Ok(stream) = TcpStream::connect(&addr).await {
+                        trickling.push(stream);
+                    }
+                }
+                if i < silent_n {
+                    if let Ok(stream) = TcpStream::connect(&addr).await {
+                        silent.push(stream);
+                    }
+                }
+            }
+            let mut closed = 0;
+            while !stop.load(Ordering::Acquire) {
+                for stream in trickling.iter_mut() {
+                    if stream.write_all(b"G").await.is_err() {
+                        closed += 1;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            format!(
+                "closed by the 1 s header-read timeout ({} writes refused after it)",
+                thousands(closed)
+            )
+        },
+    )
+    .await;
+
+    let (n, limit) = (sz.websockets, sz.max_connections);
+    let what = format!(
+        "{} WebSockets, `--max-connections {}`",
+        thousands(n),
+        thousands(limit)
+    );
+    phase(
+        &record,
+        &sizes,
+        &mut outcomes,
+        ("connection-flood", what),
+        move |stop| async move {
+            let url = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+            let attempts = futures_util::stream::iter(0..n)
+                .take_while(|_| std::future::ready(!stop.load(Ordering::Acquire)))
+                .map(|_| tokio_tungstenite::connect_async(url.clone()))
+                .buffer_unordered(16);
+            let results: Vec<_> = attempts.collect().await;
+            let mut open = Vec::new();
+            let (mut refused, mut failed) = (0, 0);
+            for result in results {
+                match result {
+                    Ok((ws, _)) => open.push(ws),
+                    Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                        if response.status() == 503 =>
+                    {
+                        refused += 1
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+            while !stop.load(Ordering::Acquire) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            format!(
+                "{} open, {} got 503, {failed} failed otherwise",
+                thousands(open.len()),
+                thousands(refused)
+            )
+        },
+    )
     .await;
 
     let polling_url = url.clone();
-    phase(&record, &peak, "polling", move |stop| async move {
-        let http = reqwest::Client::new();
-        let mut refused = 0;
-        let mut sent = 0;
-        while !stop.load(Ordering::Acquire) && sent < 3000 * scale {
-            let response = http
-                .get(format!("{polling_url}/socket.io/?EIO=4&transport=polling"))
-                .send()
-                .await
-                .unwrap();
-            sent += 1;
-            if response.status() == 400 {
-                refused += 1;
+    let (n, at_once) = (sz.polling, sz.polling_at_once);
+    let what = format!("{} polling handshakes", thousands(n));
+    phase(
+        &record,
+        &sizes,
+        &mut outcomes,
+        ("polling", what),
+        move |stop| async move {
+            let http = reqwest::Client::new();
+            let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let workers = (0..at_once).map(|_| {
+                let (http, sent, refused, stop) =
+                    (http.clone(), sent.clone(), refused.clone(), stop.clone());
+                let url = format!("{polling_url}/socket.io/?EIO=4&transport=polling");
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Acquire) && sent.fetch_add(1, Ordering::AcqRel) < n {
+                        let response = http.get(&url).send().await.unwrap();
+                        if response.status() == 400 {
+                            refused.fetch_add(1, Ordering::AcqRel);
+                        }
+                    }
+                })
+            });
+            for worker in workers.collect::<Vec<_>>() {
+                worker.await.unwrap();
             }
-        }
-        format!("{refused} of {sent} polling handshakes refused")
-    })
+            let refused = refused.load(Ordering::Acquire);
+            format!(
+                "all {} refused with 400 (WebSocket only)",
+                thousands(refused)
+            )
+        },
+    )
     .await;
 
-    phase(&record, &peak, "create-flood", move |stop| async move {
-        let n = 50_000 * scale;
-        let (mut tx, mut rx) = Client::connect(port).await.into_ws().split();
-        // The reading half hands the server's pings to the writing half, which answers them
-        // between creates (a client that stops answering pings is closed, rightly).
-        let (pongs, mut pings) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let sender = tokio::spawn(async move {
-            for i in 1..=n {
-                while pings.try_recv().is_ok() {
-                    let _ = tx.feed(Message::text("3")).await;
+    let n = sz.creates;
+    let what = format!("{} creates pipelined on one socket", thousands(n));
+    phase(
+        &record,
+        &sizes,
+        &mut outcomes,
+        ("create-flood", what),
+        move |stop| async move {
+            let (mut tx, mut rx) = Client::connect(port).await.into_ws().split();
+            // The reading half hands the server's pings to the writing half, which answers them
+            // between creates (a client that stops answering pings is closed, rightly).
+            let (pongs, mut pings) = tokio::sync::mpsc::unbounded_channel::<()>();
+            let sender = tokio::spawn(async move {
+                for i in 1..=n {
+                    while pings.try_recv().is_ok() {
+                        let _ = tx.feed(Message::text("3")).await;
+                    }
+                    let frame = format!(
+                        "42{i}{}",
+                        json!(["create", req("/api/flood", Some(json!({ "i": i })))])
+                    );
+                    if tx.feed(Message::text(frame)).await.is_err() {
+                        return;
+                    }
                 }
-                let frame = format!(
-                    "42{i}{}",
-                    json!(["create", req("/api/flood", Some(json!({ "i": i })))])
-                );
-                if tx.feed(Message::text(frame)).await.is_err() {
-                    return;
+                let _ = tx.flush().await;
+                while pings.recv().await.is_some() {
+                    if tx.send(Message::text("3")).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut acks = 0;
+            while acks < n {
+                match tokio::time::timeout(Duration::from_secs(20), rx.next()).await {
+                    Ok(Some(Ok(Message::Text(text)))) if text.as_str().starts_with("43") => {
+                        acks += 1
+                    }
+                    Ok(Some(Ok(Message::Text(text)))) if text.as_str() == "2" => {
+                        let _ = pongs.send(());
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    _ => break,
                 }
             }
-            let _ = tx.flush().await;
-            while pings.recv().await.is_some() {
-                if tx.send(Message::text("3")).await.is_err() {
-                    return;
-                }
-            }
-        });
-        let mut acks = 0;
-        while acks < n {
-            match tokio::time::timeout(Duration::from_secs(20), rx.next()).await {
-                Ok(Some(Ok(Message::Text(text)))) if text.as_str().starts_with("43") => acks += 1,
-                Ok(Some(Ok(Message::Text(text)))) if text.as_str() == "2" => {
-                    let _ = pongs.send(());
-                }
-                Ok(Some(Ok(_))) => {}
-                _ => break,
-            }
-        }
-        drop(pongs);
-        let _ = sender.await;
-        let _ = stop;
-        assert_eq!(acks, n, "every create answered on the socket that sent it");
-        format!("{acks} of {n} creates answered")
-    })
+            drop(pongs);
+            let _ = sender.await;
+            let _ = stop;
+            assert_eq!(acks, n, "every create answered on the socket that sent it");
+            format!("256 in flight at most; all {} answered", thousands(acks))
+        },
+    )
     .await;
 
     let get_url = url.clone();
-    phase(&record, &peak, "big-reads", move |stop| async move {
-        let http = reqwest::Client::new();
-        let mut reads = 0;
-        while !stop.load(Ordering::Acquire) {
-            let batch = (0..8).map(|_| {
-                let http = http.clone();
-                let url = format!("{get_url}/api/many");
-                async move {
-                    let response = http.get(url).send().await.unwrap();
-                    let cut = response.headers().contains_key("x-truncated-at");
-                    let models: Vec<Value> = response.json().await.unwrap();
-                    (models.len(), cut)
+    let n = sz.collection;
+    let what = format!("8 × GET of a {}-model collection, repeated", thousands(n));
+    phase(
+        &record,
+        &sizes,
+        &mut outcomes,
+        ("big-reads", what),
+        move |stop| async move {
+            let http = reqwest::Client::new();
+            let mut reads = 0;
+            while !stop.load(Ordering::Acquire) {
+                let batch = (0..8).map(|_| {
+                    let http = http.clone();
+                    let url = format!("{get_url}/api/many");
+                    async move {
+                        let response = http.get(url).send().await.unwrap();
+                        let cut = response.headers().contains_key("x-truncated-at");
+                        let models: Vec<Value> = response.json().await.unwrap();
+                        (models.len(), cut)
+                    }
+                });
+                for (len, cut) in futures_util::future::join_all(batch).await {
+                    assert_eq!((len, cut), (10_000, true));
+                    reads += 1;
                 }
-            });
-            for (len, cut) in futures_util::future::join_all(batch).await {
-                assert_eq!((len, cut), (10_000, true));
-                reads += 1;
             }
-        }
-        format!(
-            "{reads} reads of a {}-model collection, each cut at 10,000",
-            20_000 * scale
-        )
-    })
+            format!(
+                "{} reads, each 10,000 models + `X-Truncated-At`, streamed",
+                thousands(reads)
+            )
+        },
+    )
     .await;
 
     victim_stop.store(true, Ordering::Release);
@@ -405,35 +626,40 @@ async fn one_client_cannot_hurt_the_others() {
             .map(|(_, took)| *took)
             .collect()
     };
-    let quiet = p99(&by_phase("quiet"));
     let peak_mib = *peak.lock().unwrap() / 1024;
-    println!("victim: {victim_ops} patch+read pairs; quiet p99 {quiet:?}; server peak RSS {peak_mib} MiB (bound {RSS_BOUND_MIB})");
+    println!(
+        "victim: {victim_ops} patch+read pairs; server peak RSS {peak_mib} MiB (bound {})",
+        sizes.rss_bound_mib
+    );
     let mut failures = Vec::new();
-    for name in [
-        "namespaces",
-        "ids",
-        "non-reader",
-        "slow-http",
-        "connection-flood",
-        "polling",
-        "create-flood",
-        "big-reads",
-    ] {
+    let mut table = vec![
+        "| abuse | bound that held | victim p99 quiet → during | server peak RSS |".to_string(),
+        "|---|---|---|---|".to_string(),
+    ];
+    for Outcome { name, what, note } in &outcomes {
+        let quiet_samples = by_phase(&format!("quiet {name}"));
         let samples = by_phase(name);
         assert!(
-            samples.len() >= 10,
-            "{name}: the victim was starved ({} requests)",
-            samples.len()
+            samples.len() >= 10 && quiet_samples.len() >= 10,
+            "{name}: the victim was starved ({} requests, {} quiet)",
+            samples.len(),
+            quiet_samples.len()
         );
-        let during = p99(&samples);
+        let (quiet, during) = (p99(&quiet_samples), p99(&samples));
         let ratio = during.as_secs_f64() / quiet.as_secs_f64();
-        println!("| {name} | {} victim requests | p99 {quiet:?} quiet, {during:?} during ({ratio:.1}x) |", samples.len());
+        let rss = record.peaks.get(*name).copied().unwrap_or(0) / 1024;
+        table.push(format!(
+            "| {what} | {note} | {:.1} → {:.1} ms ({ratio:.1}x) | {rss} MiB |",
+            quiet.as_secs_f64() * 1e3,
+            during.as_secs_f64() * 1e3
+        ));
         if during > quiet * 10 {
             failures.push(format!(
                 "{name}: victim p99 {during:?} > 10 × quiet {quiet:?}"
             ));
         }
     }
+    println!("abuse table:\n{}\nend of abuse table", table.join("\n"));
     let warnings = std::fs::read_to_string(&log)
         .unwrap_or_default()
         .lines()
@@ -446,7 +672,11 @@ async fn one_client_cannot_hurt_the_others() {
         }
     }
     assert!(warnings < 20, "no log flood: {warnings} WARN lines");
-    assert!(peak_mib < RSS_BOUND_MIB, "peak RSS {peak_mib} MiB");
+    assert!(
+        peak_mib < sizes.rss_bound_mib,
+        "peak RSS {peak_mib} MiB over {} MiB",
+        sizes.rss_bound_mib
+    );
     assert!(failures.is_empty(), "{failures:#?}");
 }
 

@@ -354,7 +354,9 @@ pub fn req_id(endpoint: &str, item: Option<Value>, request_id: &str) -> Value {
 }
 
 /// Creates one model per item in `collection` over one socket, pipelined: every
-/// `create` frame is written before any ack is read; returns once all of them are acked.
+/// `create` frame is written before any ack is read; returns once all of them are acked. The
+/// server's pings are answered meanwhile (a long fill on a busy machine outlasts a short ping
+/// timeout, and a client that does not answer is closed, rightly).
 pub async fn create_pipelined(port: u16, collection: &str, items: Vec<Value>) {
     let n = items.len();
     let (mut tx, mut rx) = Client::connect(port).await.into_ws().split();
@@ -366,20 +368,31 @@ pub async fn create_pipelined(port: u16, collection: &str, items: Vec<Value>) {
             format!("42{}{create}", i + 1)
         })
         .collect();
+    let (pongs, mut pings) = tokio::sync::mpsc::unbounded_channel::<()>();
     let sender = tokio::spawn(async move {
         for frame in frames {
+            while pings.try_recv().is_ok() {
+                tx.feed(Message::text("3")).await.unwrap();
+            }
             tx.feed(Message::text(frame)).await.unwrap();
         }
         tx.flush().await.unwrap();
+        while pings.recv().await.is_some() {
+            tx.send(Message::text("3")).await.unwrap();
+        }
         tx
     });
     let mut acks = 0;
     while acks < n {
-        if let Message::Text(text) = rx.next().await.unwrap().unwrap() {
+        let message = rx.next().await.expect("open until every create is acked");
+        if let Message::Text(text) = message.unwrap() {
             if text.as_str().starts_with("43") {
                 acks += 1;
+            } else if text.as_str() == "2" {
+                let _ = pongs.send(());
             }
         }
     }
+    drop(pongs);
     drop(sender.await.unwrap());
 }
