@@ -28,6 +28,14 @@ pub(crate) enum Name {
     Error,
     TextStatus,
     ErrorThrown,
+    ReadyState,
+    Status,
+    StatusText,
+    Done,
+    Fail,
+    Always,
+    Abort,
+    ResponseJson,
     /// The event `sync` triggers on the model.
     Request,
     /// `""`.
@@ -35,7 +43,7 @@ pub(crate) enum Name {
 }
 
 /// Every [`Name`], in order.
-const ALL: [Name; 15] = [
+const ALL: [Name; 23] = [
     Name::Url,
     Name::Ctx,
     Name::Data,
@@ -49,6 +57,14 @@ const ALL: [Name; 15] = [
     Name::Error,
     Name::TextStatus,
     Name::ErrorThrown,
+    Name::ReadyState,
+    Name::Status,
+    Name::StatusText,
+    Name::Done,
+    Name::Fail,
+    Name::Always,
+    Name::Abort,
+    Name::ResponseJson,
     Name::Request,
     Name::Empty,
 ];
@@ -78,6 +94,14 @@ impl Name {
             Name::Error => "error",
             Name::TextStatus => "textStatus",
             Name::ErrorThrown => "errorThrown",
+            Name::ReadyState => "readyState",
+            Name::Status => "status",
+            Name::StatusText => "statusText",
+            Name::Done => "done",
+            Name::Fail => "fail",
+            Name::Always => "always",
+            Name::Abort => "abort",
+            Name::ResponseJson => "responseJSON",
             Name::Request => "request",
             Name::Empty => "",
         }

@@ -64,33 +64,6 @@ enum Outcome {
     },
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// The object `sync` returns (a Promise made here), seen through its jqXHR-like fields:
-    /// plain property stores, each its own call site in the glue, where `Reflect.set` went
-    /// through wasm-bindgen's `catch` wrapper (a closure, `arguments` and `apply` on every
-    /// call, one store site for every key). Twelve stores a request; page CPU per create in
-    /// the 1,000-creates burst went from 1.14x to 1.04x socket.io-client's (three A/B pairs).
-    /// A store on this ordinary, unfrozen object cannot throw, so none needs `catch`.
-    type XhrFields;
-    #[wasm_bindgen(method, setter = readyState)]
-    fn set_ready_state(this: &XhrFields, value: u16);
-    #[wasm_bindgen(method, setter = status)]
-    fn set_status(this: &XhrFields, value: u16);
-    #[wasm_bindgen(method, setter = statusText)]
-    fn set_status_text(this: &XhrFields, value: &JsValue);
-    #[wasm_bindgen(method, setter = responseJSON)]
-    fn set_response_json(this: &XhrFields, value: &JsValue);
-    #[wasm_bindgen(method, setter = done)]
-    fn set_done(this: &XhrFields, value: &JsValue);
-    #[wasm_bindgen(method, setter = fail)]
-    fn set_fail(this: &XhrFields, value: &JsValue);
-    #[wasm_bindgen(method, setter = always)]
-    fn set_always(this: &XhrFields, value: &JsValue);
-    #[wasm_bindgen(method, setter = abort)]
-    fn set_abort(this: &XhrFields, value: &JsValue);
-}
-
 /// A JS function of two arguments (unbound: `bind` gives it its first ones).
 pub(crate) type Function2 = Function<fn(JsValue, JsValue) -> JsValue>;
 
@@ -138,17 +111,20 @@ impl Call {
         xhr.unchecked_ref::<js::Thenable>()
             .then(&JsValue::UNDEFINED, &noop().into());
         let target: &JsValue = xhr.as_ref();
-        let fields = xhr.unchecked_ref::<XhrFields>();
-        fields.set_ready_state(1);
-        fields.set_status(0);
-        fields.set_status_text(&Name::Empty.js());
+        names::set(target, Name::ReadyState, &1.into());
+        names::set(target, Name::Status, &0.into());
+        names::set(target, Name::StatusText, &Name::Empty.js());
         METHODS.with(|[done, fail, always]| {
-            fields.set_done(&done.bind1(&JsValue::NULL, target));
-            fields.set_fail(&fail.bind1(&JsValue::NULL, target));
-            fields.set_always(&always.bind1(&JsValue::NULL, target));
+            names::set(target, Name::Done, &done.bind1(&JsValue::NULL, target));
+            names::set(target, Name::Fail, &fail.bind1(&JsValue::NULL, target));
+            names::set(target, Name::Always, &always.bind1(&JsValue::NULL, target));
         });
         let id = JsValue::from(id as f64);
-        fields.set_abort(&abort.bind2(&JsValue::NULL, target, &id));
+        names::set(
+            target,
+            Name::Abort,
+            &abort.bind2(&JsValue::NULL, target, &id),
+        );
         Call {
             options: options.clone(),
             xhr,
@@ -178,11 +154,10 @@ impl Call {
                 // serde would build to be assigned (and `"success"` is not decoded again).
                 let xhr: &JsValue = self.xhr.as_ref();
                 let success = Name::Success.js();
-                let fields = xhr.unchecked_ref::<XhrFields>();
-                fields.set_ready_state(4);
-                fields.set_status(200);
-                fields.set_status_text(&success);
-                fields.set_response_json(&result);
+                names::set(xhr, Name::ReadyState, &4.into());
+                names::set(xhr, Name::Status, &200.into());
+                names::set(xhr, Name::StatusText, &success);
+                names::set(xhr, Name::ResponseJson, &result);
                 let callback = names::get(&self.options, Name::Success);
                 js::call3(&callback, &context, &result, &success, xhr);
                 let _ = self.resolve.call1(&JsValue::UNDEFINED, &result);
