@@ -10,6 +10,8 @@ import { chromium } from 'playwright-core';
 import { percentile, round, sum } from './stats.mjs';
 
 export const CLIENTS = ['wasm', 'socketio', 'xhr', 'raw'];
+// Client (1b): another build of (1), loaded only by `run.mjs --ab` (never by default).
+export const AB_CLIENT = 'wasmb';
 
 // Sizes of each workload; `rounds` batches per client, interleaved.
 export const PLANS = {
@@ -55,7 +57,7 @@ const BATCH_TIMEOUT_MS = 120000;
 const METHODS = ['create', 'read', 'update', 'patch', 'delete'];
 // XHR is left out of the 10,000-creates row: Chromium runs 6 XHRs at a time per host, so a
 // round would take about 40 s to show what the 1,000-creates row already shows.
-const BIG_BURST_CLIENTS = ['wasm', 'socketio', 'raw'];
+const BIG_BURST_CLIENTS = ['wasm', 'socketio', 'raw', 'wasmb'];
 
 // The CRUD requests in the socket.io frames `frames` (text, as sent): [{method, requestId}],
 // `requestId` true when the request's signature carries one.

@@ -1,7 +1,7 @@
 // Printing the benchmark's results as tables, with each client's ratio to (1) and the
 // issue's targets as ratios (printed, never asserted).
 
-const NAMES = { wasm: '(1) wasm', socketio: '(2) socket.io-client', xhr: '(3) XHR', raw: '(4) raw WebSocket' };
+const NAMES = { wasm: '(1) wasm', socketio: '(2) socket.io-client', xhr: '(3) XHR', raw: '(4) raw WebSocket', wasmb: '(1b) wasm, --ab build' };
 const fmt = (x, width) => String(x ?? '-').padStart(width);
 
 function ratio(a, b) {

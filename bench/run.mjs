@@ -26,7 +26,9 @@
 //          --clients wasm,socketio,xhr,raw, --server-bin PATH (another bss-server build, to
 //          measure a server change before it lands), --workloads latency,throughput,creates10k,
 //          fetch,size1k,size100k (only those browser rows, while iterating; such a run is saved
-//          as `-partial` and never taken for the README)
+//          as `-partial` and never taken for the README), --ab DIR (another build of this
+//          client, a build-client.sh output folder, run beside (1) as (1b) in the same page),
+//          --rounds N (every workload's rounds; with --ab, for small differences)
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,7 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runAbuse } from './abuse.mjs';
-import { CLIENTS, PLANS, runBrowser, WORKLOADS } from './browser.mjs';
+import { AB_CLIENT, CLIENTS, PLANS, runBrowser, WORKLOADS } from './browser.mjs';
 import { runFirstFetch } from './first-fetch.mjs';
 import { LOAD_PLANS, runLoad } from './load.mjs';
 import { browserTable, firstFetchTable, loadTable, targets, targetsTable } from './report.mjs';
@@ -52,12 +54,17 @@ const { values: flags } = parseArgs({
     clients: { type: 'string', default: CLIENTS.join(',') },
     workloads: { type: 'string', default: WORKLOADS.join(',') },
     'server-bin': { type: 'string' },
+    ab: { type: 'string' },
+    rounds: { type: 'string' },
   },
 });
 if (flags['server-bin']) setServerBin(path.resolve(flags['server-bin']));
 const mode = flags.smoke ? 'smoke' : 'full';
 const clients = flags.clients.split(',').filter(Boolean);
-const unknown = clients.filter((c) => !CLIENTS.includes(c));
+// --ab DIR: another build of this client (a build-client.sh output folder) runs beside (1) as
+// (1b), interleaved in the same page: its ÷(1) column is the A/B ratio of the two builds.
+if (flags.ab) clients.splice(clients.includes('wasm') ? clients.indexOf('wasm') + 1 : 0, 0, AB_CLIENT);
+const unknown = clients.filter((c) => !CLIENTS.includes(c) && c !== AB_CLIENT);
 if (unknown.length) {
   console.error(`bench: unknown client(s) ${unknown.join(', ')}; known: ${CLIENTS.join(', ')}`);
   process.exit(2);
@@ -68,7 +75,7 @@ if (unknownWorkloads.length) {
   console.error(`bench: unknown workload(s) ${unknownWorkloads.join(', ')}; known: ${WORKLOADS.join(', ')}`);
   process.exit(2);
 }
-const partial = workloads.length < WORKLOADS.length;
+const partial = workloads.length < WORKLOADS.length || Boolean(flags.ab || flags.rounds);
 const log = (...a) => console.log(...a);
 const started = Date.now();
 const elapsed = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
@@ -97,12 +104,12 @@ async function main() {
   let server;
   try {
     // The page and the stub serve www/: only the browser and load runs need it built.
-    const www = flags['skip-browser'] && flags['skip-load'] ? null : assembleWww(tmp);
+    const www = flags['skip-browser'] && flags['skip-load'] ? null : assembleWww(tmp, { ab: flags.ab });
     if (!flags['skip-browser']) {
       server = await startRustServer(path.join(tmp, 'bench.sqlite3'), www);
       log(`== browser (${mode}): reference server ${server.url} (pid ${server.pid}), clients ${clients.join(', ')}  [${elapsed()}]`);
       try {
-        results.browser = await runBrowser(server.url, { plan: PLANS[mode], clients, workloads, log });
+        results.browser = await runBrowser(server.url, { plan: withRounds(PLANS[mode], flags.rounds), clients, workloads, log });
       } catch (e) {
         log(`  browser: ERROR ${e.message}`);
         results.browser = { rows: [], errors: [{ client: 'page', workload: 'setup', message: e.message }], pageLog: [] };
@@ -182,3 +189,12 @@ main().catch((e) => {
   console.error(`bench: ${e.stack || e}`);
   process.exit(1);
 });
+
+// The plan with every workload's rounds set to `rounds` (--rounds N: more batches per client,
+// for an A/B of small differences), or as it is.
+function withRounds(plan, rounds) {
+  if (!rounds) return plan;
+  const n = Number(rounds);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --rounds ${rounds}: want a positive integer`);
+  return Object.fromEntries(Object.entries(plan).map(([k, v]) => [k, v && typeof v === 'object' && 'rounds' in v ? { ...v, rounds: n } : v]));
+}

@@ -19,10 +19,17 @@ export function build(log) {
   run('cargo', ['build', '--release', '-q', '-p', 'backbone-socket-sync-server', '-p', 'bss-loadgen']);
 }
 
-// `<dir>/www`: the repo's www/ (shim, ESM, pkg), the vendor scripts and bench/page/.
-export function assembleWww(dir) {
+// `<dir>/www`: the repo's www/ (shim, ESM, pkg), the vendor scripts and bench/page/; with
+// `ab` (another build's output folder, e.g. `BUILD_OUT=/tmp/b bash scripts/build-client.sh`),
+// also that build under /ab/ (the ES module entry beside its pkg/), for client (1b).
+export function assembleWww(dir, { ab } = {}) {
   const www = path.join(dir, 'www');
   cpSync(path.join(repoRoot, 'www'), www, { recursive: true });
+  if (ab) {
+    mkdirSync(path.join(www, 'ab'));
+    cpSync(path.join(repoRoot, 'www', 'backbone-socket-sync.mjs'), path.join(www, 'ab', 'backbone-socket-sync.mjs'));
+    cpSync(path.resolve(ab), path.join(www, 'ab', 'pkg'), { recursive: true });
+  }
   mkdirSync(path.join(www, 'vendor'), { recursive: true });
   const vendor = {
     'jquery.js': 'jquery/dist/jquery.min.js',

@@ -105,7 +105,8 @@ window.bench = {
   async init(names) {
     const errors = {};
     const makers = {
-      wasm: wasmClient,
+      wasm: () => wasmClient(),
+      wasmb: () => wasmClient('/ab/backbone-socket-sync.mjs', 'wasmb'),
       socketio: socketioClient,
       xhr: () => xhrClient(ajaxSync),
       raw: rawClient,

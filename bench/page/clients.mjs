@@ -110,9 +110,11 @@ function backboneClient(name, syncFn) {
   return client;
 }
 
-// (1) This project: the wasm `sync` from the ESM entry, connected in ack mode.
-export async function wasmClient() {
-  const esm = await import(OURS.esm);
+// (1) This project: the wasm `sync` from the ESM entry, connected in ack mode. `run.mjs --ab`
+// also loads another build of it from `/ab/backbone-socket-sync.mjs` as client `wasmb` (its
+// own module instance, so its own socket), to compare two builds in one page.
+export async function wasmClient(entry = OURS.esm, name = 'wasm') {
+  const esm = await import(entry);
   esm.connect({ url: location.origin, replies: 'ack', timeout: REQUEST_TIMEOUT_MS });
   await new Promise((resolve, reject) => {
     if (esm.socket.connected) return resolve();
@@ -120,7 +122,9 @@ export async function wasmClient() {
     esm.socket.once('connect_error', (e) => reject(new Error('wasm connect_error ' + JSON.stringify(e))));
     setTimeout(() => reject(new Error('wasm client: no connect within 10 s')), 10000);
   });
-  const client = backboneClient('wasm', (method, model, options) => esm.sync(method, model, options));
+  const client = backboneClient(name, (method, model, options) => esm.sync(method, model, options));
+  // The probe sets what the other socket clients send; the wasm sends what it sends.
+  if (name !== 'wasm') client.configure = () => {};
   client.close = () => esm.socket.close();
   return client;
 }
