@@ -37,6 +37,14 @@ pub struct Fallback {
 
 impl Default for Fallback {
     fn default() -> Self {
+        Fallback::new()
+    }
+}
+
+impl Fallback {
+    /// `transport: 'socket'`, no failures (a `const fn`, for a `thread_local!` that needs no
+    /// lazy initialisation).
+    pub const fn new() -> Self {
         Fallback {
             auto: false,
             after: 3,
@@ -44,9 +52,7 @@ impl Default for Fallback {
             connected: false,
         }
     }
-}
 
-impl Fallback {
     /// Takes one event in.
     pub fn on(&mut self, event: FallbackEvent) {
         match event {

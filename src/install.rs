@@ -12,7 +12,7 @@ use crate::js;
 use crate::socket::{self, EdgeOptions, TransportOption};
 
 thread_local! {
-    static FALLBACK: RefCell<Fallback> = RefCell::new(Fallback::default());
+    static FALLBACK: RefCell<Fallback> = const { RefCell::new(Fallback::new()) };
 }
 
 /// A new connection's edge options (called by `connect`).
@@ -73,11 +73,7 @@ fn fallback_options(method: &JsValue, options: &JsValue) -> JsValue {
         &JsValue::from(crate::sync::client_id()),
     );
     if method.as_string().as_deref() != Some("read") {
-        js::set(
-            &headers,
-            "X-Request-Id",
-            &JsValue::from(crate::sync::request_id()),
-        );
+        js::set(&headers, "X-Request-Id", &crate::sync::request_id());
     }
     if let Some(token) = socket::last_token() {
         js::set(

@@ -65,6 +65,11 @@ extern "C" {
     #[wasm_bindgen(method, js_name = then)]
     pub(crate) fn then(this: &Thenable, ok: &JsValue, err: &JsValue) -> JsValue;
 
+    /// `queueMicrotask(f)`: `f` runs when the current run of JavaScript ends, before any
+    /// other task.
+    #[wasm_bindgen(js_name = queueMicrotask)]
+    pub(crate) fn queue_microtask(f: &Function);
+
     /// `setTimeout(f)`: `f` runs in a task of its own.
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(f: &JsValue);
@@ -81,13 +86,10 @@ pub(crate) fn get(target: &JsValue, key: &str) -> JsValue {
     get_key(target, &JsValue::from_str(key))
 }
 
-/// [`get`] with a key already on the JS side (see [`crate::names`]).
+/// [`get`] with a key already on the JS side (see [`crate::names`]). `Reflect.get` throws on
+/// what is not an object, so that needs no check of its own (one call into JS, not three).
 pub(crate) fn get_key(target: &JsValue, key: &JsValue) -> JsValue {
-    if target.is_object() || target.is_function() {
-        Reflect::get(target, key).unwrap_or(JsValue::UNDEFINED)
-    } else {
-        JsValue::UNDEFINED
-    }
+    Reflect::get(target, key).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// `target[key] = value`, ignoring frozen objects.
@@ -102,7 +104,7 @@ pub(crate) fn set_key(target: &JsValue, key: &JsValue, value: &JsValue) {
 
 /// Whether `value` is `null` or `undefined`.
 pub(crate) fn is_nullish(value: &JsValue) -> bool {
-    value.is_undefined() || value.is_null()
+    value.is_null_or_undefined()
 }
 
 /// A JS `Error` with `message` (wasm-bindgen's `JsError`, the same import serde-wasm-bindgen's

@@ -131,6 +131,14 @@ pub struct Live<T> {
 
 impl<T> Default for Live<T> {
     fn default() -> Self {
+        Live::new()
+    }
+}
+
+impl<T> Live<T> {
+    /// No live collections (a `const fn`, for a `thread_local!` that needs no lazy
+    /// initialisation).
+    pub const fn new() -> Self {
         Live {
             rooms: Vec::new(),
             connected: false,

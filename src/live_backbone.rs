@@ -35,7 +35,7 @@ struct Entry {
 }
 
 thread_local! {
-    static LIVE: RefCell<Live<JsValue>> = RefCell::new(Live::default());
+    static LIVE: RefCell<Live<JsValue>> = const { RefCell::new(Live::new()) };
     static ENTRIES: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
     static NEXT: Cell<CollectionId> = const { Cell::new(0) };
 }

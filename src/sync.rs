@@ -34,10 +34,14 @@ const URL_ERROR: &str = "A \"url\" property or function must be specified";
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Signature<'a> {
-    end_point: &'a str,
+    /// The endpoint as the JS string it was read as (not decoded from wasm memory again).
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    end_point: JsValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     ctx: Option<&'a str>,
-    request_id: &'a str,
+    /// A JS string (see [`request_id`]).
+    #[serde(with = "serde_wasm_bindgen::preserve")]
+    request_id: JsValue,
 }
 
 /// The event's argument: the signature and the model (`item`) or the read's `data`.
@@ -69,14 +73,14 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
     } else {
         Object::new().into()
     };
-    let endpoint = endpoint(&model, &options)?;
+    let (endpoint_js, endpoint) = endpoint(&model, &options)?;
     let ctx = names::get(&options, Name::Ctx);
     let ctx = if js::is_nullish(&ctx) {
         names::get(&model, Name::Ctx)
     } else {
         ctx
     };
-    let ctx = (!js::is_nullish(&ctx)).then(|| to_string(&ctx));
+    let ctx = (!js::is_nullish(&ctx)).then(|| to_string(ctx).1);
     let request_id = request_id();
     let (item, data) = match method {
         "read" => (
@@ -88,9 +92,9 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
     };
     let payload = Payload {
         signature: Signature {
-            end_point: &endpoint,
+            end_point: endpoint_js,
             ctx: ctx.as_deref(),
-            request_id: &request_id,
+            request_id,
         },
         item,
         data,
@@ -152,18 +156,19 @@ thread_local! {
         .unchecked_into();
 }
 
-/// `options.url`, else `_.result(model, 'url')`, else Backbone's error.
-fn endpoint(model: &JsValue, options: &JsValue) -> Result<String, JsValue> {
+/// `options.url`, else `_.result(model, 'url')`, else Backbone's error: as a JS string and as
+/// Rust text.
+fn endpoint(model: &JsValue, options: &JsValue) -> Result<(JsValue, String), JsValue> {
     let url = names::get(options, Name::Url);
     if url.is_truthy() {
-        return Ok(to_string(&url));
+        return Ok(to_string(url));
     }
     let mut url = names::get(model, Name::Url);
     if let Some(f) = url.dyn_ref::<Function>() {
         url = f.call0(model)?;
     }
     if url.is_truthy() {
-        Ok(to_string(&url))
+        Ok(to_string(url))
     } else {
         Err(js::error(URL_ERROR))
     }
@@ -189,16 +194,23 @@ fn non_null(value: JsValue) -> JsValue {
     }
 }
 
-/// `String(value)`.
-fn to_string(value: &JsValue) -> String {
-    value
-        .as_string()
-        .unwrap_or_else(|| Array::of1(value).join("").into())
+/// `String(value)`, as a JS string and as Rust text.
+fn to_string(value: JsValue) -> (JsValue, String) {
+    match value.as_string() {
+        Some(text) => (value, text),
+        None => {
+            let text = Array::of1(&value).join("");
+            let rust = String::from(&text);
+            (text.into(), rust)
+        }
+    }
 }
 
 thread_local! {
     /// The page's client id, which prefixes its request ids; made on first use.
     static PREFIX: OnceCell<String> = const { OnceCell::new() };
+    /// `"<client id>."`, as a JS string.
+    static ID_PREFIX: OnceCell<JsString> = const { OnceCell::new() };
     /// How many request ids were made.
     static COUNTER: Cell<u64> = const { Cell::new(0) };
 }
@@ -224,12 +236,22 @@ pub(crate) fn client_id() -> String {
     })
 }
 
-/// A unique request id (see [`crate::request_id`]): the page's [`client_id`] and a counter.
-pub(crate) fn request_id() -> String {
-    let prefix = client_id();
+/// A unique request id, `crate::request_id::next(client_id(), counter)`, made as a JS string
+/// on the JS side: the page's `"<client id>."` (made once) joined to the counter in base 36
+/// (`Number.prototype.toString(36)`: the same digits), so that no id is decoded from wasm
+/// memory per request.
+pub(crate) fn request_id() -> JsValue {
     let n = COUNTER.with(|c| {
         c.set(c.get() + 1);
         c.get()
     });
-    crate::request_id::next(&prefix, n)
+    let prefix = ID_PREFIX.with(|p| {
+        p.get_or_init(|| JsString::from(format!("{}.", client_id())))
+            .clone()
+    });
+    // Exact up to 2^53 requests a page.
+    match js_sys::Number::from(n as f64).to_string_with_radix(36) {
+        Ok(digits) => prefix.concat(&digits).into(),
+        Err(_) => crate::request_id::next(&client_id(), n).into(),
+    }
 }

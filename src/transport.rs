@@ -53,10 +53,21 @@ impl Transport {
         })
     }
 
+    /// What sends on this socket, held without the transport (so no borrow of the connection
+    /// is held while JavaScript runs).
+    pub(crate) fn sender(&self) -> Sender {
+        Sender(self.ws.clone().unchecked_into())
+    }
+}
+
+/// Sends text frames on one socket (see [`Transport::sender`]).
+pub(crate) struct Sender(TextSocket);
+
+impl Sender {
     /// Sends a text frame (dropped if the socket is no longer open: the session notices the
     /// close through its own event).
     pub(crate) fn send(&self, text: &JsString) {
-        let _ = self.ws.unchecked_ref::<TextSocket>().send(text);
+        let _ = self.0.send(text);
     }
 }
 

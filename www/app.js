@@ -238,8 +238,25 @@
   // A server started with `--demo-tokens` mints a token for any name (`?user=alice`), so two
   // windows can be two users, each with their own todos; it answers 404 here otherwise, and
   // the page stays open to everyone as before. The token goes in the socket's CONNECT
-  // (`auth: {token}`) and, for the XHR sync, in an `Authorization: Bearer` header.
+  // (`auth`, a function: a new token at every reconnection, so the page outlives its token's
+  // expiry) and, for the XHR sync, in an `Authorization: Bearer` header.
   var user = params.get('user');
+
+  // A token for `user`, also set as the XHR sync's header.
+  function mint() {
+    return fetch('/_bss/demo-token', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ sub: user })
+    }).then(function (minted) {
+      if (!minted.ok) throw new Error('no token for ' + user);
+      return minted.json();
+    }).then(function (minted) {
+      $('#signed-in').text('signed in as ' + minted.sub);
+      $.ajaxSetup({ headers: { Authorization: 'Bearer ' + minted.token } });
+      return minted.token;
+    });
+  }
 
   function demoToken() {
     return fetch('/_bss/demo-token').then(function (response) {
@@ -247,18 +264,21 @@
       $('#signin').prop('hidden', false);
       $('#user').val(user || '');
       if (!user) return Promise.reject(new Error('sign in'));
-      return fetch('/_bss/demo-token', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ sub: user })
-      }).then(function (minted) {
-        if (!minted.ok) throw new Error('no token for ' + user);
-        return minted.json();
-      }).then(function (minted) {
-        $('#signed-in').text('signed in as ' + minted.sub);
-        return minted.token;
-      });
+      return mint();
     });
+  }
+
+  // The socket's `auth`: the token just minted first, then a new one at each reconnection (a
+  // failed mint connects without one, and the server's refusal is retried with backoff).
+  function authWith(token) {
+    return function (cb) {
+      if (token) {
+        cb({ token: token });
+        token = null;
+      } else {
+        mint().then(function (t) { cb({ token: t }); }, function () { cb({}); });
+      }
+    };
   }
 
   $('#signin').on('submit', function (e) {
@@ -269,8 +289,7 @@
 
   // Connects (with the token, if any), makes the list live and loads it.
   function start(token) {
-    if (token) $.ajaxSetup({ headers: { Authorization: 'Bearer ' + token } });
-    if (!ajax) BackboneSocketSync.connect(token ? { replies: replies, auth: { token: token } } : { replies: replies });
+    if (!ajax) BackboneSocketSync.connect(token ? { replies: replies, auth: authWith(token) } : { replies: replies });
     // Other pages' changes appear here as they happen (and are caught up after a reconnection).
     if (!ajax) BackboneSocketSync.live(todos);
     return todos.fetch({ reset: true });

@@ -9,7 +9,9 @@ export interface ConnectOptions {
   /** socket.io namespace, default `"/"`. */
   namespace?: string;
   /** Payload of the namespace CONNECT packet, e.g. `{token: "…"}`; or a function giving it at
-   *  every (re)connection, through its callback or a returned Promise. */
+   *  every (re)connection, through its callback or a returned Promise. With a function, a
+   *  server's disconnection (a token's expiry) is followed by a reconnection with a fresh one,
+   *  and a refused CONNECT is retried; with an object both are final. */
   auth?: object | ((cb: (auth: object) => void) => void | Promise<object>);
   /** How the server answers: with an acknowledgement (default) or by emitting `<method>:<endPoint>[:<ctx>]`. */
   replies?: 'ack' | 'event';

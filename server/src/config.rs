@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// Default of `--max-namespaces` (here, not in [`crate::namespaces`], which reaches this
+/// module through `access`: no import cycle).
+pub const DEFAULT_MAX_DYNAMIC: usize = 1000;
+
 /// The reference server for backbone-socket-sync: socket.io and REST over an embedded SQLite store.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "bss-server", version, about)]
@@ -106,7 +110,7 @@ pub struct Config {
     pub dynamic_namespaces: bool,
 
     /// Most dynamic namespaces open at once (with --dynamic-namespaces).
-    #[arg(long, env = "MAX_NAMESPACES", default_value_t = crate::namespaces::DEFAULT_MAX_DYNAMIC)]
+    #[arg(long, env = "MAX_NAMESPACES", default_value_t = DEFAULT_MAX_DYNAMIC)]
     pub max_namespaces: usize,
 
     /// File holding the HS256 secret (at least 32 bytes) of access tokens. Given, every

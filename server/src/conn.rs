@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
@@ -84,6 +85,8 @@ pub struct Conn {
     reader: Mutex<Option<Waker>>,
     upgraded: AtomicBool,
     dead: AtomicBool,
+    /// The read waiting on the stream itself, woken when the connection is closed.
+    stream_reader: AtomicWaker,
     /// Set once the gate closed for queued bytes, so that is logged once per connection.
     logged_backlog: AtomicBool,
 }
@@ -102,6 +105,7 @@ impl Conn {
             reader: Mutex::new(None),
             upgraded: AtomicBool::new(false),
             dead: AtomicBool::new(false),
+            stream_reader: AtomicWaker::new(),
             logged_backlog: AtomicBool::new(false),
         })
     }
@@ -237,19 +241,29 @@ impl Conn {
         }
     }
 
-    fn mark_dead(&self) {
+    /// Closes the connection from the server's side: its reads and writes fail from now on
+    /// (a read waiting for the client's bytes is woken to fail), so the Engine.IO session ends
+    /// as if the network had dropped it, without a socket.io DISCONNECT. Its client therefore
+    /// reconnects and re-sends its unanswered requests under their `requestId`s (a DISCONNECT
+    /// from the server is final for socket.io clients). Logged once, with `why`.
+    pub fn close(&self, why: &str) {
         if !self.dead.swap(true, Ordering::AcqRel) {
             let (in_flight, replies, bytes) = self.load();
             tracing::warn!(
                 in_flight,
                 replies,
                 bytes,
-                stall = ?self.bounds.stall_timeout,
-                "closing a connection whose client read nothing for the stall timeout; it will retry its requests"
+                "closing a connection: {why}; its client will reconnect and retry its requests"
             );
         }
         self.wake_reader();
+        self.stream_reader.wake();
         self.drained.notify_waiters();
+    }
+
+    fn mark_dead(&self) {
+        let stall = self.bounds.stall_timeout;
+        self.close(&format!("its client read nothing for {stall:?}"));
     }
 }
 
@@ -314,7 +328,7 @@ impl<T> GatedIo<T> {
     }
 
     fn dead() -> io::Error {
-        io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")
+        io::Error::new(io::ErrorKind::TimedOut, "connection closed by the server")
     }
 
     /// Arms (or checks) the stall timer of a write that made no progress.
@@ -353,6 +367,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for GatedIo<T> {
         }
         if self.conn.must_wait(cx.waker()) {
             return Poll::Pending;
+        }
+        self.conn.stream_reader.register(cx.waker());
+        if self.conn.dead.load(Ordering::Acquire) {
+            return Poll::Ready(Err(Self::dead()));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
@@ -449,6 +467,26 @@ mod tests {
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         let mut buf = [0u8; 1];
         assert!(gated.read(&mut buf).await.is_err(), "reads fail too");
+    }
+
+    #[tokio::test]
+    async fn closing_fails_a_read_waiting_for_the_client() {
+        let conn = Conn::new(bounds(), Arc::default());
+        let (_client, server) = tokio::io::duplex(64);
+        let mut gated = GatedIo::new(server, conn.clone());
+        let read = tokio::spawn(async move {
+            let mut buf = [0u8; 1];
+            gated.read(&mut buf).await
+        });
+        tokio::task::yield_now().await;
+        assert!(!read.is_finished(), "nothing to read yet");
+        conn.close("a test");
+        let read = tokio::time::timeout(Duration::from_secs(5), read).await;
+        let error = read
+            .expect("woken by the close")
+            .expect("task")
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
     }
 
     #[test]

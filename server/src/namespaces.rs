@@ -23,7 +23,7 @@ use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 use crate::{access, socket};
 
 /// Default of `--max-namespaces`.
-pub const DEFAULT_MAX_DYNAMIC: usize = 1000;
+pub use crate::config::DEFAULT_MAX_DYNAMIC;
 
 /// Removes a namespace from socketioxide, whatever its adapter.
 type DeleteNamespace = Box<dyn Fn(&str) + Send + Sync>;

@@ -163,10 +163,10 @@ async fn on_unknown<A: Adapter>(
 /// The reply's bytes count against its connection's queued-bytes bound until written.
 ///
 /// A reply that cannot be queued (the socket's send buffer is full, or it is closing) is never
-/// dropped silently: the write it reports is already committed, so the socket is closed, and
-/// its client reconnects and re-sends with the same `requestId`, which the store answers with
-/// the committed result instead of applying it again. That is logged once per socket: the
-/// replies that follow find it closed.
+/// dropped silently: the write it reports is already committed, so the connection is closed
+/// under the session (not with a DISCONNECT, which clients take as final), and its client
+/// reconnects and re-sends with the same `requestId`, which the store answers with the
+/// committed result instead of applying it again. That is logged once per connection.
 pub(crate) fn reply<A: Adapter>(
     socket: &SocketRef<A>,
     ack_id: Option<i64>,
@@ -190,13 +190,18 @@ pub(crate) fn reply<A: Adapter>(
         socket.emit(reply_event.unwrap_or(ERROR_EVENT), &payload)
     };
     if let Err(error) = sent {
-        if socket.connected() {
-            tracing::warn!(%error, sid = %socket.id, "reply not sent; closing the socket so its client retries");
-        } else {
-            tracing::debug!(%error, sid = %socket.id, "reply to a closed socket not sent");
+        tracing::debug!(%error, sid = %socket.id, "reply not sent");
+        match conn {
+            // A socket already gone has nobody to answer: nothing to close (its connection
+            // may still carry the client's other namespaces).
+            _ if !socket.connected() => {}
+            // Closed under the session, not with a DISCONNECT packet: that is final for a
+            // socket.io client, which would then never re-send this request.
+            Some(conn) => conn.close("a reply could not be queued"),
+            None => {
+                let _ = socket.clone().disconnect();
+            }
         }
-        // Already disconnected is the only failure here, and then there is nothing to close.
-        let _ = socket.clone().disconnect();
     }
 }
 

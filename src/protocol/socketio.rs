@@ -165,8 +165,11 @@ fn read_number(text: &str, at: usize) -> Result<(Option<u64>, usize), ProtocolEr
         return Ok((None, at));
     }
     let id = rest
-        .get(..digits)
-        .and_then(|d| d.parse::<u64>().ok())
+        .bytes()
+        .take(digits)
+        .try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
         .ok_or(ProtocolError::AckIdOverflow)?;
     Ok((Some(id), at + digits))
 }
@@ -222,13 +225,9 @@ fn read_event_name(text: &str, at: usize, complete: bool) -> Result<String, Prot
 /// The character of a `\uXXXX` escape (after the `\u`), joining a surrogate pair; a lone
 /// surrogate becomes U+FFFD, as `JSON.parse` would keep it as an unpaired code unit.
 fn read_unicode_escape(chars: &mut std::str::Chars<'_>) -> Option<char> {
+    // Exactly four hex digits (no sign: `from_str_radix` would take `\u+abc`).
     let hex = |chars: &mut std::str::Chars<'_>| -> Option<u32> {
-        let digits: String = chars.by_ref().take(4).collect();
-        if digits.len() == 4 {
-            u32::from_str_radix(&digits, 16).ok()
-        } else {
-            None
-        }
+        (0..4).try_fold(0, |n, _| Some(n * 16 + chars.next()?.to_digit(16)?))
     };
     let high = hex(chars)?;
     if (0xD800..0xDC00).contains(&high) {

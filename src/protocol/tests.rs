@@ -177,6 +177,10 @@ fn event_names_with_escapes_and_unicode() {
     assert_eq!(name(r#"2["héllo",1]"#), Ok("héllo".into()));
     assert_eq!(name(r#"2["\x"]"#), Err(E::UnexpectedPayload));
     assert_eq!(name("2[\"a\u{1}\"]"), Err(E::UnexpectedPayload));
+    // Four hex digits exactly, as JSON.parse reads them: no sign, no short escape.
+    assert_eq!(name(r#"2["\u00E9"]"#), Ok("é".into()));
+    assert_eq!(name(r#"2["\u+0e9"]"#), Err(E::UnexpectedPayload));
+    assert_eq!(name(r#"2["\u0e9"]"#), Err(E::UnexpectedPayload));
 }
 
 #[test]

@@ -467,3 +467,30 @@ async fn connection_refused_fails_requests_clearly() {
     );
     assert!(!socket.connected());
 }
+
+/// `connect()`'s options: a wrong type or value is a `TypeError` naming the option, thrown
+/// before anything else happens.
+#[wasm_bindgen_test]
+fn bad_options_are_type_errors_naming_the_option() {
+    use wasm_bindgen::JsCast;
+    let cases: [(&str, JsValue); 9] = [
+        ("url", 42.into()),
+        ("timeout", "soon".into()),
+        ("timeout", (-1).into()),
+        ("reconnection", "yes".into()),
+        ("replies", "sometimes".into()),
+        ("replies", 5.into()),
+        ("transport", "pigeon".into()),
+        ("transport", JsValue::TRUE),
+        ("fallbackAfter", 0.into()),
+    ];
+    for (key, value) in cases {
+        let shown = format!("{key}: {value:?}");
+        let Err(error) = crate::socket::connect(obj(&[(key, value)])) else {
+            panic!("{shown} was accepted");
+        };
+        assert!(error.is_instance_of::<js_sys::TypeError>(), "{shown}");
+        let message = get(&error, "message").as_string().unwrap_or_default();
+        assert!(message.contains(key), "{shown}: {message}");
+    }
+}

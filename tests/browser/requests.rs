@@ -410,3 +410,21 @@ async fn err_values_javascript_reads_as_falsy_are_successes() {
         );
     }
 }
+
+#[wasm_bindgen_test]
+fn request_ids_made_in_js_are_the_ones_request_id_next_writes() {
+    use crate::request_id::next;
+    use crate::sync::{client_id, request_id};
+    let prefix = client_id();
+    let first = request_id().as_string().expect("a string");
+    let digits = first
+        .strip_prefix(&format!("{prefix}."))
+        .expect("the prefix");
+    let mut n = u64::from_str_radix(digits, 36).expect("base 36");
+    assert_eq!(first, next(&prefix, n));
+    // Past a few carries of the base-36 counter (other tests made some ids before).
+    for _ in 0..1300 {
+        n += 1;
+        assert_eq!(request_id().as_string(), Some(next(&prefix, n)));
+    }
+}

@@ -286,4 +286,29 @@ mod tests {
             .origin
             .is_none());
     }
+
+    #[test]
+    fn each_change_is_handed_on_once_and_only_this_nodes_keep_their_origin() {
+        let (feed, mut changes) = mpsc::unbounded_channel();
+        let mut listener = Listener {
+            node: "me".into(),
+            feed,
+            last: 1,
+        };
+        let origin = Origin {
+            ns: "/".into(),
+            sid: "s".into(),
+        };
+        let mine = record("me", Some(&origin), "", "create", "/c", "2", "{}");
+        let theirs = record("other", Some(&origin), "", "create", "/c", "3", "{}");
+        // 1 was committed before the store connected; 2 arrives notified and caught up.
+        for (seq, text) in [(1, &mine), (2, &mine), (2, &mine), (3, &theirs), (2, &mine)] {
+            listener.hand_on(seq, text);
+        }
+        let first = changes.try_recv().unwrap();
+        assert_eq!((first.seq, first.origin), (2, Some(origin)));
+        let second = changes.try_recv().unwrap();
+        assert_eq!((second.seq, second.origin), (3, None));
+        assert!(changes.try_recv().is_err(), "nothing twice");
+    }
 }

@@ -46,6 +46,7 @@ const UPDATE_DOC: &str =
     "UPDATE bss_documents SET doc = $4 WHERE owner = $1 AND collection = $2 AND id = $3";
 const DELETE_DOC: &str =
     "DELETE FROM bss_documents WHERE owner = $1 AND collection = $2 AND id = $3";
+
 /// Keeps a change under the next `seq` and NOTIFYs it (inline when small enough, else its
 /// `seq` alone), in one round trip.
 fn notify_change() -> String {
