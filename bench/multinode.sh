@@ -40,7 +40,9 @@ trap cleanup EXIT
 chown postgres:postgres "$DIR"
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 as_pg "$PG_BIN/initdb" -D "$DIR/pg" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
-as_pg "$PG_BIN/postgres" -D "$DIR/pg" -p 5432 -k "$DIR" -c listen_addresses= -c max_connections=200 \
+# Not through as_pg: a function run in the background is a subshell, whose PID ($!) would get
+# the SIGINT of cleanup and wait on postgres forever; setpriv execs postgres under its own PID.
+setpriv --reuid=postgres --regid=postgres --init-groups "$PG_BIN/postgres" -D "$DIR/pg" -p 5432 -k "$DIR" -c listen_addresses= -c max_connections=200 \
   >"$DIR/pg.log" 2>&1 &
 PIDS+=($!)
 until "$PG_BIN/pg_isready" -h "$DIR" -p 5432 -q; do sleep 0.05; done

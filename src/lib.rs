@@ -8,7 +8,8 @@
 //! - [`session`]: the connection state machine (handshake, heartbeat, request table, timeouts,
 //!   queueing, reconnection) — inputs in, effects out, no I/O (pure, tested natively);
 //! - [`live`] and [`fallback`]: the decisions of live collections and of the XHR fallback,
-//!   as pure state machines (events in, actions out);
+//!   as pure state machines (events in, actions out); [`live_twins`], which copies of a
+//!   page's own unanswered create a live collection drops;
 //! - [`payload`]: the handle bodies travel in, never read by the core (a `String` natively,
 //!   a JavaScript string in the browser, parsed once by the JS engine);
 //! - [`backoff`], [`url`], [`request_id`]: small pure helpers;
@@ -23,6 +24,7 @@
 pub mod backoff;
 pub mod fallback;
 pub mod live;
+pub mod live_twins;
 pub mod payload;
 pub mod protocol;
 pub mod request_id;

@@ -25,6 +25,7 @@ use wasm_bindgen::JsCast;
 
 use crate::js;
 use crate::live::{room_of, Change, CollectionId, Live, LiveAction, LiveEvent};
+use crate::live_twins::twins;
 use crate::socket;
 
 /// One live collection and its `change` listener (which removes twins).
@@ -369,9 +370,10 @@ fn catch_up(room: String, collection: JsValue) {
     }
 }
 
-/// A create of this page still unanswered when a catch-up read already held it puts that
-/// model in twice: the read's copy, then the page's own model once its reply gives it the
-/// same id. The page's model is the one its code holds, so the read's copy goes. The
+/// A create of this page still unanswered when a catch-up read (or a broadcast) already held
+/// it puts that model in twice: the copy, then the page's own model once its reply gives it
+/// the same id. The page's model is the one its code holds, so the copy goes (the plan is
+/// [`twins`]'s, tested natively for both orders). The
 /// collection's index already maps that id to the page's model (removing the twin by id would
 /// remove the wrong one): the model steps out silently, the twin is removed, and the model is
 /// put back in its place.
@@ -384,23 +386,21 @@ fn drop_twin(collection: &JsValue, model: &JsValue) {
     let Ok(models) = js::get(collection, "models").dyn_into::<Array>() else {
         return;
     };
-    let twins: Array = models
-        .iter()
-        .filter(|other| other != model && js::get(other, "id") == id)
-        .collect();
-    if twins.length() == 0 {
+    let Ok(own) = usize::try_from(models.index_of(model, 0)) else {
         return;
-    }
-    let index = models.index_of(model, 0).max(0) as u32;
-    let at = models
-        .slice(0, index)
+    };
+    let ids: Vec<Option<JsValue>> = models
         .iter()
-        .filter(|m| twins.index_of(m, 0) < 0)
-        .count();
+        .map(|m| Some(js::get(&m, "id")).filter(|id| !js::is_nullish(id)))
+        .collect();
+    let Some((copies, at)) = twins(&ids, own) else {
+        return;
+    };
+    let copies: Array = copies.iter().map(|&i| models.get(i as u32)).collect();
     let silent = Object::new();
     js::set(&silent, "silent", &JsValue::TRUE);
     invoke(collection, "remove", &[model, &silent]);
-    invoke(collection, "remove", &[&twins, &live_options()]);
+    invoke(collection, "remove", &[&copies, &live_options()]);
     js::set(&silent, "at", &(at as u32).into());
     invoke(collection, "add", &[model, &silent]);
 }

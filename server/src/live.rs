@@ -229,8 +229,9 @@ impl Live {
 
     /// `{"writes", "replays", "broadcasts", "namespaceVisits", "dynamicNamespaces"}`: committed
     /// writes, writes answered from their request id without being applied again (duplicates
-    /// prevented), broadcasts sent, namespaces those broadcasts visited, and dynamic namespaces
-    /// open now; with several nodes also `"bus"` ([`BusStats::to_json`]).
+    /// prevented), broadcasts sent (following a change feed: the changes of every node this
+    /// node emitted to its sockets), namespaces those broadcasts visited, and dynamic
+    /// namespaces open now; with several nodes also `"bus"` ([`BusStats::to_json`]).
     pub fn stats(&self) -> Value {
         let mut stats = json!({
             "writes": self.inner.writes.load(Ordering::Relaxed),
