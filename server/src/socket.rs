@@ -21,6 +21,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
 use socketioxide::handler::{FromMessageParts, Value as RawValue};
 use socketioxide::socket::Socket;
+use socketioxide::{SendError, SocketError};
 
 use crate::api::{Api, Method, Request};
 use crate::conn::Conn;
@@ -189,19 +190,21 @@ pub(crate) fn reply<A: Adapter>(
         count_queued(conn.as_deref(), &payload);
         socket.emit(reply_event.unwrap_or(ERROR_EVENT), &payload)
     };
-    if let Err(error) = sent {
-        tracing::debug!(%error, sid = %socket.id, "reply not sent");
-        match conn {
-            // A socket already gone has nobody to answer: nothing to close (its connection
-            // may still carry the client's other namespaces).
-            _ if !socket.connected() => {}
-            // Closed under the session, not with a DISCONNECT packet: that is final for a
-            // socket.io client, which would then never re-send this request.
+    match sent {
+        // The send buffer is full: closed under the session, not with a DISCONNECT packet,
+        // which is final for a socket.io client (it would never re-send this request).
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => match conn {
             Some(conn) => conn.close("a reply could not be queued"),
             None => {
                 let _ = socket.clone().disconnect();
             }
+        },
+        // The socket is closing or gone (its namespace left, its token expired): nobody waits
+        // for this answer on it, and its connection may still carry the client's next session.
+        Err(error) => {
+            tracing::debug!(%error, sid = %socket.id, "reply to a closed socket not sent")
         }
+        Ok(()) => {}
     }
 }
 

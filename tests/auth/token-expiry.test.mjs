@@ -137,7 +137,16 @@ async function open(sub, mode) {
 // Stops writing and waits until every write has settled; returns the page's records.
 async function finish(page) {
   await page.evaluate(() => window.stop());
-  await page.waitForFunction(() => window.pendingWrites() === 0, null, { timeout: WAIT });
+  try {
+    await page.waitForFunction(() => window.pendingWrites() === 0, null, { timeout: WAIT });
+  } catch (e) {
+    // What never settled, and what the page saw: the failure names the write and the epoch.
+    const state = await page.evaluate(() => ({
+      unsettled: window.writes.filter((w) => w.ok + w.err === 0),
+      log: Object.assign({}, window.log, { tokens: window.log.tokens.length }),
+    }));
+    throw new Error(`writes never settled: ${JSON.stringify({ ...state, pageErrors: page.errors })}`, { cause: e });
+  }
   return page.evaluate(() => ({ log: window.log, writes: window.writes }));
 }
 
