@@ -103,13 +103,17 @@ impl<P> RequestTable<P> {
     fn insert(&mut self, pending: Pending<P>) -> RequestId {
         let id = self.next_id;
         self.next_id += 1;
+        // In the table before the order is compacted, which keeps only ids in the table: the
+        // other way round, the compaction dropped the new id from the order, and a request
+        // missing from it was neither failed at a session's end nor re-sent after a
+        // reconnection (its callbacks never ran).
+        self.requests.insert(id, pending);
         self.order.push_back(id);
         if self.order.len() > 2 * self.requests.len() + 64 {
             let requests = &self.requests;
             self.steps += self.order.len() as u64;
             self.order.retain(|id| requests.contains_key(id));
         }
-        self.requests.insert(id, pending);
         self.queued += 1;
         id
     }

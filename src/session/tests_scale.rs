@@ -92,3 +92,35 @@ fn aborting_many_queued_requests_does_not_rescan_the_queue() {
     assert_eq!(fx.len(), 2, "connect and the one request left: {fx:?}");
     assert!(s.steps() - before <= N + 10);
 }
+
+#[test]
+fn a_request_made_when_the_order_is_compacted_is_still_failed_at_the_end() {
+    let mut s = connected(quiet());
+    // Answered one by one, 64 requests leave 64 ids in the order and none pending: the next
+    // request compacts the order, and it must still be in it afterwards.
+    for ack in 0..64u64 {
+        s.request(1, req("create", "/api/t", "{}"));
+        assert_eq!(s.on_frame(2, format!("43{ack}[null,{{}}]")).len(), 1);
+    }
+    s.request(3, req("create", "/api/t", "{}"));
+    s.request(3, req("create", "/api/t", "{}"));
+    assert_eq!(s.pending(), 2);
+    let fx = s.on_frame(4, "41");
+    let failed = fx
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Effect::Settle {
+                    outcome: Err(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(
+        failed, 2,
+        "both pending requests fail at the server's DISCONNECT"
+    );
+    assert_eq!(s.pending(), 0);
+}

@@ -19,13 +19,6 @@ import {
 } from '../live/support.mjs';
 
 const skip = !existsSync(WASM) && 'www/pkg not built (scripts/build-client.sh)';
-// A known, unfixed client bug: under load (about a third of the runs at load 4-10, none on a
-// quiet machine, once in a fresh-clone CI run) a create made in the last 200 ms before the
-// expiry loses its callbacks: with a fixed auth it never settles at all; with a fresh token
-// it times out after re-sends on ~10 connections. These tests still run and print what they
-// see (the unsettled writes, the page's log and errors), as TODO, so the run stays green
-// while the bug is open and its output is there for whoever fixes it. Remove when fixed.
-const todo = 'known bug: a write in flight at a token expiry can lose its callbacks under load';
 const run = promisify(execFile);
 const WAIT = 60000; // generous: the machine is shared; nothing here waits that long when well
 
@@ -172,7 +165,7 @@ function titles(models) {
   return { list, doubled: list.filter((t, i) => t === list[i - 1]) };
 }
 
-test('a page whose token expires reconnects with a fresh one and loses no write', { skip, todo }, async () => {
+test('a page whose token expires reconnects with a fresh one and loses no write', { skip }, async () => {
   const expiredBefore = server.expiries();
   const page = await open('alice', 'fresh');
   // Three expiries: the server disconnects, the page reconnects with a new token, each time.
@@ -214,7 +207,7 @@ test('a page whose token expires reconnects with a fresh one and loses no write'
   await page.close();
 });
 
-test('with the first token as a fixed object, the expiry ends the connection', { skip, todo }, async () => {
+test('with the first token as a fixed object, the expiry ends the connection', { skip }, async () => {
   const page = await open('bob', 'fixed');
   await page.waitForFunction(() => window.log.disconnects.length === 1, null, { timeout: WAIT });
   // The session is over: a write made now fails at once, never reaching a server.
@@ -242,7 +235,7 @@ test('with the first token as a fixed object, the expiry ends the connection', {
   await page.close();
 });
 
-test('an auth function that returns the expired token: every reconnection is refused with 401', { skip, todo }, async () => {
+test('an auth function that returns the expired token: every reconnection is refused with 401', { skip }, async () => {
   const page = await open('carol', 'stale');
   // Refused at least twice: it keeps trying (auth is a function), with its backoff.
   await page.waitForFunction(() => window.log.connectErrors.length >= 2, null, { timeout: WAIT });
