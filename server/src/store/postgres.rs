@@ -42,7 +42,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
 use super::change::{ChangeFeed, Origin};
-use super::rows::{JsonPage, Rows};
+use super::rows::{JsonPage, PageRequest, Rows};
 use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Write};
 
 /// Connections per node for reads (the writer has one more of its own).
@@ -308,12 +308,7 @@ impl Store for PostgresStore {
         max_bytes: usize,
     ) -> StoreFuture<JsonPage> {
         let pool = self.pool.clone();
-        let request = stream::PageRequest {
-            owner: owner.to_owned(),
-            collection: collection.to_owned(),
-            query,
-            max_bytes,
-        };
+        let request = PageRequest::new(owner, collection, query, max_bytes);
         Box::pin(async move { stream::json_page(&pool, request).await })
     }
 
@@ -324,12 +319,7 @@ impl Store for PostgresStore {
         query: Query,
         max_bytes: usize,
     ) -> StoreFuture<Rows> {
-        let request = stream::PageRequest {
-            owner: owner.to_owned(),
-            collection: collection.to_owned(),
-            query,
-            max_bytes,
-        };
+        let request = PageRequest::new(owner, collection, query, max_bytes);
         Box::pin(stream::stream_page(self.pool.clone(), request))
     }
 

@@ -29,6 +29,30 @@ pub const PIECES_AHEAD: usize = 8;
 /// ever.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// What a collection read as stored text asks a store for (both backends' pages and streams).
+pub struct PageRequest {
+    /// The reader's owner scope.
+    pub owner: String,
+    /// The collection read.
+    pub collection: String,
+    /// Its filters, order, `_limit` and `_offset`.
+    pub query: Query,
+    /// The page's byte bound.
+    pub max_bytes: usize,
+}
+
+impl PageRequest {
+    /// The request for `owner`'s `collection` under `query`, at most `max_bytes`.
+    pub fn new(owner: &str, collection: &str, query: Query, max_bytes: usize) -> Self {
+        Self {
+            owner: owner.to_owned(),
+            collection: collection.to_owned(),
+            query,
+            max_bytes,
+        }
+    }
+}
+
 /// One page of a collection read as JSON text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonPage {

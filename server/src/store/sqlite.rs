@@ -29,7 +29,7 @@ mod writer;
 
 use readers::Readers;
 
-use super::rows::{JsonPage, Rows};
+use super::rows::{JsonPage, PageRequest, Rows};
 use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Write};
 
 /// Most writes committed in one transaction.
@@ -196,12 +196,7 @@ impl Store for SqliteStore {
         query: Query,
         max_bytes: usize,
     ) -> StoreFuture<Rows> {
-        let request = stream::StreamRequest {
-            owner: owner.to_owned(),
-            collection: collection.to_owned(),
-            query,
-            max_bytes,
-        };
+        let request = PageRequest::new(owner, collection, query, max_bytes);
         let closed = self.closed.load(Ordering::Acquire);
         let (streams, path) = (self.streams.clone(), self.path.clone());
         Box::pin(async move {

@@ -15,16 +15,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::IsolationLevel;
 
 use super::{pg_error, pool_error};
-use crate::store::rows::{ArrayWriter, Cutter, JsonPage, Rows, Verdict, STALL_TIMEOUT};
-use crate::store::{Query, StoreError};
-
-/// What a collection read asks for.
-pub(super) struct PageRequest {
-    pub owner: String,
-    pub collection: String,
-    pub query: Query,
-    pub max_bytes: usize,
-}
+use crate::store::rows::{
+    ArrayWriter, Cutter, JsonPage, PageRequest, Rows, Verdict, STALL_TIMEOUT,
+};
+use crate::store::StoreError;
 
 /// Where the rows a page takes go.
 enum Take<'a> {

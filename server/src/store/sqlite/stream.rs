@@ -16,7 +16,9 @@ use tokio::runtime::Handle;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use super::{internal, open_connection};
-use crate::store::rows::{ArrayWriter, Cutter, JsonPage, Rows, Verdict, STALL_TIMEOUT};
+use crate::store::rows::{
+    ArrayWriter, Cutter, JsonPage, PageRequest, Rows, Verdict, STALL_TIMEOUT,
+};
 use crate::store::{Query, StoreError};
 
 /// Walks the rows of `owner`'s `collection` in order, offering each document to a [`Cutter`]
@@ -74,20 +76,12 @@ pub(super) fn json_page(
     })
 }
 
-/// What a stream reads.
-pub(super) struct StreamRequest {
-    pub owner: String,
-    pub collection: String,
-    pub query: Query,
-    pub max_bytes: usize,
-}
-
 /// Starts a stream on a thread of its own with a connection of its own to `path`; `head`
 /// receives the [`Rows`] once the page is counted (or the error). `permit` is held until the
 /// stream ends (it bounds the streams running at once).
 pub(super) fn start(
     path: &Path,
-    request: StreamRequest,
+    request: PageRequest,
     permit: OwnedSemaphorePermit,
     head: oneshot::Sender<Result<Rows, StoreError>>,
 ) -> Result<(), StoreError> {
@@ -114,10 +108,10 @@ pub(super) fn start(
 fn run(
     conn: &Connection,
     handle: &Handle,
-    request: &StreamRequest,
+    request: &PageRequest,
     head: oneshot::Sender<Result<Rows, StoreError>>,
 ) {
-    let StreamRequest {
+    let PageRequest {
         owner,
         collection,
         query,
