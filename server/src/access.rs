@@ -215,10 +215,7 @@ fn unauthorized(presented: bool) -> Response {
     } else {
         HeaderValue::from_static("Bearer")
     };
-    let error = ApiError {
-        status: 401,
-        message: UNAUTHORIZED.into(),
-    };
+    let error = ApiError::new(401, UNAUTHORIZED);
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, challenge)],

@@ -158,9 +158,10 @@ impl Api {
                             };
                             (Value::Null, Some(read))
                         }
-                        Planned::ReadModel(owner, collection, id) => {
-                            (store.read_model(&owner, &collection, &id).await?, None)
-                        }
+                        Planned::ReadModel(owner, collection, id) => (
+                            store.read_model(&owner, &collection, &id).await?.value,
+                            None,
+                        ),
                         Planned::Write(_) => unreachable!("handled above"),
                     };
                     Ok(Answer {
@@ -190,10 +191,7 @@ impl Api {
         let mut owner = request.identity.owner.clone();
         if !owner.is_empty() && self.public.covers(endpoint.collection()) {
             if request.method != Method::Read {
-                return Err(ApiError {
-                    status: 403,
-                    message: "this collection is read-only".into(),
-                });
+                return Err(ApiError::new(403, "this collection is read-only"));
             }
             owner = String::new(); // the shared documents
         }
@@ -243,6 +241,7 @@ impl Api {
             owner,
             op,
             request_id,
+            if_version: None,
         }))
     }
 }

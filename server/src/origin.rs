@@ -149,10 +149,7 @@ async fn check_origin(State(guard): State<Guard>, request: Request, next: Next) 
     let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or(""));
     if guarded && !guard.hosts.allows(host) {
         tracing::info!(?host, path, "host refused");
-        let error = ApiError {
-            status: 403,
-            message: "host not allowed (see --allowed-host)".into(),
-        };
+        let error = ApiError::new(403, "host not allowed (see --allowed-host)");
         return (StatusCode::FORBIDDEN, Json(error)).into_response();
     }
     if let (true, Some(origin)) = (guarded, headers.get(header::ORIGIN)) {
@@ -161,10 +158,7 @@ async fn check_origin(State(guard): State<Guard>, request: Request, next: Next) 
             .is_ok_and(|origin| guard.policy.allows(origin, host));
         if !allowed {
             tracing::info!(?origin, path, "origin refused");
-            let error = ApiError {
-                status: 403,
-                message: "origin not allowed".into(),
-            };
+            let error = ApiError::new(403, "origin not allowed");
             return (StatusCode::FORBIDDEN, Json(error)).into_response();
         }
     }

@@ -92,18 +92,10 @@ async fn respond(
         HttpMethod::PUT => Method::Update,
         HttpMethod::PATCH => Method::Patch,
         HttpMethod::DELETE => Method::Delete,
-        _ => {
-            return Err(ApiError {
-                status: 405,
-                message: "method not allowed".into(),
-            })
-        }
+        _ => return Err(ApiError::new(405, "method not allowed")),
     };
     if matches!(method, Method::Create | Method::Update | Method::Patch) && !is_json(headers) {
-        return Err(ApiError {
-            status: 415,
-            message: "Content-Type must be application/json".into(),
-        });
+        return Err(ApiError::new(415, "Content-Type must be application/json"));
     }
     let body = body?;
     let item = match method {
@@ -179,10 +171,7 @@ async fn read_body(
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, ApiError> {
-    let too_large = || ApiError {
-        status: 413,
-        message: format!("request body is larger than {limit} bytes"),
-    };
+    let too_large = || ApiError::new(413, format!("request body is larger than {limit} bytes"));
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -192,13 +181,13 @@ async fn read_body(
     }
     match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
         Ok(read) => read.map_err(|_| too_large()),
-        Err(_) => Err(ApiError {
-            status: 408,
-            message: format!(
+        Err(_) => Err(ApiError::new(
+            408,
+            format!(
                 "request body not received within {} ms",
                 timeout.as_millis()
             ),
-        }),
+        )),
     }
 }
 

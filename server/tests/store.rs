@@ -137,7 +137,11 @@ async fn failing_writes_in_a_batch_leave_no_trace(backend: Backend) {
         "{reused:?}"
     );
     assert_eq!(
-        store.read_model("", "/api/t", "missing").await.unwrap()["ok"],
+        store
+            .read_model("", "/api/t", "missing")
+            .await
+            .unwrap()
+            .value["ok"],
         json!(true)
     );
 
@@ -192,7 +196,7 @@ async fn owners_have_their_own_collections_and_ids(backend: Backend) {
     ));
     store.delete("bob", "/api/todos", "1", None).await.unwrap();
     assert_eq!(
-        store.read_model("alice", "/api/todos", "1").await.unwrap(),
+        store.read_model("alice", "/api/todos", "1").await.unwrap().value,
         alice.value
     );
     store.close().await.unwrap();

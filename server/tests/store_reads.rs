@@ -42,7 +42,7 @@ async fn many_concurrent_reads_see_every_acknowledged_write(backend: Backend) {
                 .unwrap()
                 .value;
             let id = created["id"].as_i64().unwrap().to_string();
-            let model = store.read_model("", "/api/r", &id).await.unwrap();
+            let model = store.read_model("", "/api/r", &id).await.unwrap().value;
             assert_eq!(model, created);
             let mut query = Query::default();
             query.filters.insert("i".into(), json!(i));
@@ -119,7 +119,7 @@ async fn reads_work_on_a_single_threaded_runtime(backend: Backend) {
         store.read_model("", "/api/s", "1"),
         store.read_collection("", "/api/s", Query::default())
     );
-    assert_eq!(one.unwrap(), a.value);
+    assert_eq!(one.unwrap().value, a.value);
     assert_eq!(all.unwrap(), vec![a.value]);
     store.close().await.unwrap();
 }

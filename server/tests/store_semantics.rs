@@ -39,7 +39,10 @@ async fn the_store_contract(backend: Backend) {
         .update("", "/api/a", "2", object(odd.clone()), None)
         .await
         .unwrap();
-    assert_eq!(store.read_model("", "/api/a", "2").await.unwrap(), odd);
+    assert_eq!(
+        store.read_model("", "/api/a", "2").await.unwrap().value,
+        odd
+    );
     let all = store
         .read_collection("", "/api/a", Query::default())
         .await
@@ -231,7 +234,7 @@ async fn races_between_nodes_are_serialised(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(once, vec![results[0].value.clone()]);
-    let model = store.read_model("", "/api/m", "1").await.unwrap();
+    let model = store.read_model("", "/api/m", "1").await.unwrap().value;
     for i in 0..COPIES {
         assert_eq!(model[format!("k{i}")], json!(i), "{model}");
     }

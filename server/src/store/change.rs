@@ -39,6 +39,8 @@ pub struct Change {
     pub id: String,
     /// The stored model (`{}` for a delete).
     pub item: Value,
+    /// The model's version after the write (see [`super::Applied::version`]).
+    pub version: i64,
 }
 
 /// The changes of every node, in commit order, each once (see [`super::Store::changes`]).

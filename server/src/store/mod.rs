@@ -11,6 +11,7 @@
 //! request ([`StoreError::RequestIdReused`]).
 
 pub mod change;
+pub mod decide;
 pub mod open;
 pub mod postgres;
 pub mod rows;
@@ -43,6 +44,15 @@ pub enum StoreError {
     /// method, endpoint, body or owner).
     #[error("request id already used for another request")]
     RequestIdReused,
+    /// The write's condition ([`Write::if_version`]) is not the stored version: nothing was
+    /// applied. A replay of the same request answers the same conflict.
+    #[error("version conflict: stored version is {version}")]
+    Conflict {
+        /// The stored document (`null` when there is none).
+        current: Value,
+        /// Its version (0 when there is none).
+        version: i64,
+    },
     /// The collection's integer ids are used up to [`crate::ids::MAX_ID`].
     #[error("the collection's integer ids are used up")]
     IdsExhausted,
@@ -60,17 +70,17 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => ApiError::not_found(),
             StoreError::TooLarge(limit) => ApiError::too_large(limit),
-            StoreError::RequestIdReused => ApiError {
-                status: 409,
-                message: "requestId was already used for another request".into(),
-            },
-            StoreError::IdsExhausted => ApiError {
-                status: 507,
-                message: format!(
+            StoreError::RequestIdReused => {
+                ApiError::new(409, "requestId was already used for another request")
+            }
+            StoreError::Conflict { current, version } => ApiError::conflict(current, version),
+            StoreError::IdsExhausted => ApiError::new(
+                507,
+                format!(
                     "the collection's integer ids are used up (largest is {})",
                     crate::ids::MAX_ID
                 ),
-            },
+            ),
             StoreError::Internal(message) => {
                 tracing::error!(%message, "store failure");
                 ApiError::internal()
@@ -206,6 +216,10 @@ pub struct Write {
     /// A repeat of the same request under this id returns the first result without applying
     /// it again; a different request under it is refused.
     pub request_id: Option<RequestId>,
+    /// Apply only if the model's stored version is this one (0: only if there is no such
+    /// model), else fail with [`StoreError::Conflict`]; `None` applies unconditionally (last
+    /// writer wins). Socket `ifVersion`, REST `If-Match`.
+    pub if_version: Option<i64>,
 }
 
 impl Write {
@@ -226,6 +240,12 @@ impl Write {
             // Streamed into the hash: no copy of a large body is built.
             let _ = serde_json::to_writer(Digest(&mut ctx), item);
         }
+        if let Some(version) = self.if_version {
+            // Only conditional writes hash it, so the fingerprints recorded before versions
+            // existed stay the same.
+            ctx.update(b"ifVersion");
+            ctx.update(&version.to_be_bytes());
+        }
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let digest = ctx.finish();
         let mut hex = String::with_capacity(2 * digest.as_ref().len());
@@ -245,6 +265,18 @@ pub struct Applied {
     /// True when the request id was already known and nothing was applied now
     /// (so a live broadcast must not be sent again).
     pub replayed: bool,
+    /// The model's version after the write: 1 when created, one more at each write (for a
+    /// delete, the version the model had when it was deleted, plus one).
+    pub version: i64,
+}
+
+/// A stored model and its version (see [`Applied::version`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// The model.
+    pub value: Value,
+    /// Its version.
+    pub version: i64,
 }
 
 /// Filters and paging for reading a collection.
@@ -358,7 +390,7 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// One of `owner`'s models, or [`StoreError::NotFound`] (also when another owner has it).
-    fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Value>;
+    fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Stored>;
 
     /// Finishes pending writes and releases the database.
     fn close(&self) -> StoreFuture<()>;
@@ -378,6 +410,7 @@ pub trait Store: Send + Sync + 'static {
                 item,
             },
             request_id,
+            if_version: None,
         })
     }
 
@@ -399,6 +432,7 @@ pub trait Store: Send + Sync + 'static {
             owner: owner.into(),
             op,
             request_id,
+            if_version: None,
         })
     }
 
@@ -420,6 +454,7 @@ pub trait Store: Send + Sync + 'static {
             owner: owner.into(),
             op,
             request_id,
+            if_version: None,
         })
     }
 
@@ -439,6 +474,7 @@ pub trait Store: Send + Sync + 'static {
             owner: owner.into(),
             op,
             request_id,
+            if_version: None,
         })
     }
 }
@@ -458,6 +494,7 @@ mod tests {
                 item,
             },
             request_id: None,
+            if_version: None,
         };
         assert_eq!(
             create.fingerprint(),
@@ -470,6 +507,7 @@ mod tests {
                 id: "1".into(),
             },
             request_id: None,
+            if_version: None,
         };
         assert_eq!(
             delete.fingerprint(),

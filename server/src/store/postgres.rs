@@ -43,7 +43,7 @@ use tokio_postgres::NoTls;
 
 use super::change::{ChangeFeed, Origin};
 use super::rows::{JsonPage, PageRequest, Rows};
-use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Write};
+use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Stored, Write};
 
 /// Connections per node for reads (the writer has one more of its own).
 const POOL_SIZE: usize = 16;
@@ -323,7 +323,7 @@ impl Store for PostgresStore {
         Box::pin(stream::stream_page(self.pool.clone(), request))
     }
 
-    fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Value> {
+    fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Stored> {
         let pool = self.pool.clone();
         let (owner, collection, id) = (owner.to_owned(), collection.to_owned(), id.to_owned());
         Box::pin(async move {
@@ -339,7 +339,8 @@ impl Store for PostgresStore {
                 .await
                 .map_err(pg_error)?;
             match row {
-                Some(row) => parse_doc(row.get(0)),
+                // Versions are kept by the store from the versions commit on.
+                Some(row) => parse_doc(row.get(0)).map(|value| Stored { value, version: 0 }),
                 None => Err(StoreError::NotFound),
             }
         })

@@ -30,7 +30,7 @@ mod writer;
 use readers::Readers;
 
 use super::rows::{JsonPage, PageRequest, Rows};
-use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Write};
+use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Stored, Write};
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -217,8 +217,11 @@ impl Store for SqliteStore {
     /// Runs in place, on the caller's thread: one primary-key lookup of a document bounded by
     /// `max_doc_bytes` in a WAL database (readers never wait for the writer) costs a few
     /// microseconds, less than handing it to another thread and waking the caller again.
-    fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Value> {
-        let result = self.lookup(owner, collection, id);
+    fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Stored> {
+        // Versions are kept by the store from the versions commit on.
+        let result = self
+            .lookup(owner, collection, id)
+            .map(|value| Stored { value, version: 0 });
         Box::pin(async move { result })
     }
 

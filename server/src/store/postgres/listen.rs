@@ -237,6 +237,7 @@ impl Listener {
             collection: record.collection,
             id: record.id,
             item: record.item,
+            version: 0, // carried by the record from the versions commit on
         });
     }
 }

@@ -177,6 +177,7 @@ impl Writer<'_> {
                 return Ok(Applied {
                     value: parse_doc(result)?,
                     replayed: true,
+                    version: 0, // kept by the store from the versions commit on
                 });
             }
         }
@@ -205,6 +206,7 @@ impl Writer<'_> {
         Ok(Applied {
             value,
             replayed: false,
+            version: 0,
         })
     }
 }

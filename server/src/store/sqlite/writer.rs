@@ -96,6 +96,7 @@ fn apply_write(
             return Ok(Applied {
                 value,
                 replayed: true,
+                version: 0, // kept by the store from the versions commit on
             });
         }
     }
@@ -119,6 +120,7 @@ fn apply_write(
     Ok(Applied {
         value,
         replayed: false,
+        version: 0,
     })
 }
 
