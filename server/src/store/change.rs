@@ -1,10 +1,12 @@
 //! Committed writes as a feed, for a store that carries its writes' broadcasts itself.
 //!
 //! The PostgreSQL store does ([`super::postgres`]): each write's broadcast record is written
-//! and NOTIFYed inside the write's own transaction, so it is delivered at COMMIT, in commit
-//! order, to every node listening — also when the node that wrote it dies right after its
-//! COMMIT, before it could reply or broadcast anything. Every node turns the feed into
-//! emits to its own sockets ([`crate::live`]). A store without a feed (SQLite, one node)
+//! and NOTIFYed inside the write's own transaction, so it is delivered at COMMIT to every node
+//! listening — also when the node that wrote it dies right after its COMMIT, before it could
+//! reply or broadcast anything. Every node turns the feed into emits to its own sockets
+//! ([`crate::live`]). Nodes write at the same time, so the feed's order is not a total order
+//! of one document's writes: each change carries the document's `version`, and a consumer
+//! keeps the highest. Where a feed lost changes it says so ([`FeedItem::Resync`]). A store without a feed (SQLite, one node)
 //! leaves the broadcast to its caller, after the write.
 
 use serde::{Deserialize, Serialize};
@@ -24,7 +26,8 @@ pub struct Origin {
 /// One committed write, as every node's broadcaster receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
-    /// The write's place in the database's commit order (increasing, with gaps).
+    /// The write's place in the feed (PostgreSQL: its outbox row), for logs and clients;
+    /// unique, but not in commit order across nodes (order by `version`).
     pub seq: i64,
     /// The socket that sent it, when that socket is on this node (else `None`: every
     /// subscriber here hears it).
@@ -43,5 +46,23 @@ pub struct Change {
     pub version: i64,
 }
 
-/// The changes of every node, in commit order, each once (see [`super::Store::changes`]).
-pub type ChangeFeed = mpsc::UnboundedReceiver<Change>;
+/// One item of a change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedItem {
+    /// A committed write.
+    Change(Change),
+    /// The feed lost changes it can no longer deliver (its listener was away for longer than
+    /// the database keeps them): whoever follows this node's feed must catch up by reading
+    /// again (the `resync` event of [`crate::live`]).
+    Resync,
+}
+
+impl From<Change> for FeedItem {
+    fn from(change: Change) -> Self {
+        Self::Change(change)
+    }
+}
+
+/// The changes of every node, each once, or a [`FeedItem::Resync`] where some were lost (see
+/// [`super::Store::changes`]).
+pub type ChangeFeed = mpsc::UnboundedReceiver<FeedItem>;
