@@ -81,9 +81,20 @@ async fn next_id(feed: &mut ChangeFeed) -> String {
     }
 }
 
-/// Stops or continues (`SIGSTOP`/`SIGCONT`) the backend of this database's listener; returns
-/// its pid.
-async fn signal_listener(admin: &tokio_postgres::Client, signal: libc::c_int) -> i32 {
+/// A stopped PostgreSQL backend, continued when dropped (also when the test fails: a stopped
+/// backend would keep its cluster from shutting down).
+struct Frozen(i32);
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a PostgreSQL backend of our own throwaway cluster.
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
+}
+
+/// Stops (`SIGSTOP`) the backend of this database's listener: a half-open link, the backend
+/// neither answering nor closing the connection.
+async fn freeze_listener(admin: &tokio_postgres::Client) -> Frozen {
     let pid: i32 = admin
         .query_one(
             "SELECT pid FROM pg_stat_activity
@@ -93,9 +104,9 @@ async fn signal_listener(admin: &tokio_postgres::Client, signal: libc::c_int) ->
         .await
         .expect("the listener's backend")
         .get(0);
-    // SAFETY: kill(2) on a PostgreSQL backend of our own throwaway cluster.
-    assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
-    pid
+    // SAFETY: as in `Frozen::drop`.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    Frozen(pid)
 }
 
 /// Terminates the backend of this database's listener, once it listens (again).
@@ -188,16 +199,14 @@ async fn a_listener_whose_database_stops_answering_listens_again_within_seconds(
     store.write(create(1)).await.unwrap();
     assert_eq!(next_id(&mut feed).await, "1", "listening");
     let admin = raw(&url).await;
-    // A half-open link: the backend neither answers nor closes the connection.
-    let frozen = signal_listener(&admin, libc::SIGSTOP).await;
+    let frozen = freeze_listener(&admin).await;
     for n in 2..=4 {
         store.write(create(n)).await.unwrap();
     }
     for n in 2..=4 {
         assert_eq!(next_id(&mut feed).await, n.to_string());
     }
-    // SAFETY: as in `signal_listener`.
-    unsafe { libc::kill(frozen, libc::SIGCONT) };
+    drop(frozen);
     store.write(create(5)).await.unwrap();
     assert_eq!(next_id(&mut feed).await, "5", "nothing twice");
     store.close().await.unwrap();
@@ -235,7 +244,7 @@ async fn subscribers_hear_resync_when_their_nodes_feed_lost_changes() {
     assert_eq!(watcher.next_event().await.0, "created");
     // The server's listener stops hearing; a change is committed and swept meanwhile.
     let admin = raw(&url).await;
-    let frozen = signal_listener(&admin, libc::SIGSTOP).await;
+    let frozen = freeze_listener(&admin).await;
     writer
         .ok("create", req("/api/items", Some(json!({"n": 2}))))
         .await;
@@ -249,8 +258,7 @@ async fn subscribers_hear_resync_when_their_nodes_feed_lost_changes() {
             json!({"endPoint": "/api/items", "collection": "/api/items"})
         )
     );
-    // SAFETY: as in `signal_listener`.
-    unsafe { libc::kill(frozen, libc::SIGCONT) };
+    drop(frozen);
     writer
         .ok("create", req("/api/items", Some(json!({"n": 3}))))
         .await;

@@ -205,8 +205,13 @@ impl Listener {
         });
         let _abort = AbortOnDrop(driver.abort_handle());
         timed(client.batch_execute(&format!("LISTEN {CHANNEL}"))).await?;
-        // Notifications flow from here on; the first poll reads what was committed before.
-        let mut poll = tokio::time::interval(POLL_EVERY);
+        // Notifications flow from here on (they wait in `notes`). What was committed before
+        // is read first, so that it is not handed on after later changes it preceded.
+        if let Err(error) = self.poll(&mut client).await {
+            return Ok(error);
+        }
+        let start = tokio::time::Instant::now() + POLL_EVERY;
+        let mut poll = tokio::time::interval_at(start, POLL_EVERY);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let done = tokio::select! {
