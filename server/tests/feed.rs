@@ -269,3 +269,35 @@ async fn subscribers_hear_resync_when_their_nodes_feed_lost_changes() {
     );
     sweeper.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_of_an_older_server_is_brought_up_to_date() {
+    let pg = Postgres::start();
+    let url = pg.create_database("feed");
+    // The outbox and request records as servers before the feed's watermark made them.
+    raw(&url)
+        .await
+        .batch_execute(
+            "CREATE TABLE bss_requests (scope TEXT NOT NULL, request_id TEXT NOT NULL,
+                 fingerprint TEXT NOT NULL, result TEXT, created_at BIGINT NOT NULL,
+                 PRIMARY KEY (scope, request_id));
+             CREATE TABLE bss_outbox (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                 payload TEXT NOT NULL,
+                 created_at BIGINT NOT NULL DEFAULT extract(epoch FROM now())::bigint);
+             INSERT INTO bss_outbox (payload) VALUES ('{}');",
+        )
+        .await
+        .unwrap();
+    let store = store(&url).await;
+    let mut feed = store.changes().expect("the feed");
+    let mut write = create(1);
+    write.request_id = Some(backbone_socket_sync_server::store::RequestId {
+        scope: String::new(),
+        id: "r".into(),
+    });
+    store.write(write).await.unwrap();
+    assert_eq!(next_id(&mut feed).await, "1");
+    // Both rows, the old one's time converted: swept by the database's clock.
+    assert_eq!(store.sweep_changes(Duration::ZERO).await.unwrap(), 2);
+    store.close().await.unwrap();
+}

@@ -98,23 +98,31 @@ CREATE TABLE IF NOT EXISTS bss_outbox (
 /// - the sweep's watermark, one row ([`sweep`]);
 /// - the index request records expire by.
 const FEED_SCHEMA: &str = "
-ALTER TABLE bss_outbox ADD COLUMN IF NOT EXISTS xid xid8 NOT NULL DEFAULT pg_current_xact_id();
-CREATE INDEX IF NOT EXISTS bss_outbox_xid_seq ON bss_outbox (xid, seq);
 DO $$ BEGIN
+    -- Each ALTER only when needed: an ALTER locks the table out, also when it changes nothing.
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+          AND table_name = 'bss_outbox' AND column_name = 'xid') THEN
+        ALTER TABLE bss_outbox ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+    END IF;
     IF (SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema()
           AND table_name = 'bss_outbox' AND column_name = 'created_at') = 'bigint' THEN
         ALTER TABLE bss_outbox ALTER COLUMN created_at DROP DEFAULT,
             ALTER COLUMN created_at TYPE timestamptz USING to_timestamp(created_at),
             ALTER COLUMN created_at SET DEFAULT now();
     END IF;
+    IF (SELECT column_default FROM information_schema.columns WHERE table_schema = current_schema()
+          AND table_name = 'bss_requests' AND column_name = 'created_at') IS NULL THEN
+        ALTER TABLE bss_requests
+            ALTER COLUMN created_at SET DEFAULT extract(epoch FROM now())::bigint;
+    END IF;
 END $$;
+CREATE INDEX IF NOT EXISTS bss_outbox_xid_seq ON bss_outbox (xid, seq);
 CREATE TABLE IF NOT EXISTS bss_outbox_swept (
     one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
     xid xid8 NOT NULL,
     seq BIGINT NOT NULL
 );
 INSERT INTO bss_outbox_swept (xid, seq) VALUES ('0', 0) ON CONFLICT DO NOTHING;
-ALTER TABLE bss_requests ALTER COLUMN created_at SET DEFAULT extract(epoch FROM now())::bigint;
 CREATE INDEX IF NOT EXISTS bss_requests_created_at ON bss_requests (created_at);
 ";
 
