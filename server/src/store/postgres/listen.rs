@@ -4,7 +4,7 @@
 //! - A NOTIFY is delivered at COMMIT, to every listening session, whether or not the node
 //!   that committed still runs: a write's broadcast shares its fate.
 //! - Each change is also kept in `bss_outbox` under `(xid, seq)`, its transaction's id and its
-//!   sequence number ([`keep_and_notify`]). A record too large for a NOTIFY payload is sent
+//!   sequence number ([`note`]). A record too large for a NOTIFY payload is sent
 //!   as its place alone and read from there.
 //! - Nodes commit at the same time with no lock between them, so a change with a lower `seq`
 //!   can commit after a higher one. The feed never skips it: where it stands is a
@@ -18,6 +18,7 @@
 //!   watermark; a listener behind it lost changes and says so ([`FeedItem::Resync`]).
 
 mod cursor;
+mod note;
 
 use std::time::Duration;
 
@@ -31,12 +32,9 @@ use crate::store::change::{Change, FeedItem, Origin};
 use crate::store::StoreError;
 use cursor::Cursor;
 pub(crate) use cursor::Pos;
+pub use note::keep_and_notify;
+use note::CHANNEL;
 
-/// The NOTIFY channel of changes.
-pub(super) const CHANNEL: &str = "bss_changes";
-/// Largest record sent inline in a NOTIFY payload (PostgreSQL refuses 8,000 bytes or more);
-/// a larger one is read from `bss_outbox`.
-pub(super) const INLINE_MAX: usize = 7_000;
 /// How often the listener reads the outbox up to the xmin (also its health check).
 const POLL_EVERY: Duration = Duration::from_secs(1);
 /// How long a query of the listener may take before its connection is taken for dead.
@@ -68,19 +66,6 @@ const PAGE: &str = "SELECT xid::text::bigint, seq, payload FROM bss_outbox
      ORDER BY xid, seq LIMIT $4";
 /// One row's record (a notification that carried only the row's place).
 const PAYLOAD: &str = "SELECT payload FROM bss_outbox WHERE seq = $1";
-
-/// The statement a writer keeps and NOTIFYs one change with (`$1`: its record, see
-/// [`record`]), in one round trip: the row takes the next `seq` and its transaction's id, and
-/// the notification carries `<xid> <seq> <record>`, or `<xid> <seq>` for a record larger than
-/// [`INLINE_MAX`].
-pub fn keep_and_notify() -> String {
-    format!(
-        "WITH kept AS (INSERT INTO bss_outbox (payload) VALUES ($1::text) RETURNING xid, seq)
-         SELECT pg_notify('{CHANNEL}', xid::text || ' ' || seq::text
-             || CASE WHEN octet_length($1::text) <= {INLINE_MAX} THEN ' ' || $1::text ELSE '' END)
-         FROM kept"
-    )
-}
 
 /// Where a feed that starts now starts: after every transaction that has ended.
 pub(super) async fn start(client: &Client) -> Result<Pos, StoreError> {
@@ -305,7 +290,7 @@ impl Listener {
     /// A notification: `<xid> <seq> <record>`, or `<xid> <seq>` for a record kept in the
     /// outbox only.
     async fn on_note(&mut self, client: &Client, payload: &str) -> Result<(), StoreError> {
-        let Some((pos, inline)) = parse_note(payload) else {
+        let Some((pos, inline)) = note::parse(payload) else {
             tracing::error!(payload, "change feed: malformed notification");
             return Ok(());
         };
@@ -346,20 +331,6 @@ impl Listener {
             version: record.version,
         }));
     }
-}
-
-/// `<xid> <seq> <record>` or `<xid> <seq>`: the row's place and its record if inline.
-fn parse_note(payload: &str) -> Option<(Pos, Option<&str>)> {
-    let (xid, rest) = payload.split_once(' ')?;
-    let (seq, record) = match rest.split_once(' ') {
-        Some((seq, record)) => (seq, Some(record)),
-        None => (rest, None),
-    };
-    let pos = Pos {
-        xid: xid.parse().ok()?,
-        seq: seq.parse().ok()?,
-    };
-    Some((pos, record))
 }
 
 /// `query`, or [`StoreError::Unavailable`] when the database does not answer within
@@ -419,18 +390,5 @@ mod tests {
             .unwrap()
             .origin
             .is_none());
-    }
-
-    #[test]
-    fn notifications_carry_the_rows_place_and_maybe_its_record() {
-        let pos = Pos { xid: 750, seq: 12 };
-        assert_eq!(
-            parse_note("750 12 {\"a\":\"b c\"}"),
-            Some((pos, Some("{\"a\":\"b c\"}")))
-        );
-        assert_eq!(parse_note("750 12"), Some((pos, None)));
-        for malformed in ["", "12", "x 12", "750 y {}", "750  {}"] {
-            assert_eq!(parse_note(malformed), None, "{malformed:?}");
-        }
     }
 }
