@@ -25,6 +25,7 @@ pub mod backoff;
 pub mod fallback;
 pub mod live;
 pub mod live_twins;
+pub mod live_versions;
 pub mod payload;
 pub mod protocol;
 pub mod request_id;

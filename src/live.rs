@@ -9,6 +9,14 @@
 //! (a *catch-up*), and broadcasts arriving while that read is out are held and applied after
 //! it, so an answer read before them cannot undo them; a reconnection during a catch-up reads
 //! again once it is over. `T` is the broadcast's item (a JS object in the browser).
+//!
+//! With versions (see [`crate::live_versions`]) a room never steps back: a broadcast or a
+//! reply of the page's own that is not newer than the version the room holds for its model is
+//! ignored, and a broadcast that shows a missed version, or the server's `resync` event,
+//! starts the same catch-up as a reconnection. Broadcasts and replies without a version are
+//! applied as they come.
+
+use crate::live_versions::{Heard, Versions};
 
 /// A live collection, as the edge numbers them.
 pub type CollectionId = u32;
@@ -63,6 +71,15 @@ pub enum LiveEvent<T> {
         change: Change,
         /// The written model (`{id}` for `deleted`).
         item: T,
+        /// The model's id as text, when the item has one.
+        id: Option<String>,
+        /// The model's version after the write, when the server sent one.
+        version: Option<i64>,
+    },
+    /// The server cannot promise it delivered every change of the room: catch up.
+    Resync {
+        /// The room (see [`room_of`]).
+        room: String,
     },
 }
 
@@ -119,6 +136,8 @@ struct Room<T> {
     reading: usize,
     /// A reconnection happened during the catch-up: read again after it.
     again: bool,
+    /// The versions heard of its models.
+    versions: Versions,
 }
 
 /// The live collections' state. See the module docs.
@@ -197,6 +216,7 @@ impl<T: Clone> Live<T> {
                         held: None,
                         reading: 0,
                         again: false,
+                        versions: Versions::new(),
                     },
                 ));
                 // Not connected yet: the `connect` joins it.
@@ -268,24 +288,68 @@ impl<T: Clone> Live<T> {
                     Self::catch_up(&room, r, &mut out);
                 }
             }
-            LiveEvent::Broadcast { room, change, item } => {
-                let Some(r) = self.room(&room) else {
-                    return out;
-                };
-                if let Some(held) = &mut r.held {
-                    held.push((change, item));
-                    return out;
-                }
-                for &collection in &r.collections {
-                    out.push(LiveAction::Apply {
-                        collection,
-                        change,
-                        item: item.clone(),
-                    });
+            LiveEvent::Broadcast {
+                room,
+                change,
+                item,
+                id,
+                version,
+            } => self.broadcast(room, (change, item), id.zip(version), &mut out),
+            LiveEvent::Resync { room } => {
+                if let Some(r) = self.room(&room) {
+                    Self::catch_up(&room, r, &mut out);
                 }
             }
         }
         out
+    }
+
+    /// A reply to the page's own request on `endpoint` (a collection's, or a model's in it)
+    /// for the model `id`, at `version`: whether to apply it. `false` only when a live
+    /// collection's room holds a version of that model at least as new; the newer version is
+    /// held from now on.
+    pub fn reply(&mut self, endpoint: &str, id: &str, version: i64) -> bool {
+        let path = room_of(endpoint);
+        let key = if self.room(&path).is_some() {
+            path
+        } else {
+            let cut = path.bytes().rposition(|b| b == b'/').unwrap_or(0);
+            path.get(..cut).unwrap_or_default().to_owned()
+        };
+        self.room(&key)
+            .is_none_or(|r| r.versions.reply(id, version))
+    }
+
+    /// A broadcast: ignored when stale, held during a catch-up, else applied to every
+    /// collection of the room; a gap starts a catch-up after it.
+    fn broadcast(
+        &mut self,
+        room: String,
+        (change, item): (Change, T),
+        versioned: Option<(String, i64)>,
+        out: &mut Vec<LiveAction<T>>,
+    ) {
+        let Some(r) = self.room(&room) else {
+            return;
+        };
+        let heard = versioned.map_or(Heard::Next, |(id, v)| r.versions.broadcast(&id, v));
+        if heard == Heard::Stale {
+            return;
+        }
+        if let Some(held) = &mut r.held {
+            held.push((change, item));
+        } else {
+            for &collection in &r.collections {
+                out.push(LiveAction::Apply {
+                    collection,
+                    change,
+                    item: item.clone(),
+                });
+            }
+        }
+        if heard == Heard::Gap {
+            Self::catch_up(&room, r, out);
+        }
     }
 
     fn room(&mut self, key: &str) -> Option<&mut Room<T>> {
@@ -382,6 +446,8 @@ mod tests {
             room: "/a".into(),
             change: Change::Created,
             item,
+            id: None,
+            version: None,
         };
         let apply = |item| LiveAction::Apply {
             collection: 1,
@@ -413,7 +479,9 @@ mod tests {
             l.on(LiveEvent::Broadcast {
                 room: "/other".into(),
                 change: Change::Deleted,
-                item: 5
+                item: 5,
+                id: None,
+                version: None,
             }),
             []
         );
@@ -450,3 +518,8 @@ mod tests {
         );
     }
 }
+
+/// The decisions of versions: stale and equal ignored, gaps and `resync` caught up.
+#[cfg(test)]
+#[path = "live_tests.rs"]
+mod version_tests;

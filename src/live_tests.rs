@@ -1,0 +1,127 @@
+//! [`Live`]'s decisions with versions (see [`crate::live_versions`]): a room never steps back,
+//! and a gap or a `resync` starts the catch-up a reconnection starts.
+
+use super::*;
+
+const ROOM: &str = "/api/t";
+
+/// A live collection 1 on [`ROOM`], connected and joined once.
+fn joined() -> Live<i32> {
+    let mut l = Live::default();
+    l.on(LiveEvent::Live {
+        collection: 1,
+        endpoint: ROOM.into(),
+    });
+    l.on(LiveEvent::Connected);
+    let first = l.on(LiveEvent::Subscribed {
+        room: ROOM.into(),
+        ok: true,
+    });
+    assert_eq!(first, [], "first join: nothing to catch up");
+    l
+}
+
+/// A broadcast `updated` of model `id` at `version`, whose item is `item`.
+fn updated(item: i32, id: &str, version: Option<i64>) -> LiveEvent<i32> {
+    LiveEvent::Broadcast {
+        room: ROOM.into(),
+        change: Change::Updated,
+        item,
+        id: Some(id.into()),
+        version,
+    }
+}
+
+fn apply(item: i32) -> LiveAction<i32> {
+    LiveAction::Apply {
+        collection: 1,
+        change: Change::Updated,
+        item,
+    }
+}
+
+fn read() -> LiveAction<i32> {
+    LiveAction::Read {
+        room: ROOM.into(),
+        collection: 1,
+    }
+}
+
+#[test]
+fn older_and_equal_broadcasts_are_ignored() {
+    let mut l = joined();
+    assert_eq!(l.on(updated(1, "7", Some(1))), [apply(1)]);
+    assert_eq!(l.on(updated(2, "7", Some(2))), [apply(2)]);
+    assert_eq!(l.on(updated(3, "7", Some(2))), [], "equal");
+    assert_eq!(l.on(updated(4, "7", Some(1))), [], "older");
+    assert_eq!(l.on(updated(5, "8", Some(1))), [apply(5)], "another model");
+    assert_eq!(l.on(updated(6, "7", Some(3))), [apply(6)]);
+}
+
+#[test]
+fn a_gap_applies_the_broadcast_and_catches_up_once() {
+    let mut l = joined();
+    l.on(updated(1, "7", Some(1)));
+    assert_eq!(l.on(updated(3, "7", Some(3))), [apply(3), read()]);
+    // Held while the read is out, a second gap reads again after it.
+    assert_eq!(l.on(updated(4, "8", Some(1))), []);
+    assert_eq!(l.on(updated(5, "8", Some(5))), []);
+    let done = LiveEvent::ReadDone { room: ROOM.into() };
+    assert_eq!(l.on(done.clone()), [apply(4), apply(5), read()]);
+    assert_eq!(l.on(done), []);
+    // The missed version arriving late is stale.
+    assert_eq!(l.on(updated(2, "7", Some(2))), []);
+}
+
+#[test]
+fn resync_catches_up_like_a_reconnection() {
+    let mut l = joined();
+    let resync = LiveEvent::Resync { room: ROOM.into() };
+    assert_eq!(l.on(resync.clone()), [read()]);
+    assert_eq!(l.on(updated(1, "7", None)), [], "held during the read");
+    assert_eq!(l.on(resync), [], "one read at a time");
+    let done = LiveEvent::ReadDone { room: ROOM.into() };
+    assert_eq!(l.on(done.clone()), [apply(1), read()]);
+    assert_eq!(l.on(done), []);
+    let other = LiveEvent::Resync {
+        room: "/other".into(),
+    };
+    assert_eq!(l.on(other), [], "not a live room");
+}
+
+#[test]
+fn without_versions_everything_is_applied_as_before() {
+    let mut l = joined();
+    assert_eq!(l.on(updated(1, "7", None)), [apply(1)]);
+    assert_eq!(l.on(updated(2, "7", None)), [apply(2)]);
+    let no_id = LiveEvent::Broadcast {
+        room: ROOM.into(),
+        change: Change::Deleted,
+        item: 3,
+        id: None,
+        version: Some(9),
+    };
+    assert_eq!(l.on(no_id).len(), 1);
+    // Unversioned broadcasts leave no version behind: the next versioned one is no gap.
+    assert_eq!(l.on(updated(4, "7", Some(5))), [apply(4)]);
+    assert!(l.reply("/api/t/9", "9", 1), "unknown model");
+}
+
+#[test]
+fn replies_and_broadcasts_never_step_back_in_either_order() {
+    let mut l = joined();
+    l.on(updated(1, "7", Some(1)));
+    // A reply that overtook the broadcast of an earlier write: the broadcast is ignored.
+    assert!(l.reply("/api/t/7", "7", 3));
+    assert_eq!(l.on(updated(2, "7", Some(2))), []);
+    // A broadcast that overtook the page's reply: the reply is stale.
+    assert_eq!(l.on(updated(4, "7", Some(4))), [apply(4)]);
+    assert!(!l.reply("/api/t/7/", "7", 4), "equal");
+    assert!(!l.reply("http://h/api/t/7?x", "7", 2), "older");
+    // A create's reply names the collection itself.
+    assert!(l.reply("/api/t", "8", 1));
+    assert_eq!(l.on(updated(5, "8", Some(1))), []);
+    // No live collection on the endpoint: applied, nothing held.
+    assert!(l.reply("/api/other/7", "7", 1));
+    assert!(l.reply("/api/other/7", "7", 1));
+}
