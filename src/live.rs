@@ -138,6 +138,8 @@ struct Room<T> {
     again: bool,
     /// The versions heard of its models.
     versions: Versions,
+    /// The page's own requests to it still unanswered (see [`Live::sent`]).
+    asking: usize,
 }
 
 /// The live collections' state. See the module docs.
@@ -217,6 +219,7 @@ impl<T: Clone> Live<T> {
                         reading: 0,
                         again: false,
                         versions: Versions::new(),
+                        asking: 0,
                     },
                 ));
                 // Not connected yet: the `connect` joins it.
@@ -304,20 +307,46 @@ impl<T: Clone> Live<T> {
         out
     }
 
-    /// A reply to the page's own request on `endpoint` (a collection's, or a model's in it)
-    /// for the model `id`, at `version`: whether to apply it. `false` only when a live
-    /// collection's room holds a version of that model at least as new; the newer version is
-    /// held from now on.
-    pub fn reply(&mut self, endpoint: &str, id: &str, version: i64) -> bool {
-        let path = room_of(endpoint);
-        let key = if self.room(&path).is_some() {
-            path
-        } else {
-            let cut = path.bytes().rposition(|b| b == b'/').unwrap_or(0);
-            path.get(..cut).unwrap_or_default().to_owned()
+    /// The page sent a request to `endpoint` (a collection's, or a model's in it): until it
+    /// is [`settled`](Live::settled), a gap in its room's broadcasts may be its own write's
+    /// version, whose reply is still on its way, so the room waits for it before reading.
+    pub fn sent(&mut self, endpoint: &str) {
+        if let Some(i) = self.request_room(endpoint) {
+            self.rooms[i].1.asking += 1;
+        }
+    }
+
+    /// The page's request to `endpoint` was answered: with the model `id` at `version`
+    /// (`reply`), or with no version, or not at all (failed). Returns whether to apply the
+    /// reply (`false` only when the room holds a version of that model at least as new; a
+    /// newer one is held from now on), and the catch-up to start when the room's last
+    /// request was answered and a gap it waited for is still missing.
+    pub fn settled(
+        &mut self,
+        endpoint: &str,
+        reply: Option<(&str, i64)>,
+    ) -> (bool, Vec<LiveAction<T>>) {
+        let mut out = Vec::new();
+        let Some(i) = self.request_room(endpoint) else {
+            return (true, out);
         };
-        self.room(&key)
-            .is_none_or(|r| r.versions.reply(id, version))
+        let (key, r) = &mut self.rooms[i];
+        r.asking = r.asking.saturating_sub(1);
+        let apply = reply.is_none_or(|(id, version)| r.versions.reply(id, version));
+        if r.asking == 0 && r.versions.missed() {
+            Self::catch_up(key, r, &mut out);
+        }
+        (apply, out)
+    }
+
+    /// The room of a request's endpoint: the endpoint's own (a collection's), else its
+    /// parent's (a model's).
+    fn request_room(&self, endpoint: &str) -> Option<usize> {
+        let path = room_of(endpoint);
+        let cut = path.bytes().rposition(|b| b == b'/').unwrap_or(0);
+        let parent = path.get(..cut).unwrap_or_default();
+        let find = |key: &str| self.rooms.iter().position(|(k, _)| k == key);
+        find(&path).or_else(|| find(parent))
     }
 
     /// A broadcast: ignored when stale, held during a catch-up, else applied to every
@@ -332,7 +361,9 @@ impl<T: Clone> Live<T> {
         let Some(r) = self.room(&room) else {
             return;
         };
-        let heard = versioned.map_or(Heard::Next, |(id, v)| r.versions.broadcast(&id, v));
+        let heard = versioned
+            .as_ref()
+            .map_or(Heard::Next, |(id, v)| r.versions.broadcast(id, *v));
         if heard == Heard::Stale {
             return;
         }
@@ -347,8 +378,11 @@ impl<T: Clone> Live<T> {
                 });
             }
         }
-        if heard == Heard::Gap {
-            Self::catch_up(&room, r, out);
+        if let (Heard::Gap { from, to }, Some((id, _))) = (heard, &versioned) {
+            // While the page's own requests are out, the gap may be theirs: wait for them.
+            if r.asking == 0 || !r.versions.doubt(id, from, to) {
+                Self::catch_up(&room, r, out);
+            }
         }
     }
 
@@ -362,6 +396,7 @@ impl<T: Clone> Live<T> {
     /// Reads every collection of the room again, holding its broadcasts until all answered;
     /// one catch-up at a time (a reconnection during one reads again after it).
     fn catch_up(key: &str, room: &mut Room<T>, out: &mut Vec<LiveAction<T>>) {
+        room.versions.forget_doubts();
         if room.held.is_some() {
             room.again = true;
             return;

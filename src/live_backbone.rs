@@ -14,6 +14,13 @@
 //! the page itself wrote (or added) while the read was out: the answer may predate those
 //! writes, so they keep the state their own replies gave them. A create of the page's still
 //! unanswered when the read already held it is not kept twice (see [`drop_twin`]).
+//!
+//! Versions (see [`crate::live_versions`]): a broadcast's `version` and the version beside a
+//! reply to the page's own request are handed to the core with the model's id (the
+//! collection's `modelId`, the model's `idAttribute`). A stale broadcast is not applied; a
+//! stale reply still succeeds, but `options.success` gets the model's current attributes,
+//! with `options.parse` off, so the model keeps its newer state (`xhr.responseJSON` and the
+//! promise keep the server's reply). A gap or a `resync` event starts a catch-up read.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -27,10 +34,13 @@ use crate::js;
 use crate::live::{room_of, Change, CollectionId, Live, LiveAction, LiveEvent};
 use crate::live_twins::twins;
 use crate::socket;
+use crate::xhr::{self, Watched};
 
 /// One live collection and its `change` listener (which removes twins).
 struct Entry {
     id: CollectionId,
+    /// Its room (see [`room_of`]).
+    room: String,
     collection: JsValue,
     on_change: JsValue,
 }
@@ -60,6 +70,7 @@ struct RoomSignature<'a> {
 pub fn live(collection: JsValue) -> Result<JsValue, JsValue> {
     let endpoint = url_of(&collection)?;
     socket::hook(hear);
+    xhr::watch_requests(watch);
     let known = ENTRIES.with(|e| {
         e.borrow()
             .iter()
@@ -82,6 +93,7 @@ pub fn live(collection: JsValue) -> Result<JsValue, JsValue> {
             ENTRIES.with(|e| {
                 e.borrow_mut().push(Entry {
                     id,
+                    room: room_of(&endpoint),
                     collection: collection.clone(),
                     on_change,
                 })
@@ -119,6 +131,7 @@ fn hear(name: &str, args: &Array) {
     let change = match name {
         "connect" => return feed(LiveEvent::Connected),
         "disconnect" => return feed(LiveEvent::Disconnected),
+        "resync" => return resync(&args.get(0)),
         "created" => Change::Created,
         "updated" | "patched" => Change::Updated,
         "deleted" => Change::Deleted,
@@ -130,11 +143,89 @@ fn hear(name: &str, args: &Array) {
     let Some(path) = path.as_string().filter(|_| item.is_object()) else {
         return;
     };
+    let room = room_of(&path);
+    let version = js::whole_number(&js::get(&body, "version"));
+    let id = version.and_then(|_| broadcast_id(&room, &item));
     feed(LiveEvent::Broadcast {
-        room: room_of(&path),
+        room,
         change,
         item,
+        id,
+        version,
     });
+}
+
+/// The server's `resync` event `{endPoint, collection}`: the room catches up.
+fn resync(body: &JsValue) {
+    let path = js::get(body, "collection");
+    let path = if path.is_string() {
+        path
+    } else {
+        js::get(body, "endPoint")
+    };
+    if let Some(path) = path.as_string() {
+        feed(LiveEvent::Resync {
+            room: room_of(&path),
+        });
+    }
+}
+
+/// A broadcast item's id as text, as the room's first live collection reads ids
+/// (`modelId(attrs)`, Backbone ≥ 1.4), else its `id`.
+fn broadcast_id(room: &str, item: &JsValue) -> Option<String> {
+    let collection = ENTRIES.with(|e| {
+        e.borrow()
+            .iter()
+            .find(|x| x.room == room)
+            .map(|x| x.collection.clone())
+    });
+    let id = match collection {
+        Some(c) if js::get(&c, "modelId").is_function() => invoke(&c, "modelId", &[item]),
+        _ => js::get(item, "id"),
+    };
+    (!js::is_nullish(&id)).then(|| js::text_of(&id))
+}
+
+/// The [`xhr::Watcher`] of the live collections: counts the page's requests per room and
+/// hands the core each reply's version; a reply not newer than the version its room holds
+/// leaves the model as it is (see the module docs).
+fn watch(watched: &Watched) -> Option<JsValue> {
+    let (model, endpoint, options, reply) = match *watched {
+        Watched::Sent { endpoint } => {
+            LIVE.with(|l| l.borrow_mut().sent(endpoint));
+            return None;
+        }
+        Watched::Settled {
+            model,
+            endpoint,
+            options,
+            reply,
+        } => (model, endpoint, options, reply),
+    };
+    let id = reply.and_then(|(result, _)| reply_id(model, result));
+    let versioned = id.as_deref().zip(reply.map(|(_, v)| v));
+    let (apply, actions) = LIVE.with(|l| l.borrow_mut().settled(endpoint, versioned));
+    perform(actions, &JsValue::NULL);
+    if apply {
+        return None;
+    }
+    let current = Object::new();
+    let attributes = js::get(model, "attributes");
+    if attributes.is_object() {
+        Object::<JsValue>::assign(&current, attributes.unchecked_ref());
+    }
+    js::set(options, "parse", &JsValue::FALSE);
+    Some(current.into())
+}
+
+/// The id of a reply's model as text: the result's `idAttribute`, else the model's id.
+fn reply_id(model: &JsValue, result: &JsValue) -> Option<String> {
+    let key = js::get(model, "idAttribute").as_string();
+    let mut id = js::get(result, key.as_deref().unwrap_or("id"));
+    if js::is_nullish(&id) {
+        id = js::get(model, "id");
+    }
+    (!js::is_nullish(&id)).then(|| js::text_of(&id))
 }
 
 /// Feeds one event to the state machine (no borrow held after) and performs its actions.

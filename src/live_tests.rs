@@ -104,7 +104,19 @@ fn without_versions_everything_is_applied_as_before() {
     assert_eq!(l.on(no_id).len(), 1);
     // Unversioned broadcasts leave no version behind: the next versioned one is no gap.
     assert_eq!(l.on(updated(4, "7", Some(5))), [apply(4)]);
-    assert!(l.reply("/api/t/9", "9", 1), "unknown model");
+    assert_eq!(
+        l.settled("/api/t/9", Some(("9", 1))),
+        (true, vec![]),
+        "unknown model"
+    );
+}
+
+/// A reply to the page's request on `endpoint`, sent and answered: whether it applies.
+fn reply(l: &mut Live<i32>, endpoint: &str, id: &str, version: i64) -> bool {
+    l.sent(endpoint);
+    let (apply, actions) = l.settled(endpoint, Some((id, version)));
+    assert_eq!(actions, [], "no catch-up");
+    apply
 }
 
 #[test]
@@ -112,16 +124,49 @@ fn replies_and_broadcasts_never_step_back_in_either_order() {
     let mut l = joined();
     l.on(updated(1, "7", Some(1)));
     // A reply that overtook the broadcast of an earlier write: the broadcast is ignored.
-    assert!(l.reply("/api/t/7", "7", 3));
+    assert!(reply(&mut l, "/api/t/7", "7", 3));
     assert_eq!(l.on(updated(2, "7", Some(2))), []);
     // A broadcast that overtook the page's reply: the reply is stale.
     assert_eq!(l.on(updated(4, "7", Some(4))), [apply(4)]);
-    assert!(!l.reply("/api/t/7/", "7", 4), "equal");
-    assert!(!l.reply("http://h/api/t/7?x", "7", 2), "older");
+    assert!(!reply(&mut l, "/api/t/7/", "7", 4), "equal");
+    assert!(!reply(&mut l, "http://h/api/t/7?x", "7", 2), "older");
     // A create's reply names the collection itself.
-    assert!(l.reply("/api/t", "8", 1));
+    assert!(reply(&mut l, "/api/t", "8", 1));
     assert_eq!(l.on(updated(5, "8", Some(1))), []);
     // No live collection on the endpoint: applied, nothing held.
-    assert!(l.reply("/api/other/7", "7", 1));
-    assert!(l.reply("/api/other/7", "7", 1));
+    assert!(reply(&mut l, "/api/other/7", "7", 1));
+    assert!(reply(&mut l, "/api/other/7", "7", 1));
+}
+
+#[test]
+fn a_gap_while_the_page_writes_waits_for_its_replies() {
+    let mut l = joined();
+    l.on(updated(1, "7", Some(1)));
+    // The page's write becomes v2; another client's v3 overtakes its reply.
+    l.sent("/api/t/7");
+    assert_eq!(l.on(updated(3, "7", Some(3))), [apply(3)], "no read yet");
+    assert_eq!(
+        l.settled("/api/t/7", Some(("7", 2))),
+        (false, vec![]),
+        "its own v2: no gap"
+    );
+    // The same, but v2 is someone else's and never arrives: read once the page's write is in.
+    l.sent("/api/t/7");
+    l.sent("/api/t");
+    assert_eq!(l.on(updated(5, "7", Some(5))), [apply(5)]);
+    assert_eq!(
+        l.settled("/api/t/7", Some(("7", 6))),
+        (true, vec![]),
+        "one still out"
+    );
+    assert_eq!(
+        l.settled("/api/t", None),
+        (true, vec![read()]),
+        "v4 never came"
+    );
+    // A failed request settles too; with nothing out, a gap reads at once.
+    l.sent("/api/t/7");
+    assert_eq!(l.settled("/api/t/7", None), (true, vec![]));
+    assert_eq!(l.on(LiveEvent::ReadDone { room: ROOM.into() }), []);
+    assert_eq!(l.on(updated(8, "7", Some(8))), [apply(8), read()]);
 }

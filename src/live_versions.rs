@@ -9,8 +9,16 @@
 //! that overtook a reply). A broadcast more than one past the held version means the room
 //! missed a change: a gap, answered with a catch-up read. A page's own replies never count as
 //! gaps: the broadcasts of the writes between may still be on their way.
+//!
+//! The page's own writes are not broadcast to it: while one is unanswered, a broadcast that
+//! overtook its reply looks like a gap. So the room may *doubt* a gap instead: it lists the
+//! versions missed ([`Versions::doubt`]), strikes each one it hears late (a reply, a late
+//! broadcast), and whatever is left once the page's requests are answered was really missed.
 
 use std::collections::HashMap;
+
+/// At most this many versions missed are waited for; a wider gap is caught up at once.
+pub const MAX_DOUBTED: i64 = 64;
 
 /// What a version heard means for the model's held version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,14 +27,22 @@ pub enum Heard {
     Stale,
     /// Newer, with nothing missed between (or the first version heard of this model): apply it.
     Next,
-    /// Newer, but versions between were never heard: apply it, then read the collection again.
-    Gap,
+    /// Newer, but the versions `from..to` were never heard: apply it, then read the collection
+    /// again (or [`Versions::doubt`] it).
+    Gap {
+        /// The first version missed.
+        from: i64,
+        /// The version heard (the last missed is the one before it).
+        to: i64,
+    },
 }
 
 /// One room's versions, by model id (the id as text, as `String(id)` writes it).
 #[derive(Debug, Default)]
 pub struct Versions {
     held: HashMap<String, i64>,
+    /// Versions missed in doubted gaps and not heard since, by model id.
+    doubted: Vec<(String, i64)>,
 }
 
 impl Versions {
@@ -44,22 +60,54 @@ impl Versions {
     /// on (a deletion's too, so that a late update cannot bring the model back).
     pub fn broadcast(&mut self, id: &str, version: i64) -> Heard {
         match self.held(id) {
-            Some(held) if version <= held => Heard::Stale,
+            Some(held) if version <= held => {
+                self.strike(id, version);
+                Heard::Stale
+            }
             held => {
                 self.held.insert(id.to_owned(), version);
-                if held.is_some_and(|h| version > h.saturating_add(1)) {
-                    Heard::Gap
-                } else {
-                    Heard::Next
+                match held {
+                    Some(h) if version > h.saturating_add(1) => Heard::Gap {
+                        from: h + 1,
+                        to: version,
+                    },
+                    _ => Heard::Next,
                 }
             }
         }
+    }
+
+    /// Waits for the versions `from..to` of `id` instead of reading again at once: `false`
+    /// (nothing recorded) when there are more than [`MAX_DOUBTED`] in all.
+    pub fn doubt(&mut self, id: &str, from: i64, to: i64) -> bool {
+        let wide = to.saturating_sub(from);
+        if wide > MAX_DOUBTED - self.doubted.len() as i64 {
+            return false;
+        }
+        self.doubted.extend((from..to).map(|v| (id.to_owned(), v)));
+        true
+    }
+
+    /// Whether a doubted version was never heard.
+    pub fn missed(&self) -> bool {
+        !self.doubted.is_empty()
+    }
+
+    /// Forgets the doubted versions (a catch-up read covers them).
+    pub fn forget_doubts(&mut self) {
+        self.doubted.clear();
+    }
+
+    /// `version` of `id` was heard after all.
+    fn strike(&mut self, id: &str, version: i64) {
+        self.doubted.retain(|(i, v)| !(i == id && *v == version));
     }
 
     /// A reply to the page's own request for `id` at `version`: `false` when it is stale (not
     /// newer than what the room holds), else `true`, and the version is held from now on.
     pub fn reply(&mut self, id: &str, version: i64) -> bool {
         if self.held(id).is_some_and(|held| version <= held) {
+            self.strike(id, version);
             return false;
         }
         self.held.insert(id.to_owned(), version);
@@ -90,11 +138,48 @@ mod tests {
     fn a_broadcast_past_the_next_version_is_a_gap_and_is_held() {
         let mut v = Versions::new();
         v.broadcast("1", 2);
-        assert_eq!(v.broadcast("1", 4), Heard::Gap);
+        assert_eq!(v.broadcast("1", 4), Heard::Gap { from: 3, to: 4 });
         assert_eq!(v.held("1"), Some(4));
         assert_eq!(v.broadcast("1", 3), Heard::Stale, "the missed one, late");
         assert_eq!(v.broadcast("1", 5), Heard::Next);
-        assert_eq!(v.broadcast("1", i64::MAX), Heard::Gap, "no overflow");
+        let gap = v.broadcast("1", i64::MAX);
+        assert_eq!(
+            gap,
+            Heard::Gap {
+                from: 6,
+                to: i64::MAX
+            },
+            "no overflow"
+        );
+        assert!(!v.doubt("1", 6, i64::MAX), "too wide to wait for");
+        assert!(!v.missed());
+    }
+
+    #[test]
+    fn doubted_versions_are_struck_when_heard_late() {
+        let mut v = Versions::new();
+        v.broadcast("1", 1);
+        let Heard::Gap { from, to } = v.broadcast("1", 4) else {
+            panic!("a gap");
+        };
+        assert!(v.doubt("1", from, to));
+        assert!(v.missed());
+        assert!(!v.reply("1", 2), "the page's own write, answered late");
+        assert!(v.missed(), "3 still missing");
+        assert_eq!(
+            v.broadcast("2", 3),
+            Heard::Next,
+            "another model's 3 is not it"
+        );
+        assert!(v.missed());
+        assert_eq!(v.broadcast("1", 3), Heard::Stale, "a late broadcast");
+        assert!(!v.missed());
+        v.broadcast("1", 9);
+        assert!(v.doubt("1", 5, 9));
+        v.forget_doubts();
+        assert!(!v.missed());
+        assert!(!v.doubt("1", 0, MAX_DOUBTED + 1));
+        assert!(v.doubt("1", 0, MAX_DOUBTED));
     }
 
     #[test]
