@@ -1,5 +1,6 @@
-//! [`Live`]'s decisions with versions (see [`crate::live_versions`]): a room never steps back,
-//! and a gap or a `resync` starts the catch-up a reconnection starts.
+//! [`Live`]'s decisions: rooms, subscriptions and catch-ups; and with versions (see
+//! [`crate::live_versions`]), a room never steps back, and a gap or a `resync` starts the
+//! catch-up a reconnection starts.
 
 use super::*;
 
@@ -169,4 +170,137 @@ fn a_gap_while_the_page_writes_waits_for_its_replies() {
     assert_eq!(l.settled("/api/t/7", None), (true, vec![]));
     assert_eq!(l.on(LiveEvent::ReadDone { room: ROOM.into() }), []);
     assert_eq!(l.on(updated(8, "7", Some(8))), [apply(8), read()]);
+}
+
+fn sub(room: &str) -> LiveAction<i32> {
+    LiveAction::Subscribe {
+        room: room.into(),
+        endpoint: room.into(),
+    }
+}
+
+fn live(live: &mut Live<i32>, collection: CollectionId, endpoint: &str) -> Vec<LiveAction<i32>> {
+    live.on(LiveEvent::Live {
+        collection,
+        endpoint: endpoint.into(),
+    })
+}
+
+#[test]
+fn rooms_are_paths() {
+    assert_eq!(room_of("/api/todos"), "/api/todos");
+    assert_eq!(room_of("/api/todos/?x=1#y"), "/api/todos");
+    assert_eq!(room_of("http://h:3000/api/todos"), "/api/todos");
+    assert_eq!(room_of("http://h:3000"), "/");
+    assert_eq!(room_of("/"), "/");
+    assert_eq!(room_of("http://h:3000?x=1"), "/");
+    assert_eq!(room_of("https://h/a/b//#frag"), "/a/b");
+    assert_eq!(room_of("api/é/"), "api/é");
+    assert_eq!(room_of(""), "/");
+}
+
+#[test]
+fn subscribes_on_connect_and_catches_up_only_after_a_reconnection() {
+    let mut l = Live::default();
+    assert_eq!(live(&mut l, 1, "/api/t"), [LiveAction::Connect]);
+    assert_eq!(l.on(LiveEvent::Connected), [sub("/api/t")]);
+    let ok = LiveEvent::Subscribed {
+        room: "/api/t".into(),
+        ok: true,
+    };
+    assert_eq!(l.on(ok.clone()), [], "first join: nothing missed");
+    assert_eq!(live(&mut l, 2, "/api/t/"), [], "same room");
+    l.on(LiveEvent::Disconnected);
+    assert_eq!(l.on(LiveEvent::Connected), [sub("/api/t")]);
+    let read = |c| LiveAction::Read {
+        room: "/api/t".into(),
+        collection: c,
+    };
+    assert_eq!(l.on(ok), [read(1), read(2)]);
+}
+
+#[test]
+fn broadcasts_during_a_catch_up_are_held_until_every_read_is_done() {
+    let mut l = Live::default();
+    live(&mut l, 1, "/a");
+    l.on(LiveEvent::Connected);
+    let ok = LiveEvent::Subscribed {
+        room: "/a".into(),
+        ok: true,
+    };
+    l.on(ok.clone());
+    let b = |item| LiveEvent::Broadcast {
+        room: "/a".into(),
+        change: Change::Created,
+        item,
+        id: None,
+        version: None,
+    };
+    let apply = |item| LiveAction::Apply {
+        collection: 1,
+        change: Change::Created,
+        item,
+    };
+    assert_eq!(l.on(b(1)), [apply(1)]);
+    l.on(LiveEvent::Connected);
+    assert_eq!(l.on(ok.clone()).len(), 1, "the catch-up read");
+    assert_eq!(l.on(b(2)), [], "held");
+    // A reconnection during the read: read again after it.
+    l.on(LiveEvent::Connected);
+    assert_eq!(l.on(ok), []);
+    let done = LiveEvent::ReadDone { room: "/a".into() };
+    assert_eq!(
+        l.on(done.clone()),
+        [
+            apply(2),
+            LiveAction::Read {
+                room: "/a".into(),
+                collection: 1
+            }
+        ]
+    );
+    assert_eq!(l.on(b(3)), [], "held during the second read");
+    assert_eq!(l.on(done), [apply(3)]);
+    assert_eq!(l.on(b(4)), [apply(4)]);
+    assert_eq!(
+        l.on(LiveEvent::Broadcast {
+            room: "/other".into(),
+            change: Change::Deleted,
+            item: 5,
+            id: None,
+            version: None,
+        }),
+        []
+    );
+}
+
+#[test]
+fn refusals_are_reported_and_the_last_unlive_unsubscribes() {
+    let mut l = Live::default();
+    live(&mut l, 1, "/a");
+    live(&mut l, 2, "/a");
+    l.on(LiveEvent::Connected);
+    let refused = l.on(LiveEvent::Subscribed {
+        room: "/a".into(),
+        ok: false,
+    });
+    assert_eq!(
+        refused,
+        [
+            LiveAction::Refused { collection: 1 },
+            LiveAction::Refused { collection: 2 }
+        ]
+    );
+    assert_eq!(l.on(LiveEvent::Unlive { collection: 1 }), []);
+    assert_eq!(
+        l.on(LiveEvent::Unlive { collection: 2 }),
+        [LiveAction::Unsubscribe {
+            endpoint: "/a".into()
+        }]
+    );
+    assert_eq!(
+        live(&mut l, 3, "/b"),
+        [sub("/b")],
+        "connected: joins at once"
+    );
 }
