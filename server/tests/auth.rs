@@ -491,7 +491,7 @@ async fn every_namespace_needs_a_token() {
     .await;
     assert_eq!(
         c.recv().await.unwrap(),
-        r#"43/admin,1[null,{"id":1,"ns":"admin"}]"#
+        r#"43/admin,1[null,{"id":1,"ns":"admin"},{"version":1}]"#
     );
     // The same user's data on `/`.
     let mut alice = Client::connect_with(server.port, &json!({"token": token(&auth, "alice")}))
