@@ -114,7 +114,7 @@ impl Api {
 
     /// Validates and runs a request; resolves after the write (if any) is committed, telling
     /// whether a write was replayed from its request id (reads are never replayed). Callers
-    /// go through [`crate::live::execute`], which also broadcasts the change.
+    /// go through [`crate::dispatch::execute`], which also broadcasts the change.
     pub async fn execute(&self, request: Request) -> Result<Answer, ApiError> {
         self.start(request, None, None).await
     }
