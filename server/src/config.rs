@@ -126,7 +126,8 @@ pub struct Config {
     pub auth_public_key_file: Option<PathBuf>,
 
     /// JWKS file of an identity provider (its `jwks_uri` document, saved): tokens are verified
-    /// with the RS256 or ES256 key their `kid` names. Turns authentication on.
+    /// with the RS256 or ES256 key their `kid` names; an unknown `kid` reads the file again
+    /// (at most every 30 s), so a re-saved file needs no restart. Turns authentication on.
     #[arg(long, env = "AUTH_JWKS_FILE", global = true)]
     pub auth_jwks_file: Option<PathBuf>,
 

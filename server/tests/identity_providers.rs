@@ -2,7 +2,8 @@
 //! verified with a JWKS file (keys picked by `kid`) or a PEM public key, `aud` and `iss`
 //! checked when configured (and an `aud` no reason to refuse when not), `nbf` honoured with
 //! the leeway; every mismatch (audience, issuer, `kid`, algorithm) refused on both transports;
-//! and the configurations that must not start.
+//! a key added to the JWKS file used without a restart; and the configurations that must not
+//! start.
 //!
 //! The RSA key is `tests/fixtures/rsa-2048.key.pem`, made once with
 //! `openssl genrsa -traditional -out rsa-2048.key.pem 2048` (its public half
@@ -396,6 +397,28 @@ async fn with_a_secret_an_aud_is_no_reason_to_refuse_and_nbf_is_honoured() {
         "aud and iss, none configured",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_key_added_to_the_jwks_file_is_used_without_a_restart() {
+    let rsa = Signer::rsa("rsa-1");
+    let (ec, _) = Signer::ec("ec-2");
+    let (dir, db) = temp_db();
+    let jwks = write(
+        dir.path(),
+        "jwks.json",
+        &json!({"keys": [rsa.jwk]}).to_string(),
+    );
+    let server = ServerProcess::start(&db, &["--auth-jwks-file", jwks.to_str().unwrap()]);
+    accepted(&server, &rsa.sign(&claims("alice")), "the first key").await;
+    // The provider rotates: its JWKS, saved again, now holds the new key too.
+    write(
+        dir.path(),
+        "jwks.json",
+        &json!({"keys": [rsa.jwk, ec.jwk]}).to_string(),
+    );
+    accepted(&server, &ec.sign(&claims("alice")), "the new key").await;
+    accepted(&server, &rsa.sign(&claims("alice")), "the first key still").await;
 }
 
 /// Runs the server binary with `args` (and a database in `dir`) and expects it to exit with

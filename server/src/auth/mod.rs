@@ -1,6 +1,7 @@
 //! Access tokens: JWTs signed with an HS256 secret (`--auth-secret-file`), or by an identity
 //! provider whose RS256/ES256 public key is given as PEM (`--auth-public-key-file`) or as a
-//! JWKS (`--auth-jwks-file`, keys picked by `kid`; see [`keys`]).
+//! JWKS (`--auth-jwks-file`, keys picked by `kid`, the file read again for a new `kid`; see
+//! [`keys`] and [`source`]).
 //!
 //! A token is accepted only when its header names the algorithm its key was given for (never
 //! `none`, never HS256 with a public key), its signature checks, it has a `sub` (1 to
@@ -12,6 +13,7 @@
 
 pub mod keys;
 pub mod pem;
+pub mod source;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,6 +22,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use keys::KeySet;
+use source::KeySource;
 
 /// Fewest bytes of secret accepted: HS256's own output size (RFC 7518 §3.2).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -105,9 +108,9 @@ impl std::fmt::Display for Refused {
     }
 }
 
-/// Verifies tokens with one [`KeySet`], and mints them when it is a shared secret.
+/// Verifies tokens with the keys of one [`KeySource`], and mints them with a shared secret.
 pub struct Auth {
-    keys: KeySet,
+    keys: KeySource,
     encoding: Option<EncodingKey>,
     checks: Checks,
     validations: Vec<(Algorithm, Validation)>,
@@ -115,7 +118,7 @@ pub struct Auth {
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let algorithms: Vec<_> = self.keys.algorithms().collect();
+        let algorithms: Vec<_> = self.keys.current().algorithms().collect();
         write!(
             f,
             "Auth {{ keys: {algorithms:?}, checks: {:?} }}",
@@ -125,7 +128,7 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
-    fn new(keys: KeySet, encoding: Option<EncodingKey>) -> Self {
+    fn new(keys: KeySource, encoding: Option<EncodingKey>) -> Self {
         Self {
             keys,
             encoding,
@@ -137,9 +140,8 @@ impl Auth {
 
     /// The same keys, with `checks` instead of the default ones.
     pub fn with_checks(mut self, checks: Checks) -> Self {
-        let mut algorithms: Vec<Algorithm> = self.keys.algorithms().collect();
-        algorithms.dedup();
-        self.validations = algorithms
+        // Every algorithm a key may have: a JWKS read again may bring another.
+        self.validations = [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256]
             .into_iter()
             .map(|algorithm| (algorithm, checks.validation(algorithm)))
             .collect();
@@ -157,7 +159,7 @@ impl Auth {
             ));
         }
         Ok(Self::new(
-            KeySet::secret(secret),
+            KeySource::fixed(KeySet::secret(secret)),
             Some(EncodingKey::from_secret(secret)),
         ))
     }
@@ -180,14 +182,12 @@ impl Auth {
     pub fn load_public_key(path: &Path) -> Result<Self, String> {
         let key = pem::public_key(&read_text(path, "auth public key")?)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Self::new(KeySet::public(key), None))
+        Ok(Self::new(KeySource::fixed(KeySet::public(key)), None))
     }
 
-    /// Tokens signed by a key of the JWKS file at `path`.
+    /// Tokens signed by a key of the JWKS file at `path` (read again for a new `kid`).
     pub fn load_jwks(path: &Path) -> Result<Self, String> {
-        let keys = KeySet::jwks(&read_text(path, "JWKS")?)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Self::new(keys, None))
+        Ok(Self::new(KeySource::jwks_file(path.to_owned())?, None))
     }
 
     /// A random secret for this process only (`--demo-tokens`): its tokens stop working when
@@ -205,7 +205,8 @@ impl Auth {
     pub fn verify(&self, token: &str) -> Result<Claims, Refused> {
         let refused = |e: jsonwebtoken::errors::Error| Refused(e.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(refused)?;
-        let key = self.keys.pick(header.kid.as_deref())?;
+        let keys = self.keys.for_kid(header.kid.as_deref())?;
+        let key = keys.pick(header.kid.as_deref())?;
         let validation = self
             .validations
             .iter()
@@ -259,7 +260,7 @@ impl Auth {
 }
 
 /// The text of the file at `path` (`what` names it in the error).
-fn read_text(path: &Path, what: &str) -> Result<String, String> {
+pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
 }
@@ -345,12 +346,15 @@ mod tests {
         let plain = Auth::from_secret(SECRET).unwrap();
         let (bare, _) = plain.mint("alice", Duration::from_secs(60)).unwrap();
         let refused = strict.verify(&bare).unwrap_err();
-        assert!(refused.0.contains("aud"), "{refused}");
+        assert!(refused.0.contains("Missing required claim"), "{refused}");
         // Without checks, a token's `aud` and `iss` are not looked at.
         assert!(plain.verify(&token).is_ok());
         // A public key verifies only: it cannot mint.
         let pem = include_str!("../../tests/fixtures/rsa-2048.pub.pem");
-        let public = Auth::new(KeySet::public(pem::public_key(pem).unwrap()), None);
+        let public = Auth::new(
+            KeySource::fixed(KeySet::public(pem::public_key(pem).unwrap())),
+            None,
+        );
         assert!(public.mint("alice", Duration::from_secs(60)).is_err());
         assert!(
             public.verify(&token).is_err(),
