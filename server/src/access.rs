@@ -32,6 +32,9 @@ use crate::identity::{validate_client_id, Identity};
 /// The message of every refused CONNECT and 401, whatever the reason (the log has it).
 pub const UNAUTHORIZED: &str = "unauthorized";
 
+/// Largest `--auth-leeway` accepted, in seconds.
+pub const MAX_LEEWAY_SECS: u64 = 3600;
+
 /// Header a REST client names its identity in (authentication off).
 pub const CLIENT_ID_HEADER: &str = "x-client-id";
 
@@ -87,7 +90,7 @@ impl Access {
         tracing::warn!(
             "--demo-tokens: tokens for anyone, signed with a random secret for this process"
         );
-        let checks = checks(config);
+        let checks = checks(config)?;
         Ok(Self::new(Some(Auth::ephemeral().with_checks(checks))))
     }
 
@@ -156,15 +159,27 @@ pub fn auth_from_config(config: &Config) -> Result<Option<Auth>, String> {
                 .into(),
         );
     }
-    Ok(Some(auth?.with_checks(checks(config))))
+    Ok(Some(auth?.with_checks(checks(config)?)))
 }
 
-fn checks(config: &Config) -> Checks {
-    Checks {
+/// The token checks of `config`: no empty audience or issuer, a leeway of at most
+/// [`MAX_LEEWAY_SECS`] (jsonwebtoken subtracts it from the clock: a huge one would overflow).
+fn checks(config: &Config) -> Result<Checks, String> {
+    let empty = |values: &[String]| values.iter().any(|v| v.trim().is_empty());
+    if empty(&config.auth_audience) || empty(&config.auth_issuer) {
+        return Err("--auth-audience and --auth-issuer cannot be empty".into());
+    }
+    if config.auth_leeway > MAX_LEEWAY_SECS {
+        return Err(format!(
+            "--auth-leeway {} is more than {MAX_LEEWAY_SECS} seconds",
+            config.auth_leeway
+        ));
+    }
+    Ok(Checks {
         audience: config.auth_audience.clone(),
         issuer: config.auth_issuer.clone(),
         leeway: config.auth_leeway,
-    }
+    })
 }
 
 /// Socket.io connect middleware: reads `token` and `clientId` from the CONNECT payload, refuses

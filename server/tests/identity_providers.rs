@@ -507,6 +507,26 @@ fn demo_tokens_beside_a_key_and_unusable_keys_stop_the_server_from_starting() {
             "not several",
         ),
         (vec!["--auth-audience", AUDIENCE], "--auth-audience"),
+        // A leeway so large that jsonwebtoken's `now - leeway` would overflow (a panic at
+        // every token in a debug build).
+        (
+            vec![
+                "--auth-secret-file",
+                secret.to_str().unwrap(),
+                "--auth-leeway",
+                "99999999999",
+            ],
+            "--auth-leeway",
+        ),
+        (
+            vec![
+                "--auth-secret-file",
+                secret.to_str().unwrap(),
+                "--auth-audience",
+                " ",
+            ],
+            "cannot be empty",
+        ),
         (vec!["--auth-public-key-file", &private], "openssl pkey"),
         (
             vec!["--auth-jwks-file", no_keys.to_str().unwrap()],
