@@ -97,6 +97,18 @@ impl Api {
         self
     }
 
+    /// Whose documents of `collection` a request of `owner` reaches: the shared ones (`""`)
+    /// in a public collection (see [`crate::public`]), else the owner's own. A subscription
+    /// joins the room of that owner, so a signed-in subscriber of a public collection hears
+    /// its changes.
+    pub fn owner_in<'a>(&self, owner: &'a str, collection: &str) -> &'a str {
+        if self.public.covers(collection) {
+            ""
+        } else {
+            owner
+        }
+    }
+
     /// The api prefix, e.g. `/api`.
     pub fn prefix(&self) -> &str {
         &self.prefix

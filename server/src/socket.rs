@@ -350,7 +350,7 @@ async fn on_subscription<A: Adapter>(
             let reply_event = format!("{event}:{endpoint}");
             let result = match Endpoint::parse(&endpoint, api.prefix()) {
                 Ok(Endpoint::Collection(collection)) => {
-                    let room = room(&identity.owner, &collection);
+                    let room = room(api.owner_in(&identity.owner, &collection), &collection);
                     if event == "subscribe" {
                         api.live().joined(&socket, &room);
                         socket.join(room);
