@@ -6,8 +6,13 @@
 //! reply or broadcast anything. Every node turns the feed into emits to its own sockets
 //! ([`crate::live`]). Nodes write at the same time, so the feed's order is not a total order
 //! of one document's writes: each change carries the document's `version`, and a consumer
-//! keeps the highest. Where a feed lost changes it says so ([`FeedItem::Resync`]). A store without a feed (SQLite, one node)
-//! leaves the broadcast to its caller, after the write.
+//! keeps the highest. Where a feed lost changes it says so ([`FeedItem::Resync`]).
+//!
+//! The SQLite store does too ([`super::sqlite`]), for this process's writes only: its writer
+//! thread hands each batch's changes on right after COMMIT, in commit order, so that one task
+//! emits them in that order (requests broadcasting after their own writes race each other,
+//! and a subscriber's last broadcast could be older than the stored model). A store without a
+//! feed leaves the broadcast to its caller, after the write.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -26,8 +31,9 @@ pub struct Origin {
 /// One committed write, as every node's broadcaster receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
-    /// The write's place in the feed (PostgreSQL: its outbox row), for logs and clients;
-    /// unique, but not in commit order across nodes (order by `version`).
+    /// The write's place in the feed, for logs and clients: PostgreSQL's outbox row (unique,
+    /// with gaps, not in commit order across nodes: order by `version`), SQLite's count of
+    /// this process's committed writes.
     pub seq: i64,
     /// The socket that sent it, when that socket is on this node (else `None`: every
     /// subscriber here hears it).
