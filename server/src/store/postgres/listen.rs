@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
-use super::{now_secs, pg_error};
+use super::pg_error;
 use crate::store::change::{Change, Origin};
 use crate::store::StoreError;
 
@@ -45,10 +45,15 @@ struct Record {
     collection: String,
     id: String,
     item: Value,
+    /// The model's version after the write (0 in records written before versions).
+    #[serde(default)]
+    version: i64,
 }
 
 /// The JSON record of a change, written by node `node`. `item` is the stored document's JSON
-/// text, embedded as is (it is not parsed and serialised again).
+/// text, embedded as is (it is not parsed and serialised again); `version` the model's version
+/// after the write.
+#[allow(clippy::too_many_arguments)] // the record's fields, each a plain value
 pub(super) fn record(
     node: &str,
     origin: Option<&Origin>,
@@ -57,6 +62,7 @@ pub(super) fn record(
     collection: &str,
     id: &str,
     item: &str,
+    version: i64,
 ) -> String {
     let text = |s: &str| serde_json::to_string(s).expect("a string serialises");
     let origin = match origin {
@@ -64,7 +70,7 @@ pub(super) fn record(
         None => "null".into(),
     };
     format!(
-        "{{\"node\":{},\"origin\":{origin},\"owner\":{},\"method\":{},\"collection\":{},\"id\":{},\"item\":{item}}}",
+        "{{\"node\":{},\"origin\":{origin},\"owner\":{},\"method\":{},\"collection\":{},\"id\":{},\"item\":{item},\"version\":{version}}}",
         text(node),
         text(owner),
         text(method),
@@ -169,9 +175,14 @@ impl Listener {
                     None => break,
                 },
                 _ = sweep.tick() => {
-                    let cutoff = now_secs().saturating_sub(OUTBOX_TTL.as_secs()) as i64;
+                    // The database's clock: created_at is a timestamptz (see the schema).
+                    let ttl = OUTBOX_TTL.as_secs_f64();
                     if let Err(error) = client
-                        .execute("DELETE FROM bss_outbox WHERE created_at < $1", &[&cutoff])
+                        .execute(
+                            "DELETE FROM bss_outbox
+                             WHERE created_at < now() - make_interval(secs => $1)",
+                            &[&ttl],
+                        )
                         .await
                     {
                         return Ok(pg_error(error));
@@ -237,7 +248,7 @@ impl Listener {
             collection: record.collection,
             id: record.id,
             item: record.item,
-            version: 0, // carried by the record from the versions commit on
+            version: record.version,
         });
     }
 }
@@ -269,6 +280,7 @@ mod tests {
             "/api/todos",
             "7",
             "{\"id\":7,\"t\":\"x\"}",
+            3,
         );
         let parsed: Record = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed.origin, Some(origin));
@@ -281,7 +293,8 @@ mod tests {
             ("n1", "alice", "7")
         );
         assert_eq!(parsed.item, serde_json::json!({"id": 7, "t": "x"}));
-        let rest = record("n", None, "", "delete", "/c", "a", "{}");
+        assert_eq!(parsed.version, 3);
+        let rest = record("n", None, "", "delete", "/c", "a", "{}", 2);
         assert!(serde_json::from_str::<Record>(&rest)
             .unwrap()
             .origin
@@ -300,8 +313,8 @@ mod tests {
             ns: "/".into(),
             sid: "s".into(),
         };
-        let mine = record("me", Some(&origin), "", "create", "/c", "2", "{}");
-        let theirs = record("other", Some(&origin), "", "create", "/c", "3", "{}");
+        let mine = record("me", Some(&origin), "", "create", "/c", "2", "{}", 1);
+        let theirs = record("other", Some(&origin), "", "create", "/c", "3", "{}", 1);
         // 1 was committed before the store connected; 2 arrives notified and caught up.
         for (seq, text) in [(1, &mine), (2, &mine), (2, &mine), (3, &theirs), (2, &mine)] {
             listener.hand_on(seq, text);
