@@ -33,6 +33,7 @@
 
 mod batch;
 mod listen;
+mod model_reads;
 mod plan;
 mod schema;
 mod stream;
@@ -81,6 +82,8 @@ type Job = (
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
+    /// Model reads, coalesced into shared queries.
+    model_reads: model_reads::ModelReads,
     queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// This process's id in the changes it writes (see [`listen`]).
@@ -122,6 +125,7 @@ impl PostgresStore {
             node.clone(),
         ));
         Ok(Self {
+            model_reads: model_reads::ModelReads::start(pool.clone()),
             pool,
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
@@ -291,29 +295,14 @@ impl Store for PostgresStore {
         Box::pin(stream::stream_page(self.pool.clone(), request))
     }
 
+    /// Queued with the reads arriving meanwhile, answered by one query (see [`model_reads`]).
     fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Stored> {
-        let pool = self.pool.clone();
-        let (owner, collection, id) = (owner.to_owned(), collection.to_owned(), id.to_owned());
+        let key = (owner.to_owned(), collection.to_owned(), id.to_owned());
+        let answer = self.model_reads.read(key);
         Box::pin(async move {
-            let client = pool.get().await.map_err(pool_error)?;
-            let stmt = client
-                .prepare_cached(
-                    "SELECT doc, version FROM bss_documents
-                     WHERE owner = $1 AND collection = $2 AND id = $3",
-                )
+            answer
                 .await
-                .map_err(pg_error)?;
-            let row = client
-                .query_opt(&stmt, &[&owner, &collection, &id])
-                .await
-                .map_err(pg_error)?;
-            match row {
-                Some(row) => parse_doc(row.get(0)).map(|value| Stored {
-                    value,
-                    version: row.get(1),
-                }),
-                None => Err(StoreError::NotFound),
-            }
+                .map_err(|_| StoreError::Internal("store is closed".into()))?
         })
     }
 
