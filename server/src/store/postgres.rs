@@ -65,14 +65,20 @@ const REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The writers' session settings: a transaction left idle (its node frozen or cut off) is
 /// ended by the server, releasing its row locks, after about a second; a batch waits at most
 /// this long for a lock (then it is retried) and for a statement.
+///
+/// Every statement is planned for its actual arrays and the table's current size
+/// (`force_custom_plan`): a generic plan made while the tables were small (a hash join over a
+/// sequential scan of `bss_documents`) was kept as they grew, and made each batch's lookups
+/// scan the whole table.
 const WRITER_OPTIONS: &str =
     "-c synchronous_commit=on -c idle_in_transaction_session_timeout=1500 \
-     -c lock_timeout=2000 -c statement_timeout=10000";
+     -c lock_timeout=2000 -c statement_timeout=10000 -c plan_cache_mode=force_custom_plan";
 /// The readers': the same bounds, looser, since a streamed page keeps its transaction open
 /// while its consumer takes the pieces (for at most [`super::rows::STALL_TIMEOUT`] each).
 const READER_OPTIONS: &str =
     "-c synchronous_commit=on -c idle_in_transaction_session_timeout=30000 \
-     -c lock_timeout=2000 -c statement_timeout=60000";
+     -c lock_timeout=2000 -c statement_timeout=60000 -c plan_cache_mode=force_custom_plan";
+
 type Job = (
     Write,
     Option<Origin>,

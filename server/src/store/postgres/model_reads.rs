@@ -12,8 +12,9 @@ use super::plan::DocKey;
 use super::{parse_doc, pg_error, pool_error};
 use crate::store::{StoreError, Stored};
 
-/// Reader tasks, each with a query in flight at most.
-const READERS: usize = 4;
+/// Reader tasks, each with a query in flight at most: few, so that reads arriving while they
+/// query pile up into the next query (a query's cost hardly depends on its size).
+const READERS: usize = 2;
 /// Most reads answered by one query.
 const MAX_READS: usize = 256;
 
@@ -65,7 +66,14 @@ async fn run_reader(pool: Pool, reads: Arc<Mutex<mpsc::UnboundedReceiver<Read>>>
             batch
         };
         let (keys, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match read_all(&pool, &keys).await {
+        let started = std::time::Instant::now();
+        let read = read_all(&pool, &keys).await;
+        tracing::debug!(
+            reads = keys.len(),
+            us = started.elapsed().as_micros() as u64,
+            "model reads"
+        );
+        match read {
             Ok(found) => {
                 for (reply, stored) in replies.into_iter().zip(found) {
                     let _ = reply.send(stored.unwrap_or(Err(StoreError::NotFound)));

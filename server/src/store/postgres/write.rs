@@ -35,6 +35,11 @@ use crate::store::{Applied, StoreError, Write};
 pub(super) const LANES: usize = 4;
 /// Retries of a batch rolled back by a deadlock, a concurrent insert or a lock timeout.
 const RETRIES: u32 = 5;
+/// Writes after which a node has the tables analyzed once. A table never analyzed (a new
+/// database) has no statistics, and the planner then looks models up by the collection-order
+/// index, filtering every row of the collection, until autovacuum analyzes it a minute or
+/// more later; after one ANALYZE it knows `id` is unique and uses the primary key.
+const ANALYZE_AFTER: usize = 1_000;
 
 /// Test fault point: with `BSS_FAULT_AFTER_COMMIT=N` in its environment, a debug build aborts
 /// right after its N-th committed batch, before it answers or broadcasts any write of it (the
@@ -49,6 +54,8 @@ struct Lanes {
     node: String,
     notify: String,
     max_doc_bytes: usize,
+    /// Writes committed so far, up to [`ANALYZE_AFTER`].
+    written: std::sync::atomic::AtomicUsize,
     /// Batches left to commit before the test fault point aborts the process.
     #[cfg(debug_assertions)]
     fault_after: Option<std::sync::atomic::AtomicU64>,
@@ -124,6 +131,7 @@ pub(super) async fn run_writer(
         node,
         notify: notify_sql(CHANNEL, INLINE_MAX),
         max_doc_bytes,
+        written: Default::default(),
         #[cfg(debug_assertions)]
         fault_after: std::env::var(FAULT_AFTER_COMMIT)
             .ok()
@@ -185,13 +193,22 @@ async fn run_lane(
             .into_iter()
             .map(|(write, origin, reply)| ((write, origin), reply))
             .unzip();
-        match shared.commit(&writes).await {
+        let started = std::time::Instant::now();
+        let committed = shared.commit(&writes).await;
+        tracing::debug!(
+            lane,
+            writes = writes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "batch"
+        );
+        match committed {
             Ok(results) => {
                 #[cfg(debug_assertions)]
                 shared.fault_point();
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
+                shared.count(writes.len());
             }
             Err(error) => {
                 tracing::warn!(%error, "batch not committed");
@@ -239,6 +256,29 @@ impl Lanes {
                 BatchError::Pg(error) => return Err(pg_error(error)),
                 BatchError::Store(error) => return Err(error),
             }
+        }
+    }
+
+    /// Counts committed writes; has the tables analyzed once past [`ANALYZE_AFTER`].
+    fn count(&self, writes: usize) {
+        use std::sync::atomic::Ordering;
+        let before = self.written.fetch_add(writes, Ordering::Relaxed);
+        if before < ANALYZE_AFTER && before + writes >= ANALYZE_AFTER {
+            let pool = self.pool.clone();
+            tokio::spawn(async move {
+                let analyzed = match pool.get().await {
+                    Ok(client) => client
+                        .batch_execute("ANALYZE bss_documents, bss_requests, bss_sequences")
+                        .await
+                        .map_err(pg_error),
+                    Err(error) => Err(pool_error(error)),
+                };
+                if let Err(error) = analyzed {
+                    tracing::debug!(%error, "analyze");
+                }
+            });
+        } else if before >= ANALYZE_AFTER {
+            self.written.store(ANALYZE_AFTER, Ordering::Relaxed);
         }
     }
 
