@@ -77,7 +77,7 @@ const WRITER_OPTIONS: &str =
 /// while its consumer takes the pieces (for at most [`super::rows::STALL_TIMEOUT`] each).
 const READER_OPTIONS: &str =
     "-c synchronous_commit=on -c idle_in_transaction_session_timeout=30000 \
-     -c lock_timeout=2000 -c statement_timeout=60000 -c plan_cache_mode=force_custom_plan";
+     -c lock_timeout=2000 -c statement_timeout=300000 -c plan_cache_mode=force_custom_plan";
 
 type Job = (
     Write,
