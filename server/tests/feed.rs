@@ -46,7 +46,7 @@ async fn write_change(client: &tokio_postgres::Client, id: &str) {
         "collection": "/c", "id": id, "item": {"id": id},
     });
     client
-        .query(&keep_and_notify(), &[&record.to_string()])
+        .query(&keep_and_notify(), &[&vec![record.to_string()]])
         .await
         .expect("keep and notify");
 }

@@ -4,22 +4,26 @@
 //! per owner and collection from a sequence row (skipping ids clients chose), documents in
 //! insertion order, `_limit`/`_offset`, patch merging top-level keys, request records keyed by
 //! (scope, id) and bound to the request's fingerprint, written in the same transaction as the
-//! write. And the same shape: writes are applied in the order `write` is called, by one writer
-//! task per node that commits the writes queued together in one transaction, one savepoint per
-//! write ([`write`]). Other nodes write at the same time, so:
-//! - each batch first takes one advisory transaction lock shared by every node: batches of all
-//!   nodes commit one after the other, so no two can deadlock on rows they both touch;
+//! write. Writes of one collection are applied in the order `write` is called; each node has a
+//! few writer lanes, each committing the writes queued to it together, in one transaction of
+//! two pipelined round trips whatever the batch's size ([`write`], [`batch`]), every write
+//! decided in Rust by the shared [`super::decide`] ([`plan`]). Other nodes write at the same
+//! time, and no lock is shared beyond a batch's own row locks, so:
 //! - a write with a requestId first claims it (`INSERT … ON CONFLICT DO NOTHING`): a duplicate
 //!   in flight elsewhere makes the claim wait until that transaction ends, then the committed
 //!   record is found and its result answered (or the claim succeeds, if it rolled back);
-//! - `create` reads the sequence row and `patch` the document `FOR UPDATE`.
+//! - a batch locks the sequence rows of its creates and the documents it names `FOR UPDATE`,
+//!   always in the same table order and in key order; a deadlock or a document inserted
+//!   meanwhile rolls the batch back, and it is retried;
+//! - a frozen node's transaction is ended by the server after
+//!   `idle_in_transaction_session_timeout`, which releases its locks.
 //!
 //! Documents are kept as `text`, so their JSON comes back byte-for-byte as written; the
 //! schema is created under an advisory lock so that nodes starting together do not race; every
 //! connection runs with `synchronous_commit = on`, so a reply means the write is durable.
 //!
 //! Broadcasts share their write's fate: each applied write's change is inserted into
-//! `bss_outbox` and NOTIFYed in its own savepoint, so PostgreSQL delivers it at COMMIT to
+//! `bss_outbox` and NOTIFYed in its batch's transaction, so PostgreSQL delivers it at COMMIT to
 //! every node's listener ([`listen`], [`Store::changes`]), even when the writing node dies
 //! right after COMMIT; a refused write or a batch that does not commit sends nothing.
 //!
@@ -27,7 +31,11 @@
 //! [`StoreError::Unavailable`] (503); the pool drops the broken connections and opens new ones
 //! once the database is back.
 
+mod batch;
 mod listen;
+mod model_reads;
+mod plan;
+mod schema;
 mod stream;
 mod sweep;
 mod write;
@@ -49,82 +57,29 @@ use super::change::{ChangeFeed, Origin};
 use super::rows::{JsonPage, PageRequest, Rows};
 use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Stored, Write};
 
-/// Connections per node for reads (the writer has one more of its own).
+/// Connections per node for reads (the writer lanes have their own, see [`write::LANES`]).
 const POOL_SIZE: usize = 16;
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 256;
 /// How long a request waits for a free connection or for a new one to open before it fails
 /// with 503 (the database is down or overloaded).
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
-/// Key of the advisory lock held while the schema is created (any constant shared by nodes).
-const SCHEMA_LOCK: i64 = 0x6273_735f_7363_6865; // "bss_sche"
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS bss_documents (
-    owner TEXT NOT NULL,
-    collection TEXT NOT NULL,
-    id TEXT NOT NULL,
-    pos BIGINT GENERATED ALWAYS AS IDENTITY,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (owner, collection, id)
-);
-CREATE INDEX IF NOT EXISTS bss_documents_order ON bss_documents (owner, collection, pos);
-CREATE TABLE IF NOT EXISTS bss_sequences (
-    owner TEXT NOT NULL,
-    collection TEXT NOT NULL,
-    last_id BIGINT NOT NULL,
-    PRIMARY KEY (owner, collection)
-);
-CREATE TABLE IF NOT EXISTS bss_requests (
-    scope TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    result TEXT,
-    created_at BIGINT NOT NULL,
-    PRIMARY KEY (scope, request_id)
-);
-CREATE TABLE IF NOT EXISTS bss_outbox (
-    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    payload TEXT NOT NULL,
-    created_at BIGINT NOT NULL DEFAULT extract(epoch FROM now())::bigint
-);
-";
-
-/// What the change feed and the sweeps need of the schema, on top of [`SCHEMA`] (idempotent,
-/// also bringing an older database up to date):
-/// - each outbox row's transaction id, and the `(xid, seq)` index the feed reads in (see
-///   [`listen`]);
-/// - outbox and request timestamps from the database's clock, not the nodes' ones;
-/// - the sweep's watermark, one row ([`sweep`]);
-/// - the index request records expire by.
-const FEED_SCHEMA: &str = "
-DO $$ BEGIN
-    -- Each ALTER only when needed: an ALTER locks the table out, also when it changes nothing.
-    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
-          AND table_name = 'bss_outbox' AND column_name = 'xid') THEN
-        ALTER TABLE bss_outbox ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
-    END IF;
-    IF (SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema()
-          AND table_name = 'bss_outbox' AND column_name = 'created_at') = 'bigint' THEN
-        ALTER TABLE bss_outbox ALTER COLUMN created_at DROP DEFAULT,
-            ALTER COLUMN created_at TYPE timestamptz USING to_timestamp(created_at),
-            ALTER COLUMN created_at SET DEFAULT now();
-    END IF;
-    IF (SELECT column_default FROM information_schema.columns WHERE table_schema = current_schema()
-          AND table_name = 'bss_requests' AND column_name = 'created_at') IS NULL THEN
-        ALTER TABLE bss_requests
-            ALTER COLUMN created_at SET DEFAULT extract(epoch FROM now())::bigint;
-    END IF;
-END $$;
-CREATE INDEX IF NOT EXISTS bss_outbox_xid_seq ON bss_outbox (xid, seq);
-CREATE TABLE IF NOT EXISTS bss_outbox_swept (
-    one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
-    xid xid8 NOT NULL,
-    seq BIGINT NOT NULL
-);
-INSERT INTO bss_outbox_swept (xid, seq) VALUES ('0', 0) ON CONFLICT DO NOTHING;
-CREATE INDEX IF NOT EXISTS bss_requests_created_at ON bss_requests (created_at);
-";
+/// The writers' session settings: a transaction left idle (its node frozen or cut off) is
+/// ended by the server, releasing its row locks, after about a second; a batch waits at most
+/// this long for a lock (then it is retried) and for a statement.
+///
+/// Every statement is planned for its actual arrays and the table's current size
+/// (`force_custom_plan`): a generic plan made while the tables were small (a hash join over a
+/// sequential scan of `bss_documents`) was kept as they grew, and made each batch's lookups
+/// scan the whole table.
+const WRITER_OPTIONS: &str =
+    "-c synchronous_commit=on -c idle_in_transaction_session_timeout=1500 \
+     -c lock_timeout=2000 -c statement_timeout=10000 -c plan_cache_mode=force_custom_plan";
+/// The readers': the same bounds, looser, since a streamed page keeps its transaction open
+/// while its consumer takes the pieces (for at most [`super::rows::STALL_TIMEOUT`] each).
+const READER_OPTIONS: &str =
+    "-c synchronous_commit=on -c idle_in_transaction_session_timeout=30000 \
+     -c lock_timeout=2000 -c statement_timeout=300000 -c plan_cache_mode=force_custom_plan";
 
 type Job = (
     Write,
@@ -135,6 +90,8 @@ type Job = (
 /// The PostgreSQL implementation of [`Store`].
 pub struct PostgresStore {
     pool: Pool,
+    /// Model reads, coalesced into shared queries.
+    model_reads: model_reads::ModelReads,
     queue: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// This process's id in the changes it writes (see [`listen`]).
@@ -167,11 +124,11 @@ impl PostgresStore {
         config.options("-c synchronous_commit=on");
         config.application_name("bss-server");
         config.connect_timeout(CONNECT_WAIT);
-        // Reads share a pool; the writer has a connection of its own, so that it never
-        // queues behind hundreds of reads for one.
-        let pool = new_pool(&config, POOL_SIZE)?;
-        let write_pool = new_pool(&config, 1)?;
-        create_schema(&write_pool).await?;
+        // Reads share a pool; the writer lanes have connections of their own, so that they
+        // never queue behind hundreds of reads for one.
+        let pool = new_pool(config.clone().options(READER_OPTIONS), POOL_SIZE)?;
+        let write_pool = new_pool(config.clone().options(WRITER_OPTIONS), write::LANES)?;
+        schema::create(&write_pool).await?;
         // Changes committed from now on are this node's to broadcast, whenever its listener
         // starts (it catches up from here).
         let feed_start = listen::start(&*write_pool.get().await.map_err(pool_error)?).await?;
@@ -186,6 +143,7 @@ impl PostgresStore {
             node.clone(),
         ));
         Ok(Self {
+            model_reads: model_reads::ModelReads::start(pool.clone()),
             pool,
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
@@ -232,18 +190,6 @@ fn new_pool(config: &tokio_postgres::Config, size: usize) -> Result<Pool, StoreE
         .create_timeout(Some(CONNECT_WAIT))
         .build()
         .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))
-}
-
-/// Creates the tables (under an advisory lock, so nodes starting together do not race).
-async fn create_schema(pool: &Pool) -> Result<(), StoreError> {
-    let mut client = pool.get().await.map_err(pool_error)?;
-    let tx = client.transaction().await.map_err(pg_error)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
-        .await
-        .map_err(pg_error)?;
-    tx.batch_execute(SCHEMA).await.map_err(pg_error)?;
-    tx.batch_execute(FEED_SCHEMA).await.map_err(pg_error)?;
-    tx.commit().await.map_err(pg_error)
 }
 
 impl Store for PostgresStore {
@@ -367,26 +313,14 @@ impl Store for PostgresStore {
         Box::pin(stream::stream_page(self.pool.clone(), request))
     }
 
+    /// Queued with the reads arriving meanwhile, answered by one query (see [`model_reads`]).
     fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Stored> {
-        let pool = self.pool.clone();
-        let (owner, collection, id) = (owner.to_owned(), collection.to_owned(), id.to_owned());
+        let key = (owner.to_owned(), collection.to_owned(), id.to_owned());
+        let answer = self.model_reads.read(key);
         Box::pin(async move {
-            let client = pool.get().await.map_err(pool_error)?;
-            let stmt = client
-                .prepare_cached(
-                    "SELECT doc FROM bss_documents WHERE owner = $1 AND collection = $2 AND id = $3",
-                )
+            answer
                 .await
-                .map_err(pg_error)?;
-            let row = client
-                .query_opt(&stmt, &[&owner, &collection, &id])
-                .await
-                .map_err(pg_error)?;
-            match row {
-                // Versions are kept by the store from the versions commit on.
-                Some(row) => parse_doc(row.get(0)).map(|value| Stored { value, version: 0 }),
-                None => Err(StoreError::NotFound),
-            }
+                .map_err(|_| StoreError::Internal("store is closed".into()))?
         })
     }
 
@@ -469,6 +403,13 @@ fn pg_error(error: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::CRASH_SHUTDOWN
                 || *code == SqlState::CANNOT_CONNECT_NOW
                 || *code == SqlState::TOO_MANY_CONNECTIONS
+                // A batch that kept meeting locks (a frozen node's, until the server ends its
+                // transaction) or ran out of time: worth a retry.
+                || *code == SqlState::LOCK_NOT_AVAILABLE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::QUERY_CANCELED
+                || *code == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT
         }
     };
     let message = with_causes(&error);

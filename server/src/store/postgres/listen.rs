@@ -95,7 +95,9 @@ struct Record {
 }
 
 /// The JSON record of a change, written by node `node`. `item` is the stored document's JSON
-/// text, embedded as is (it is not parsed and serialised again).
+/// text, embedded as is (it is not parsed and serialised again); `version` the model's version
+/// after the write.
+#[allow(clippy::too_many_arguments)] // the record's fields, each a plain value
 pub(super) fn record(
     node: &str,
     origin: Option<&Origin>,
@@ -104,6 +106,7 @@ pub(super) fn record(
     collection: &str,
     id: &str,
     item: &str,
+    version: i64,
 ) -> String {
     let text = |s: &str| serde_json::to_string(s).expect("a string serialises");
     let origin = match origin {
@@ -111,7 +114,7 @@ pub(super) fn record(
         None => "null".into(),
     };
     format!(
-        "{{\"node\":{},\"origin\":{origin},\"owner\":{},\"method\":{},\"collection\":{},\"id\":{},\"item\":{item}}}",
+        "{{\"node\":{},\"origin\":{origin},\"owner\":{},\"method\":{},\"collection\":{},\"id\":{},\"item\":{item},\"version\":{version}}}",
         text(node),
         text(owner),
         text(method),
@@ -373,6 +376,7 @@ mod tests {
             "/api/todos",
             "7",
             "{\"id\":7,\"t\":\"x\"}",
+            3,
         );
         let parsed: Record = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed.origin, Some(origin));
@@ -385,7 +389,8 @@ mod tests {
             ("n1", "alice", "7")
         );
         assert_eq!(parsed.item, serde_json::json!({"id": 7, "t": "x"}));
-        let rest = record("n", None, "", "delete", "/c", "a", "{}");
+        assert_eq!(parsed.version, 3);
+        let rest = record("n", None, "", "delete", "/c", "a", "{}", 2);
         assert!(serde_json::from_str::<Record>(&rest)
             .unwrap()
             .origin

@@ -41,7 +41,7 @@ const DELETE_BEFORE: &str = "WITH gone AS (
      SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM raised)";
 /// Forgets request records older than `$1` seconds.
 const DELETE_REQUESTS: &str = "DELETE FROM bss_requests
-     WHERE created_at < extract(epoch FROM now() - make_interval(secs => $1))::bigint";
+     WHERE created_at < now() - make_interval(secs => $1)";
 
 /// Sweeps until the store closes (the task is aborted): the outbox every
 /// [`OUTBOX_SWEEP_EVERY`], request records as often as their retention asks

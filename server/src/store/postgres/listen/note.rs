@@ -10,16 +10,18 @@ pub(crate) const CHANNEL: &str = "bss_changes";
 /// a larger one is read from `bss_outbox`.
 pub(crate) const INLINE_MAX: usize = 7_000;
 
-/// The statement a writer keeps and NOTIFYs one change with (`$1`: its record, see
-/// [`super::record`]), in one round trip: the row takes the next `seq` and its transaction's
-/// id, and the notification carries both, with the record when it is at most [`INLINE_MAX`]
-/// bytes.
+/// The statement a writer keeps and NOTIFYs a batch's changes with (`$1`: their records in
+/// order, a `text[]`, see [`super::record`]), in one round trip: each row takes the next `seq`
+/// in the array's order and its transaction's id, and each notification carries both, with
+/// the record when it is at most [`INLINE_MAX`] bytes, in `seq` order.
 pub fn keep_and_notify() -> String {
     format!(
-        "WITH kept AS (INSERT INTO bss_outbox (payload) VALUES ($1::text) RETURNING xid, seq)
+        "WITH kept AS (INSERT INTO bss_outbox (payload)
+             SELECT p FROM unnest($1::text[]) WITH ORDINALITY AS t(p, n) ORDER BY n
+             RETURNING xid, seq, payload)
          SELECT pg_notify('{CHANNEL}', xid::text || ' ' || seq::text
-             || CASE WHEN octet_length($1::text) <= {INLINE_MAX} THEN ' ' || $1::text ELSE '' END)
-         FROM kept"
+             || CASE WHEN octet_length(payload) <= {INLINE_MAX} THEN ' ' || payload ELSE '' END)
+         FROM kept ORDER BY seq"
     )
 }
 
