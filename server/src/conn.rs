@@ -89,10 +89,6 @@ pub struct Conn {
     stream_reader: AtomicWaker,
     /// Set once the gate closed for queued bytes, so that is logged once per connection.
     logged_backlog: AtomicBool,
-    /// Set when the stream is dropped (its file descriptor closed); see [`Conn::closed`].
-    stream_closed: AtomicBool,
-    /// Woken when `stream_closed` is set.
-    stream_closing: Notify,
 }
 
 impl Conn {
@@ -111,8 +107,6 @@ impl Conn {
             dead: AtomicBool::new(false),
             stream_reader: AtomicWaker::new(),
             logged_backlog: AtomicBool::new(false),
-            stream_closed: AtomicBool::new(false),
-            stream_closing: Notify::new(),
         })
     }
 
@@ -131,19 +125,6 @@ impl Conn {
             self.upgraded.store(true, Ordering::Release);
         }
         counted.is_ok()
-    }
-
-    /// Resolves once the connection's stream is closed (at once if it already is).
-    pub async fn closed(&self) {
-        loop {
-            let closing = self.stream_closing.notified();
-            tokio::pin!(closing);
-            closing.as_mut().enable();
-            if self.stream_closed.load(Ordering::Acquire) {
-                return;
-            }
-            closing.await;
-        }
     }
 
     /// Counts a request of `bytes` read from this connection until the guard is dropped.
@@ -372,8 +353,6 @@ impl<T> Drop for GatedIo<T> {
         if self.conn.upgraded.load(Ordering::Acquire) {
             self.conn.counters.websockets.fetch_sub(1, Ordering::AcqRel);
         }
-        self.conn.stream_closed.store(true, Ordering::Release);
-        self.conn.stream_closing.notify_waiters();
     }
 }
 
@@ -508,25 +487,6 @@ mod tests {
             .expect("task")
             .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-    }
-
-    #[tokio::test]
-    async fn closed_resolves_once_the_stream_is_dropped() {
-        let conn = Conn::new(bounds(), Arc::default());
-        let (_client, server) = tokio::io::duplex(8);
-        let gated = GatedIo::new(server, conn.clone());
-        let waiting = tokio::spawn({
-            let conn = conn.clone();
-            async move { conn.closed().await }
-        });
-        tokio::task::yield_now().await;
-        assert!(!waiting.is_finished(), "the stream is open");
-        drop(gated);
-        tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("woken by the drop")
-            .unwrap();
-        conn.closed().await; // and at once afterwards
     }
 
     #[test]

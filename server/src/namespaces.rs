@@ -7,9 +7,12 @@
 //!   socket leaves: one client cannot create namespaces without end (the 120,000).
 //! - A dynamic namespace is counted from the moment a CONNECT to it begins, before its token is
 //!   checked, so the cap also bounds names asked without a token. Each socket holds a [`Slot`],
-//!   given back exactly once on whichever path ends it: a DISCONNECT, a refused CONNECT, a
-//!   reset of its connection, a CONNECT that never completes. A name whose last slot is given
-//!   back is deleted from socketioxide, so a name that never had a socket leaves nothing.
+//!   given back exactly once on whichever path ends it: a DISCONNECT or a close of its
+//!   connection (its disconnect handler), a refused CONNECT, a CONNECT whose connection ended
+//!   meanwhile (the socket is dropped: engineioxide closes a session's send channel before it
+//!   disconnects that session's sockets, so a socket added to its namespace after that fails
+//!   to send its CONNECT reply and is removed). A name whose last slot is given back is
+//!   deleted from socketioxide, so a name that never had a socket leaves nothing.
 //! - A broadcast to a room visits the configured namespaces (few) and only the dynamic
 //!   namespaces where a socket joined that room, never every namespace. With several nodes
 //!   (Redis adapter) a room may be held in a dynamic namespace on another node only, so there
@@ -330,5 +333,5 @@ async fn connected<A: Adapter>(socket: SocketRef<A>, io: SocketIo<A>) {
         let _ = socket.disconnect();
         return;
     }
-    socket::on_connect(socket, io).await;
+    socket::on_connect(socket).await;
 }

@@ -27,7 +27,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State};
 use socketioxide::handler::{FromMessageParts, Value as RawValue};
 use socketioxide::socket::Socket;
-use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide::{SendError, SocketError};
 
 use crate::api::{Api, Method, Request};
 use crate::conn::Conn;
@@ -128,37 +128,9 @@ pub async fn register_handlers<A: Adapter>(socket: SocketRef<A>) -> Result<(), I
     Ok(())
 }
 
-/// Connect handler: everything was set up by [`register_handlers`]. A socket whose
-/// connection closes while its CONNECT is still running is added to its namespace after
-/// socketioxide closed that connection's sockets, and would stay there for good: each socket
-/// is therefore disconnected when its connection's stream closes, if it is still there (its
-/// watch ends with the socket itself).
-pub async fn on_connect<A: Adapter>(socket: SocketRef<A>, io: SocketIo<A>) {
+/// Connect handler: everything was set up by [`register_handlers`].
+pub async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     tracing::debug!(sid = %socket.id, ns = socket.ns(), "connected");
-    let Some(conn) = connection(&socket) else {
-        return;
-    };
-    let (ns, sid) = (socket.ns().to_owned(), socket.id);
-    let watch = tokio::spawn(async move {
-        conn.closed().await;
-        if let Some(socket) = io.of(&ns).and_then(|ops| ops.get_socket(sid)) {
-            tracing::debug!(%sid, ns, "connection closed during CONNECT: disconnecting");
-            let _ = socket.disconnect();
-        }
-    });
-    socket
-        .extensions
-        .insert(Arc::new(ConnectionWatch(watch.abort_handle())));
-}
-
-/// Ends a socket's connection watch (see [`on_connect`]) when the socket is dropped; its own
-/// type, as extensions hold one value per type.
-struct ConnectionWatch(tokio::task::AbortHandle);
-
-impl Drop for ConnectionWatch {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// A request's answer to come: the reply and the model's version, if it names one.
