@@ -62,15 +62,26 @@ abuse_test() {
   # Each abuse of issue 11 while a well-behaved client measures its p99 (server/tests/abuse.rs);
   # timing needs the release server (the bench stage has built it already).
   # Its p99 ratios are timings on a 2-core machine shared with the abuser itself, and the
-  # quiet p99 they divide by varied from 1.9 to 4.1 ms between quiet runs here: a run over the
-  # bound is run again, up to 3 runs, all printed; a real regression fails every time.
+  # quiet p99 they divide by varied from 1.9 to 4.1 ms between quiet runs here: a run that
+  # fails on timing alone (the test says so with "abuse: only timing failed") is run again, up
+  # to 3 runs, all printed; a real regression fails every time. Any other failure (a bound not
+  # held, a write lost, the RSS bound) fails the stage at once.
   cargo build --release -q -p backbone-socket-sync-server || return 1
-  local run
+  local run out rc
+  out=$(mktemp)
   for run in 1 2 3; do
     BSS_SERVER_BIN="$ROOT/target/release/bss-server" \
-      cargo test -q --workspace --test abuse -- --ignored --nocapture && return 0
-    echo "abuse test: run $run of 3 failed"
+      cargo test -q --workspace --test abuse -- --ignored --nocapture 2>&1 | tee "$out"
+    rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] && { rm -f "$out"; return 0; }
+    if ! grep -q 'abuse: only timing failed' "$out"; then
+      echo "abuse test: run $run failed a functional check: not retried"
+      rm -f "$out"
+      return 1
+    fi
+    echo "abuse test: run $run of 3 failed on timing only"
   done
+  rm -f "$out"
   return 1
 }
 

@@ -77,6 +77,11 @@ pub struct Config {
     #[arg(long, env = "MAX_QUEUED_BYTES", default_value_t = 8 << 20)]
     pub max_queued_bytes: usize,
 
+    /// Milliseconds a socket.io connection may take to complete its first namespace CONNECT
+    /// (token checked); one that has not is closed and gives its `--max-connections` place back.
+    #[arg(long, env = "CONNECT_TIMEOUT_MS", default_value_t = 5_000)]
+    pub connect_timeout_ms: u64,
+
     /// Milliseconds a client may take to send a request's headers, and an HTTP connection
     /// that never upgraded may stay idle between requests.
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
@@ -184,6 +189,11 @@ pub struct Config {
     /// stored with authentication off) every user may read and none may write; repeatable.
     #[arg(long = "public-prefix", env = "PUBLIC_PREFIXES", value_delimiter = ',')]
     pub public_prefixes: Vec<String>,
+
+    /// A user (token `sub`) who may read `/_bss/stats`, the counts of every user together,
+    /// while authentication is on; repeatable. Other users get a 403 there.
+    #[arg(long = "stats-sub", env = "STATS_SUBS", value_delimiter = ',')]
+    pub stats_subs: Vec<String>,
 
     /// Mint tokens for anyone who asks at `POST /_bss/demo-token {"sub": …}` (for trying the
     /// demo as several users; never in production). Turns authentication on, with a random

@@ -35,6 +35,7 @@ pub mod rest;
 pub mod serve;
 pub mod socket;
 pub mod static_files;
+pub mod stats;
 pub mod store;
 
 use std::future::Future;
@@ -184,6 +185,8 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         .ws_max_frame_size(max_message)
         .ping_interval(Duration::from_millis(config.ping_interval_ms))
         .ping_timeout(Duration::from_millis(config.ping_timeout_ms))
+        // A connection that never completes CONNECT holds a `--max-connections` place.
+        .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
         // Our client only speaks WebSocket; polling sessions cost memory and buy nothing.
         .transports([TransportType::Websocket])
         .build_layer();
@@ -212,14 +215,14 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
     if let (true, Some(auth)) = (config.demo_tokens, access.auth()) {
         rest = rest.merge(demo_token::router(auth.clone()));
     }
-    let router =
-        rest
-            // With authentication on, the server's counts are for signed-in users only.
-            .merge(live::stats_router(api.live().clone()).layer(
-                axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),
-            ))
-            .merge(static_files::router(&www))
-            .layer(layer);
+    // With authentication on, the server's counts are for the `--stats-sub` users only.
+    let readers = stats::Readers::new(access.auth().is_some(), &config.stats_subs);
+    let router = rest
+        .merge(stats::router(api.live().clone(), readers).layer(
+            axum::middleware::from_fn_with_state(access.clone(), access::rest_identity),
+        ))
+        .merge(static_files::router(&www))
+        .layer(layer);
     let hosts = rebinding::HostPolicy::from_config(config, access.auth().is_some())
         .map_err(BuildError::Host)?;
     let router = origin::protect(router, origins, hosts, &prefix);

@@ -37,8 +37,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{json, Value};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
@@ -394,17 +392,6 @@ pub fn change(
 pub fn resync(room: &str) -> Value {
     let collection = room.split('#').next().unwrap_or(room);
     json!({ "endPoint": collection, "collection": collection })
-}
-
-/// `GET /_bss/stats`: this process's [`Live::stats`] counters.
-pub fn stats_router(live: Live) -> Router {
-    Router::new().route(
-        STATS_PATH,
-        get(move || {
-            let stats = live.stats();
-            async move { Json(stats) }
-        }),
-    )
 }
 
 #[cfg(test)]

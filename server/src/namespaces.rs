@@ -1,9 +1,18 @@
 //! Which socket.io namespaces clients may connect to, and which namespaces a broadcast visits.
 //!
-//! - `/` and the namespaces given with `--namespace` always exist.
+//! - `/` and the namespaces given with `--namespace` always exist (`/` also when only others
+//!   are named: its sockets are live too).
 //! - Any other namespace exists only with `--dynamic-namespaces`, at most `--max-namespaces`
 //!   of them at once (a connection beyond gets a CONNECT_ERROR), and is removed when its last
 //!   socket leaves: one client cannot create namespaces without end (the 120,000).
+//! - A dynamic namespace is counted from the moment a CONNECT to it begins, before its token is
+//!   checked, so the cap also bounds names asked without a token. Each socket holds a [`Slot`],
+//!   given back exactly once on whichever path ends it: a DISCONNECT or a close of its
+//!   connection (its disconnect handler), a refused CONNECT, a CONNECT whose connection ended
+//!   meanwhile (the socket is dropped: engineioxide closes a session's send channel before it
+//!   disconnects that session's sockets, so a socket added to its namespace after that fails
+//!   to send its CONNECT reply and is removed). A name whose last slot is given back is
+//!   deleted from socketioxide, so a name that never had a socket leaves nothing.
 //! - A broadcast to a room visits the configured namespaces (few) and only the dynamic
 //!   namespaces where a socket joined that room, never every namespace. With several nodes
 //!   (Redis adapter) a room may be held in a dynamic namespace on another node only, so there
@@ -11,16 +20,19 @@
 //!   configured ones.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 
+use serde_json::Value;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
+use socketioxide::extract::{SocketRef, State as Shared, TryData};
 use socketioxide::handler::ConnectHandler as _;
 use socketioxide::SocketIo;
 
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 
-use crate::{access, socket};
+use crate::access::{self, Access, Denied};
+use crate::socket;
 
 /// Default of `--max-namespaces`.
 pub use crate::config::DEFAULT_MAX_DYNAMIC;
@@ -40,29 +52,61 @@ pub struct Namespaces {
 
 #[derive(Default)]
 struct State {
-    /// Sockets connected to each dynamic namespace.
+    /// Slots held in each dynamic namespace (sockets connecting or connected).
     members: HashMap<String, usize>,
     /// For each room, the dynamic namespaces where a socket joined it.
     rooms: HashMap<String, HashSet<String>>,
 }
 
-/// The CONNECT_ERROR of a dynamic namespace beyond the limit.
+/// Why a CONNECT to a dynamic namespace is refused (its CONNECT_ERROR message).
 #[derive(Debug)]
-pub struct TooManyNamespaces;
+pub enum Refused {
+    /// A new name while `--max-namespaces` are open.
+    TooManyNamespaces,
+    /// The token or client id (see [`access::authenticate`]).
+    Denied(Denied),
+}
 
-impl std::fmt::Display for TooManyNamespaces {
+impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("too many namespaces")
+        match self {
+            Refused::TooManyNamespaces => f.write_str("too many namespaces"),
+            Refused::Denied(denied) => denied.fmt(f),
+        }
     }
 }
 
-impl std::error::Error for TooManyNamespaces {}
+impl std::error::Error for Refused {}
+
+/// One socket's place in a dynamic namespace, from the start of its CONNECT; given back once,
+/// by [`Slot::release`] or when dropped (a CONNECT refused or never completed).
+pub struct Slot {
+    table: Arc<Namespaces>,
+    ns: String,
+    held: AtomicBool,
+}
+
+impl Slot {
+    /// Gives the place back (once; later calls do nothing).
+    pub fn release(&self) {
+        if self.held.swap(false, Ordering::AcqRel) {
+            self.table.leave(&self.ns);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
 
 impl Namespaces {
-    /// The table for the configured namespaces, with dynamic ones when `dynamic` (at most
-    /// `max_dynamic` at once).
+    /// The table for the configured namespaces (and `/`), with dynamic ones when `dynamic` (at
+    /// most `max_dynamic` at once).
     pub fn new(fixed: &[String], dynamic: bool, max_dynamic: usize) -> Result<Arc<Self>, String> {
-        let mut paths: Vec<String> = Vec::new();
+        // `/` is always declared (see `crate::build`), so it is always visited by broadcasts.
+        let mut paths: Vec<String> = vec!["/".into()];
         for path in fixed {
             if !path.starts_with('/') || path.contains(',') || path.contains('?') {
                 return Err(format!(
@@ -72,9 +116,6 @@ impl Namespaces {
             if !paths.contains(path) {
                 paths.push(path.clone());
             }
-        }
-        if paths.is_empty() {
-            paths.push("/".into());
         }
         Ok(Arc::new(Self {
             fixed: paths,
@@ -86,8 +127,8 @@ impl Namespaces {
     }
 
     /// Declares the namespaces on `io` besides `/` (which the caller declares: its adapter
-    /// initialisation differs): each socket is authenticated, admitted (dynamic namespaces),
-    /// then gets its handlers.
+    /// initialisation differs): each socket is authenticated (in a dynamic namespace, counted
+    /// first), then gets its handlers.
     pub fn declare<A: Adapter + DefinedAdapter>(
         self: &Arc<Self>,
         io: &SocketIo<A>,
@@ -109,52 +150,99 @@ impl Namespaces {
         }
         if self.dynamic {
             let table = self.clone();
-            let admit = move |socket: SocketRef<A>| {
+            let admit = move |socket: SocketRef<A>,
+                              io: SocketIo<A>,
+                              access: Shared<Access>,
+                              payload: TryData<Value>| {
                 let table = table.clone();
-                async move { table.admit(&socket) }
+                async move { table.admit(socket, io, access, payload).await }
             };
             io.dyn_ns(
                 "/{*namespace}",
-                socket::on_connect::<A>
+                connected::<A>
                     .with(socket::register_handlers::<A>)
-                    .with(admit)
-                    .with(access::authenticate::<A>),
+                    .with(admit),
             )
             .map_err(|e| format!("namespace pattern: {e}"))?;
         }
         Ok(())
     }
 
-    /// Counts a socket into its dynamic namespace, or refuses it beyond the limit.
-    fn admit<A: Adapter>(self: &Arc<Self>, socket: &SocketRef<A>) -> Result<(), TooManyNamespaces> {
-        let ns = socket.ns().to_owned();
-        {
-            let mut state = self.state.lock().expect("namespaces");
-            let open = state.members.len();
-            match state.members.get_mut(&ns) {
-                Some(count) => *count += 1,
-                None if open < self.max_dynamic => {
-                    state.members.insert(ns.clone(), 1);
-                }
-                None => {
-                    drop(state);
-                    tracing::debug!(ns, "dynamic namespace refused: limit reached");
-                    // socketioxide created it for this connection: remove it again.
-                    self.remove_later(ns);
-                    return Err(TooManyNamespaces);
+    /// Takes a slot in the socket's dynamic namespace, then authenticates it; the slot is kept
+    /// in the socket's extensions and given back when it disconnects (or, if its CONNECT fails
+    /// from here on, when the socket is dropped).
+    async fn admit<A: Adapter>(
+        self: Arc<Self>,
+        socket: SocketRef<A>,
+        io: SocketIo<A>,
+        access: Shared<Access>,
+        payload: TryData<Value>,
+    ) -> Result<(), Refused> {
+        let slot = self.enter(socket.ns())?;
+        access::authenticate(socket.clone(), io, access, payload)
+            .await
+            .map_err(Refused::Denied)?;
+        socket.extensions.insert(Arc::new(slot));
+        socket.on_disconnect(|socket: SocketRef<A>| {
+            let slot = socket.extensions.remove::<Arc<Slot>>();
+            // Released in the task socketioxide spawns: a namespace being deleted closes its
+            // sockets while `remove_later` holds the table.
+            async move {
+                if let Some(slot) = slot {
+                    slot.release();
                 }
             }
-        }
-        let table = self.clone();
-        socket.on_disconnect(move |socket: SocketRef<A>| {
-            table.leave(socket.ns());
-            async {}
         });
         Ok(())
     }
 
-    fn leave(self: &Arc<Self>, ns: &str) {
+    /// Counts a socket into dynamic namespace `ns`, or refuses it beyond the limit.
+    fn enter(self: &Arc<Self>, ns: &str) -> Result<Slot, Refused> {
         let mut state = self.state.lock().expect("namespaces");
+        let open = state.members.len();
+        match state.members.get_mut(ns) {
+            Some(count) => *count += 1,
+            None if open < self.max_dynamic => {
+                state.members.insert(ns.to_owned(), 1);
+            }
+            None => {
+                drop(state);
+                tracing::debug!(ns, "dynamic namespace refused: limit reached");
+                // socketioxide created it for this connection: remove it again.
+                self.remove_later(ns.to_owned());
+                return Err(Refused::TooManyNamespaces);
+            }
+        }
+        Ok(Slot {
+            table: self.clone(),
+            ns: ns.to_owned(),
+            held: AtomicBool::new(true),
+        })
+    }
+
+    /// Gives back one slot of `ns`. Never waits for the table: when it is busy (held by
+    /// `remove_later` while socketioxide drops a socket), the count is taken later.
+    fn leave(self: &Arc<Self>, ns: &str) {
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::WouldBlock) => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let (table, ns) = (self.clone(), ns.to_owned());
+                    runtime.spawn(async move { table.leave_locked(table.lock(), &ns) });
+                    return;
+                }
+                self.lock()
+            }
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        };
+        self.leave_locked(state, ns);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("namespaces")
+    }
+
+    fn leave_locked(self: &Arc<Self>, mut state: MutexGuard<'_, State>, ns: &str) {
         let Some(count) = state.members.get_mut(ns) else {
             return;
         };
@@ -172,19 +260,17 @@ impl Namespaces {
     }
 
     /// Removes a namespace from socketioxide outside the connect / disconnect in progress,
-    /// unless a socket entered it again meanwhile.
+    /// unless a socket entered it again meanwhile. The table is held while socketioxide
+    /// removes it, so no CONNECT is counted into a namespace on its way out; one that began
+    /// before and completes after finds its namespace gone ([`connected`]).
     fn remove_later(self: &Arc<Self>, ns: String) {
         let table = self.clone();
         tokio::spawn(async move {
-            let entered_again = table
-                .state
-                .lock()
-                .expect("namespaces")
-                .members
-                .contains_key(&ns);
-            if let (false, Some(delete)) = (entered_again, table.delete.get()) {
+            let state = table.lock();
+            if let (false, Some(delete)) = (state.members.contains_key(&ns), table.delete.get()) {
                 delete(&ns);
             }
+            drop(state);
         });
     }
 
@@ -231,4 +317,21 @@ impl crate::live::RoomTable for Namespaces {
     fn dynamic_count(&self) -> usize {
         Namespaces::dynamic_count(self)
     }
+}
+
+/// The connect handler of a dynamic namespace. A socket whose namespace was deleted while its
+/// CONNECT ran (its last slot was given back just before it entered) is in a namespace
+/// nobody reaches: it is disconnected (its client hears a DISCONNECT and may connect again),
+/// which gives its slot back.
+async fn connected<A: Adapter>(socket: SocketRef<A>, io: SocketIo<A>) {
+    let reachable = io
+        .of(socket.ns())
+        .and_then(|ns| ns.get_socket(socket.id))
+        .is_some();
+    if !reachable {
+        tracing::debug!(sid = %socket.id, ns = socket.ns(), "namespace removed during CONNECT");
+        let _ = socket.disconnect();
+        return;
+    }
+    socket::on_connect(socket).await;
 }

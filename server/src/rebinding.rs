@@ -8,8 +8,8 @@
 //! to loopback themselves), the host of an `--allowed-origin`, or an `--allowed-host`. IP
 //! addresses, `localhost` and single-label names (`devbox`, a container's service name: no
 //! public DNS answers for them) pass. With
-//! authentication on, the hostile page has no token; with `--allowed-origin '*'` every page is
-//! let in anyway: no check then.
+//! authentication on, the hostile page has no token, unless `--demo-tokens` mints it one: the
+//! check stays on then. With `--allowed-origin '*'` every page is let in anyway: no check then.
 
 use std::net::IpAddr;
 
@@ -31,12 +31,15 @@ impl HostPolicy {
         }
     }
 
-    /// The policy `config` asks for: none with authentication on (see the module docs) or
-    /// `--allowed-origin '*'`; else IP addresses, single-label names, `*.localhost`,
-    /// `--allowed-host` names (`*` for all) and the hosts of the `--allowed-origin`s.
+    /// The policy `config` asks for: none with authentication on without `--demo-tokens` (see
+    /// the module docs) or with `--allowed-origin '*'`; else IP addresses, single-label names,
+    /// `*.localhost`, `--allowed-host` names (`*` for all) and the hosts of the
+    /// `--allowed-origin`s.
     pub fn from_config(config: &Config, auth_on: bool) -> Result<Self, String> {
         let origins = config.allowed_origins.iter().map(|o| o.trim());
-        if auth_on || origins.clone().any(|o| o == "*") {
+        // Anyone may mint a token with --demo-tokens: a token proves nothing about the page.
+        let tokens_guard = auth_on && !config.demo_tokens;
+        if tokens_guard || origins.clone().any(|o| o == "*") {
             return Ok(Self::any());
         }
         let mut policy = Self::default();
@@ -161,6 +164,12 @@ mod tests {
             .unwrap()
             .allows(Some("anything")));
         assert!(policy(&[], true).unwrap().allows(Some("anything")));
+        let demo = policy(&["--demo-tokens"], true).unwrap();
+        assert!(
+            !demo.allows(Some("evil.example:3000")),
+            "demo tokens keep it"
+        );
+        assert!(demo.allows(Some("localhost:3000")));
         for bad in ["a/b", "a:80", "", "[::1]"] {
             assert!(policy(&["--allowed-host", bad], false).is_err(), "{bad}");
         }

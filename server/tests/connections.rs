@@ -205,3 +205,48 @@ async fn the_open_files_limit_is_raised() {
     assert_eq!(fields[3], fields[4], "soft limit = hard limit: {line}");
     assert_ne!(fields[3], "512");
 }
+
+/// The probe: with `--max-connections 5`, five WebSockets that never authenticated
+/// locked everyone else out for 45 s. A WebSocket that has not completed a CONNECT within the
+/// CONNECT timeout (5 s by default), silent or refused, is closed and gives its place back.
+#[tokio::test]
+async fn sockets_that_never_connect_are_closed_and_give_their_place_back() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &["--max-connections", "5"]);
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(Client::open(server.port).await);
+    }
+    for _ in 0..2 {
+        // A refused CONNECT (a malformed client id) leaves the WebSocket open, unconnected.
+        let refused = Client::connect_with(server.port, &json!({"clientId": "a b"})).await;
+        let (reply, client) = refused.map(|_| ()).unwrap_err();
+        assert!(reply.starts_with("44"), "{reply}");
+        idle.push(client);
+    }
+    let url = format!(
+        "ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket",
+        server.port
+    );
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        other => panic!("expected a 503, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    // Each is closed within the wait of `closes` (10 s; the old timeout was 45 s).
+    for (n, client) in idle.iter_mut().enumerate() {
+        assert!(client.closes().await, "unconnected WebSocket {n} closed");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut alice = loop {
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok(_) => break Client::connect(server.port).await,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(error) => panic!("places not given back: {error}"),
+        }
+    };
+    assert_eq!(alice.ok("read", req("/api/todos", None)).await, json!([]));
+}

@@ -156,3 +156,40 @@ async fn with_auth_on_the_token_decides_not_the_host() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The probe: `--demo-tokens` turned the Host check off (authentication on), so a
+/// rebound page (`Host: evil.example`, its own Origin) minted a token for alice and read and
+/// wrote her data. The check stays on with demo tokens.
+#[tokio::test]
+async fn demo_tokens_keep_the_host_check() {
+    let (_dir, db) = temp_db();
+    let server = ServerProcess::start(&db, &["--demo-tokens"]);
+    let port = server.port;
+    let mint = |host: String| async move {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/_bss/demo-token"))
+            .header("host", &host)
+            .header("origin", format!("http://{host}"))
+            .json(&json!({"sub": "alice"}))
+            .send()
+            .await
+            .unwrap()
+    };
+    let evil = format!("evil.example:{port}");
+    assert_eq!(mint(evil.clone()).await.status(), StatusCode::FORBIDDEN);
+    let minted = mint(format!("127.0.0.1:{port}")).await;
+    assert_eq!(minted.status(), StatusCode::OK);
+    let token: Value = minted.json().await.unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    use reqwest::Method;
+    let (status, _) = call(port, Method::GET, "/api/todos", &evil, true, Some(&token)).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a token does not vouch for the page"
+    );
+    assert_eq!(upgrade(port, &evil).await, Err(403));
+    let own = format!("127.0.0.1:{port}");
+    let (status, _) = call(port, Method::POST, "/api/todos", &own, true, Some(&token)).await;
+    assert_eq!(status, StatusCode::CREATED);
+}

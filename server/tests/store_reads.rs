@@ -26,10 +26,12 @@ async fn many_concurrent_reads_see_every_acknowledged_write(backend: Backend) {
     let store = &db.store;
 
     // Writers and readers interleaved: each task creates a model, then (after the reply, so
-    // after COMMIT) reads it back in place and reads the collection through the reader queue.
+    // after COMMIT) reads it back in place and reads the collection through the reader queue,
+    // which must hold every model whose create was answered before that read began.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
     let mut tasks = Vec::new();
     for i in 0..400 {
-        let store = store.clone();
+        let (store, acked) = (store.clone(), acked.clone());
         tasks.push(tokio::spawn(async move {
             let created = store
                 .create(
@@ -41,6 +43,7 @@ async fn many_concurrent_reads_see_every_acknowledged_write(backend: Backend) {
                 .await
                 .unwrap()
                 .value;
+            acked.lock().unwrap().push(created["id"].clone());
             let id = created["id"].as_i64().unwrap().to_string();
             let model = store.read_model("", "/api/r", &id).await.unwrap().value;
             assert_eq!(model, created);
@@ -48,16 +51,22 @@ async fn many_concurrent_reads_see_every_acknowledged_write(backend: Backend) {
             query.filters.insert("i".into(), json!(i));
             let found = store.read_collection("", "/api/r", query).await.unwrap();
             assert_eq!(found, vec![created]);
-            store
+            let before: Vec<Value> = acked.lock().unwrap().clone();
+            let all = store
                 .read_collection("", "/api/r", Query::default())
                 .await
-                .unwrap()
-                .len()
+                .unwrap();
+            let seen: std::collections::HashSet<&Value> = all.iter().map(|m| &m["id"]).collect();
+            let missed: Vec<&Value> = before.iter().filter(|id| !seen.contains(id)).collect();
+            assert!(
+                missed.is_empty(),
+                "acknowledged before the read, not seen: {missed:?}"
+            );
+            assert!(all.len() <= 400, "{}", all.len());
         }));
     }
     for task in tasks {
-        let seen = task.await.unwrap();
-        assert!((1..=400).contains(&seen), "{seen}");
+        task.await.unwrap();
     }
 
     // A burst of collection reads larger than one take of the queue (64): every one answered,

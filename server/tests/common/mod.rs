@@ -375,7 +375,8 @@ pub fn req_id(endpoint: &str, item: Option<Value>, request_id: &str) -> Value {
 }
 
 /// Creates one model per item in `collection` over one socket, pipelined: every
-/// `create` frame is written before any ack is read; returns once all of them are acked. The
+/// `create` frame is written before any ack is read; returns once all of them are acked, and
+/// panics on an error ack (`[{status, message}]`: not a create). The
 /// server's pings are answered meanwhile (a long fill on a busy machine outlasts a short ping
 /// timeout, and a client that does not answer is closed, rightly).
 pub async fn create_pipelined(port: u16, collection: &str, items: Vec<Value>) {
@@ -407,7 +408,15 @@ pub async fn create_pipelined(port: u16, collection: &str, items: Vec<Value>) {
     while acks < n {
         let message = rx.next().await.expect("open until every create is acked");
         if let Message::Text(text) = message.unwrap() {
-            if text.as_str().starts_with("43") {
+            if let Some(rest) = text.as_str().strip_prefix("43") {
+                let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                let reply: Vec<Value> = serde_json::from_str(&rest[digits..]).expect("ack json");
+                assert!(
+                    reply.first() == Some(&Value::Null)
+                        && reply.get(1).is_some_and(Value::is_object),
+                    "create {} answered {reply:?}",
+                    &rest[..digits]
+                );
                 acks += 1;
             } else if text.as_str() == "2" {
                 let _ = pongs.send(());
