@@ -618,15 +618,18 @@ async fn assert_heard_last(
 ) {
     for (w, watcher) in watchers.iter_mut().enumerate() {
         assert_eq!(expect(watcher, "created").await, *model);
-        let mut last = Value::Null;
+        let (mut last, mut versions) = (Value::Null, Vec::new());
         for _ in 0..patches {
             let (event, payload) = watcher.next_event().await;
             assert_eq!(event, "patched", "watcher {w}: {payload}");
+            versions.push(payload["version"].clone());
             last = payload;
         }
         assert_eq!(
-            last["item"], stored[1],
-            "watcher {w}: the last broadcast is stored"
+            last["item"],
+            stored[1],
+            "watcher {w}: the last broadcast is stored; the last versions heard: {:?}",
+            &versions[versions.len().saturating_sub(10)..]
         );
         if let Some(version) = stored.get(2) {
             assert_eq!(last["version"], version["version"], "watcher {w}: {last}");
