@@ -24,13 +24,16 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use socketioxide::SocketIo;
 
-use crate::auth::{until, Auth};
+use crate::auth::{until, Auth, Checks};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::identity::{validate_client_id, Identity};
 
 /// The message of every refused CONNECT and 401, whatever the reason (the log has it).
 pub const UNAUTHORIZED: &str = "unauthorized";
+
+/// Largest `--auth-leeway` accepted, in seconds.
+pub const MAX_LEEWAY_SECS: u64 = 3600;
 
 /// Header a REST client names its identity in (authentication off).
 pub const CLIENT_ID_HEADER: &str = "x-client-id";
@@ -67,18 +70,28 @@ impl Access {
         }
     }
 
-    /// The policy `config` asks for: a secret file turns authentication on; `--demo-tokens`
-    /// alone does too, with a random secret for this process.
+    /// The policy `config` asks for: a secret or key file turns authentication on;
+    /// `--demo-tokens` alone does too, with a random secret for this process. `--demo-tokens`
+    /// beside a secret or key file is refused: it would let anyone be any user of a real
+    /// deployment.
     pub fn from_config(config: &Config) -> Result<Self, String> {
-        let auth = match &config.auth_secret_file {
-            Some(path) => Some(Auth::load(path)?),
-            None if config.demo_tokens => {
-                tracing::warn!("--demo-tokens without --auth-secret-file: tokens signed with a random secret for this process");
-                Some(Auth::ephemeral())
-            }
-            None => None,
-        };
-        Ok(Self::new(auth))
+        let production = auth_from_config(config)?;
+        if !config.demo_tokens {
+            return Ok(Self::new(production));
+        }
+        if production.is_some() {
+            return Err(
+                "--demo-tokens mints a token for anyone who asks: it cannot be used \
+                 with --auth-secret-file, --auth-public-key-file or --auth-jwks-file \
+                 (drop --demo-tokens in production, or the key to try the demo)"
+                    .into(),
+            );
+        }
+        tracing::warn!(
+            "--demo-tokens: tokens for anyone, signed with a random secret for this process"
+        );
+        let checks = checks(config)?;
+        Ok(Self::new(Some(Auth::ephemeral().with_checks(checks))))
     }
 
     /// The token verifier, when authentication is on.
@@ -86,8 +99,9 @@ impl Access {
         self.auth.as_ref()
     }
 
-    /// The identity for a token and a client id, and the token's expiry; `token` is ignored
-    /// with authentication off, `client_id` with it on.
+    /// The identity for a token and a client id, and when the token stops being accepted
+    /// (its `exp` plus the leeway); `token` is ignored with authentication off, `client_id`
+    /// with it on. Both transports read tokens through this one function.
     pub fn identify(
         &self,
         token: Option<&str>,
@@ -102,7 +116,10 @@ impl Access {
         };
         let token = token.ok_or(Denied::Unauthorized)?;
         match auth.verify(token) {
-            Ok(claims) => Ok((Identity::user(&claims.sub), Some(claims.exp))),
+            Ok(claims) => Ok((
+                Identity::user(&claims.sub),
+                Some(auth.valid_until(claims.exp)),
+            )),
             Err(reason) => {
                 tracing::info!(%reason, "token refused");
                 Err(Denied::Unauthorized)
@@ -111,8 +128,63 @@ impl Access {
     }
 }
 
+/// The verifier of the secret or key file `config` names (at most one of
+/// `--auth-secret-file`, `--auth-public-key-file`, `--auth-jwks-file`), with its checks; `None`
+/// without any. `--auth-audience` or `--auth-issuer` without one is refused: it would look
+/// like authentication while there is none.
+pub fn auth_from_config(config: &Config) -> Result<Option<Auth>, String> {
+    let sources = [
+        config.auth_secret_file.as_deref().map(Auth::load),
+        config
+            .auth_public_key_file
+            .as_deref()
+            .map(Auth::load_public_key),
+        config.auth_jwks_file.as_deref().map(Auth::load_jwks),
+    ];
+    let mut given = sources.into_iter().flatten();
+    let Some(auth) = given.next() else {
+        if !config.auth_audience.is_empty() || !config.auth_issuer.is_empty() {
+            return Err(
+                "--auth-audience and --auth-issuer need --auth-secret-file, \
+                 --auth-public-key-file or --auth-jwks-file"
+                    .into(),
+            );
+        }
+        return Ok(None);
+    };
+    if given.next().is_some() {
+        return Err(
+            "give one of --auth-secret-file, --auth-public-key-file and \
+             --auth-jwks-file, not several"
+                .into(),
+        );
+    }
+    Ok(Some(auth?.with_checks(checks(config)?)))
+}
+
+/// The token checks of `config`: no empty audience or issuer, a leeway of at most
+/// [`MAX_LEEWAY_SECS`] (jsonwebtoken subtracts it from the clock: a huge one would overflow).
+fn checks(config: &Config) -> Result<Checks, String> {
+    let empty = |values: &[String]| values.iter().any(|v| v.trim().is_empty());
+    if empty(&config.auth_audience) || empty(&config.auth_issuer) {
+        return Err("--auth-audience and --auth-issuer cannot be empty".into());
+    }
+    if config.auth_leeway > MAX_LEEWAY_SECS {
+        return Err(format!(
+            "--auth-leeway {} is more than {MAX_LEEWAY_SECS} seconds",
+            config.auth_leeway
+        ));
+    }
+    Ok(Checks {
+        audience: config.auth_audience.clone(),
+        issuer: config.auth_issuer.clone(),
+        leeway: config.auth_leeway,
+    })
+}
+
 /// Socket.io connect middleware: reads `token` and `clientId` from the CONNECT payload, refuses
-/// the socket or stores its [`Identity`], and schedules its disconnection at the token's `exp`.
+/// the socket or stores its [`Identity`], and schedules its disconnection when its token stops
+/// being accepted.
 pub async fn authenticate<A: Adapter>(
     socket: SocketRef<A>,
     io: SocketIo<A>,
@@ -262,10 +334,12 @@ mod tests {
         let (token, exp) = auth
             .mint("alice", std::time::Duration::from_secs(60))
             .unwrap();
+        let until = auth.valid_until(exp);
+        assert_eq!(until, exp + crate::auth::DEFAULT_LEEWAY_SECS);
         let on = Access::new(Some(auth));
         assert_eq!(
             on.identify(Some(&token), Some("ignored")).unwrap(),
-            (Identity::user("alice"), Some(exp))
+            (Identity::user("alice"), Some(until))
         );
         assert_eq!(on.identify(None, None), Err(Denied::Unauthorized));
         assert_eq!(on.identify(Some("x.y.z"), None), Err(Denied::Unauthorized));

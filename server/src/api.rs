@@ -32,6 +32,9 @@ pub struct Request {
     pub data: Option<Value>,
     /// `signature.requestId` (or the REST `X-Request-Id` header).
     pub request_id: Option<String>,
+    /// A write's condition: `signature.ifVersion` (or the REST `If-Match` header); see
+    /// [`Write::if_version`]. Ignored by reads.
+    pub if_version: Option<i64>,
     /// Whose documents it touches and where its request id is looked up.
     pub identity: Identity,
 }
@@ -43,6 +46,8 @@ pub struct Answer {
     pub value: Value,
     /// True when a write was answered from its request id without being applied again.
     pub replayed: bool,
+    /// The model's version: after a write, or as read (`None` for a collection read).
+    pub version: Option<i64>,
     /// A collection read, to be run by the transport: its models go from the store's text to
     /// the reply without being held as values (see [`crate::reads`]).
     pub collection: Option<CollectionRead>,
@@ -92,6 +97,18 @@ impl Api {
         self
     }
 
+    /// Whose documents of `collection` a request of `owner` reaches: the shared ones (`""`)
+    /// in a public collection (see [`crate::public`]), else the owner's own. A subscription
+    /// joins the room of that owner, so a signed-in subscriber of a public collection hears
+    /// its changes.
+    pub fn owner_in<'a>(&self, owner: &'a str, collection: &str) -> &'a str {
+        if self.public.covers(collection) {
+            ""
+        } else {
+            owner
+        }
+    }
+
     /// The api prefix, e.g. `/api`.
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -109,7 +126,7 @@ impl Api {
 
     /// Validates and runs a request; resolves after the write (if any) is committed, telling
     /// whether a write was replayed from its request id (reads are never replayed). Callers
-    /// go through [`crate::live::execute`], which also broadcasts the change.
+    /// go through [`crate::dispatch::execute`], which also broadcasts the change.
     pub async fn execute(&self, request: Request) -> Result<Answer, ApiError> {
         self.start(request, None, None).await
     }
@@ -143,7 +160,7 @@ impl Api {
                         }
                         None => None,
                     };
-                    let (value, collection) = match read {
+                    let (value, version, collection) = match read {
                         Planned::ReadCollection(owner, collection, mut query) => {
                             let asked = query.limit;
                             query.limit = Some(asked.map_or(max_read, |l| l.min(max_read)));
@@ -156,17 +173,18 @@ impl Api {
                                 max_bytes: max_read_bytes,
                                 turn,
                             };
-                            (Value::Null, Some(read))
+                            (Value::Null, None, Some(read))
                         }
-                        Planned::ReadModel(owner, collection, id) => (
-                            store.read_model(&owner, &collection, &id).await?.value,
-                            None,
-                        ),
+                        Planned::ReadModel(owner, collection, id) => {
+                            let stored = store.read_model(&owner, &collection, &id).await?;
+                            (stored.value, Some(stored.version), None)
+                        }
                         Planned::Write(_) => unreachable!("handled above"),
                     };
                     Ok(Answer {
                         value,
                         replayed: false,
+                        version,
                         collection,
                     })
                 });
@@ -241,7 +259,7 @@ impl Api {
             owner,
             op,
             request_id,
-            if_version: None,
+            if_version: request.if_version,
         }))
     }
 }
@@ -257,6 +275,7 @@ fn answer(applied: Applied) -> Answer {
     Answer {
         value: applied.value,
         replayed: applied.replayed,
+        version: Some(applied.version),
         collection: None,
     }
 }

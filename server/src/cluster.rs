@@ -1,8 +1,8 @@
 //! Several nodes: socketioxide's Redis adapter (`socketioxide-redis`) links the nodes'
 //! socket.io layers, over a pub/sub driver of our own on the `fred` client ([`BusDriver`]).
-//! It carries the broadcasts of writes only for a store without a change feed: the
-//! PostgreSQL store's writes are broadcast by every node from the database's own feed
-//! (see [`crate::store::change`]).
+//! It carries the broadcasts of writes whose store feed is local to the node (SQLite, see
+//! [`crate::store::Store::changes_are_local`]) or that has none: the PostgreSQL store's writes
+//! are broadcast by every node from the database's own feed (see [`crate::store::change`]).
 //!
 //! Why not the crate's drivers as they are: its `redis` driver holds one connection and never
 //! reconnects, so a Redis restart leaves a node deaf; its `fred` driver does not resubscribe

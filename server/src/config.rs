@@ -113,11 +113,49 @@ pub struct Config {
     #[arg(long, env = "MAX_NAMESPACES", default_value_t = DEFAULT_MAX_DYNAMIC)]
     pub max_namespaces: usize,
 
-    /// File holding the HS256 secret (at least 32 bytes) of access tokens. Given, every
-    /// socket.io connection and REST call needs a valid token, and each user has their own
-    /// collections; absent, authentication is off.
+    /// File holding the HS256 secret (at least 32 bytes) of access tokens. Given (or one of
+    /// --auth-public-key-file, --auth-jwks-file), every socket.io connection and REST call
+    /// needs a valid token, and each user has their own collections; absent, authentication
+    /// is off.
     #[arg(long, env = "AUTH_SECRET_FILE", global = true)]
     pub auth_secret_file: Option<PathBuf>,
+
+    /// PEM file of an identity provider's public key: RSA (tokens signed RS256) or EC P-256
+    /// (ES256). Turns authentication on, as --auth-secret-file does.
+    #[arg(long, env = "AUTH_PUBLIC_KEY_FILE", global = true)]
+    pub auth_public_key_file: Option<PathBuf>,
+
+    /// JWKS file of an identity provider (its `jwks_uri` document, saved): tokens are verified
+    /// with the RS256 or ES256 key their `kid` names; an unknown `kid` reads the file again
+    /// (at most every 30 s), so a re-saved file needs no restart. Turns authentication on.
+    #[arg(long, env = "AUTH_JWKS_FILE", global = true)]
+    pub auth_jwks_file: Option<PathBuf>,
+
+    /// An accepted token audience: tokens must carry it (or another one given) in `aud`;
+    /// repeatable. Unset, `aud` is not checked.
+    #[arg(
+        long = "auth-audience",
+        env = "AUTH_AUDIENCE",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub auth_audience: Vec<String>,
+
+    /// An accepted token issuer: tokens must carry it (or another one given) in `iss`;
+    /// repeatable. Unset, `iss` is not checked.
+    #[arg(
+        long = "auth-issuer",
+        env = "AUTH_ISSUER",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub auth_issuer: Vec<String>,
+
+    /// Seconds a token is still accepted after its `exp` and already before its `nbf` (the
+    /// clocks of the identity provider and this server differ); a socket is disconnected at
+    /// `exp` plus this.
+    #[arg(long, env = "AUTH_LEEWAY", default_value_t = crate::auth::DEFAULT_LEEWAY_SECS, global = true)]
+    pub auth_leeway: u64,
 
     /// An origin (`https://app.example.com`) whose pages may open WebSockets to this server and
     /// call its REST api (CORS), besides the server's own origin; repeatable; `*` allows all.
@@ -142,7 +180,7 @@ pub struct Config {
 
     /// Mint tokens for anyone who asks at `POST /_bss/demo-token {"sub": …}` (for trying the
     /// demo as several users; never in production). Turns authentication on, with a random
-    /// secret for this process unless --auth-secret-file is given.
+    /// secret for this process; refused with a secret or key file.
     #[arg(long)]
     pub demo_tokens: bool,
 
@@ -154,7 +192,8 @@ pub struct Config {
 /// `bss-server <command>`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Prints an access token signed with --auth-secret-file.
+    /// Prints an access token signed with --auth-secret-file (with the first --auth-audience
+    /// and --auth-issuer, if given).
     Token {
         /// The user the token names (its `sub` claim).
         #[arg(long)]

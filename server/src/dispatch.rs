@@ -1,5 +1,7 @@
 //! A request's whole path: run it through the [`Api`], then report its committed write to
-//! the broadcaster ([`crate::live`]). Both transports (socket.io and REST) go through here, so
+//! the broadcaster ([`crate::live`]), which broadcasts it only for a store without a change
+//! feed (a store with one broadcasts its writes in commit order, see
+//! [`crate::live::Live::follow`]). Both transports (socket.io and REST) go through here, so
 //! the api and the broadcaster never need each other's callers.
 
 use std::future::Future;
@@ -15,8 +17,9 @@ use crate::method::Method;
 use crate::order::Lane;
 use crate::store::change::Origin;
 
-/// Runs `request` through `api` and, when it committed a new write, broadcasts the change to
-/// the collection's room (without `origin`, the socket that sent it, if any). A write replayed
+/// Runs `request` through `api` and, when it committed a new write, counts it and (for a store
+/// without a change feed) broadcasts the change to the collection's room (without `origin`,
+/// the socket that sent it, if any). A write replayed
 /// from its request id is counted and logged, never broadcast twice.
 ///
 /// The request is started at once, in `lane`'s order (see [`crate::order`]); the future
@@ -50,7 +53,13 @@ pub fn execute<A: Adapter>(
         // `api.start` accepted the endpoint, so it parses.
         if let Ok(parsed) = Endpoint::parse(&endpoint, api.prefix()) {
             api.live()
-                .committed(origin.as_ref(), &owner, method, &parsed, &applied.value)
+                .committed(
+                    origin.as_ref(),
+                    &owner,
+                    method,
+                    &parsed,
+                    (&applied.value, applied.version.unwrap_or(0)),
+                )
                 .await;
         }
         Ok(applied)

@@ -189,7 +189,7 @@ fn assemble<A: Adapter + socketioxide_core::adapter::DefinedAdapter>(
         .build_layer();
     api.live().attach(io.clone());
     if let Some(feed) = api.store().changes() {
-        api.live().follow(feed);
+        api.live().follow(feed, api.store().changes_are_local());
     }
     let namespaces = namespaces::Namespaces::new(
         &config.namespaces,

@@ -3,21 +3,26 @@
 //! every committed write, over the socket or over REST, the room hears one of
 //!
 //! ```text
-//! created / updated / patched / deleted   {"endPoint": …, "collection": …, "item": …}
+//! created / updated / patched / deleted   {"endPoint": …, "collection": …, "item": …,
+//!                                          "version": …, "seq": …}
 //! ```
 //!
 //! `endPoint` is the write's own (normalised) endpoint, `collection` the collection path, `item`
-//! the stored model (for `deleted`, `{"id": …}`). A socket write is not echoed
+//! the stored model (for `deleted`, `{"id": …}`), `version` the model's version after the
+//! write (a client holding version k that hears k + 2 missed one), `seq` the change's place in
+//! the feed it came from (informational). A socket write is not echoed
 //! to the socket that made it (it has its reply); a write replayed from a known request id is
 //! not broadcast again. With authentication on, rooms are per user and collection ([`room`]):
 //! nobody hears another user's writes. Broadcasts go through socketioxide rooms in every
 //! namespace.
 //!
-//! Who broadcasts depends on the store. With one that carries its writes' changes
-//! ([`Store::changes`], PostgreSQL), every node emits each committed write, from any node, to
-//! its own sockets, as the database's feed delivers it ([`Live::follow`]): once, in commit
-//! order, and also when the writing node died right after COMMIT. Otherwise (SQLite) the
-//! writing node broadcasts after the write, through the adapter (Redis reaches other nodes).
+//! Who broadcasts depends on the store. Both stores carry their writes' changes
+//! ([`Store::changes`]), relayed by one task in commit order ([`Live::follow`]), so a
+//! subscriber's last broadcast of a model is the stored one. PostgreSQL's feed holds every
+//! node's writes: each node emits them to its own sockets, once, also when the writing node
+//! died right after COMMIT. SQLite's holds this process's writes only: the node emits them
+//! through the adapter (Redis reaches other nodes). A store without a feed leaves the
+//! broadcast to the writing request, after its write ([`Live::committed`]).
 //!
 //! [`Store::changes`]: crate::store::Store::changes
 //!
@@ -164,22 +169,25 @@ impl Live {
         }
     }
 
-    /// Broadcasts every change of `feed` (the store's, see [`Store::changes`]) to this node's
-    /// sockets, and from now on leaves writes made here to the feed too.
+    /// Broadcasts every change of `feed` (the store's, see [`Store::changes`]), one after the
+    /// other in the feed's order, and from now on leaves writes made here to the feed too.
+    /// `local_feed` (see [`Store::changes_are_local`]): the feed holds this node's writes
+    /// only, so they go through the adapter to every node; else to this node's sockets only.
     ///
     /// [`Store::changes`]: crate::store::Store::changes
-    pub fn follow(&self, mut feed: UnboundedReceiver<Change>) {
+    /// [`Store::changes_are_local`]: crate::store::Store::changes_are_local
+    pub fn follow(&self, mut feed: UnboundedReceiver<Change>, local_feed: bool) {
         let _ = self.inner.follows.set(());
         let live = self.clone();
         tokio::spawn(async move {
             while let Some(change) = feed.recv().await {
-                live.relay(change).await;
+                live.relay(change, !local_feed).await;
             }
         });
     }
 
-    /// Emits one change of the feed to this node's subscribers.
-    async fn relay(&self, change: Change) {
+    /// Emits one change of the feed to the subscribers: this node's only when `local`.
+    async fn relay(&self, change: Change, local: bool) {
         let Some(method) = Method::from_name(&change.method) else {
             tracing::error!(method = change.method, "change feed: unknown method");
             return;
@@ -191,9 +199,15 @@ impl Live {
                 id: change.id,
             },
         };
-        let (event, payload) = self::change(method, &endpoint, &change.item);
+        let (event, payload) = self::change(
+            method,
+            &endpoint,
+            &change.item,
+            change.version,
+            Some(change.seq),
+        );
         let room = room(&change.owner, endpoint.collection());
-        self.publish(true, change.origin.as_ref(), &room, event, &payload)
+        self.publish(local, change.origin.as_ref(), &room, event, &payload)
             .await;
     }
 
@@ -203,21 +217,21 @@ impl Live {
     }
 
     /// Counts a committed write of `owner` to `endpoint` and broadcasts it (`value` is the
-    /// stored model) to its collection's room, leaving out `origin` — unless the store's change
-    /// feed broadcasts it ([`Live::follow`]).
+    /// stored model at `version`) to its collection's room, leaving out `origin` — unless the
+    /// store's change feed broadcasts it ([`Live::follow`]).
     pub async fn committed(
         &self,
         origin: Option<&Origin>,
         owner: &str,
         method: Method,
         endpoint: &Endpoint,
-        value: &Value,
+        (value, version): (&Value, i64),
     ) {
         self.inner.writes.fetch_add(1, Ordering::Relaxed);
         if self.inner.follows.get().is_some() {
             return;
         }
-        let (event, payload) = change(method, endpoint, value);
+        let (event, payload) = change(method, endpoint, value, version, None);
         let room = room(owner, endpoint.collection());
         self.publish(false, origin, &room, event, &payload).await;
     }
@@ -267,13 +281,14 @@ impl Live {
             Some(_) if !local => None,
             _ => self.inner.namespaces.get().map(|n| n.holding(room)),
         };
+        // Counted first: whoever hears it finds it counted.
+        self.inner.broadcasts.fetch_add(1, Ordering::Relaxed);
         let visited = io
             .send(local, only.as_deref(), origin, room, event, payload)
             .await;
         self.inner
             .visits
             .fetch_add(visited as u64, Ordering::Relaxed);
-        self.inner.broadcasts.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -288,8 +303,15 @@ pub fn room(owner: &str, collection: &str) -> String {
     }
 }
 
-/// The broadcast for a committed write: its event name and `{endPoint, collection, item}`.
-pub fn change(method: Method, endpoint: &Endpoint, value: &Value) -> (&'static str, Value) {
+/// The broadcast for a committed write: its event name and `{endPoint, collection, item,
+/// version, seq}` (`seq` left out when the write came from no feed).
+pub fn change(
+    method: Method,
+    endpoint: &Endpoint,
+    value: &Value,
+    version: i64,
+    seq: Option<i64>,
+) -> (&'static str, Value) {
     let event = match method {
         Method::Create => "created",
         Method::Update => "updated",
@@ -300,11 +322,15 @@ pub fn change(method: Method, endpoint: &Endpoint, value: &Value) -> (&'static s
         (Method::Delete, Endpoint::Model { id, .. }) => json!({ "id": crate::ids::value(id) }),
         _ => value.clone(),
     };
-    let payload = json!({
+    let mut payload = json!({
         "endPoint": endpoint.path(),
         "collection": endpoint.collection(),
         "item": item,
+        "version": version,
     });
+    if let Some(seq) = seq {
+        payload["seq"] = json!(seq);
+    }
     (event, payload)
 }
 
@@ -326,26 +352,36 @@ mod tests {
     #[test]
     fn changes_carry_the_endpoint_collection_and_item() {
         let model = Endpoint::parse("/api/todos/7", "/api").unwrap();
-        let (event, payload) = change(Method::Patch, &model, &json!({"id": 7, "done": true}));
+        let (event, payload) = change(
+            Method::Patch,
+            &model,
+            &json!({"id": 7, "done": true}),
+            3,
+            Some(9),
+        );
         assert_eq!(event, "patched");
         assert_eq!(
             payload,
-            json!({"endPoint": "/api/todos/7", "collection": "/api/todos", "item": {"id": 7, "done": true}})
+            json!({"endPoint": "/api/todos/7", "collection": "/api/todos", "item": {"id": 7, "done": true}, "version": 3, "seq": 9})
         );
-        let (event, payload) = change(Method::Delete, &model, &json!({}));
+        let (event, payload) = change(Method::Delete, &model, &json!({}), 4, None);
         assert_eq!(event, "deleted");
         assert_eq!(payload["item"], json!({"id": 7}));
+        assert_eq!((&payload["version"], payload.get("seq")), (&json!(4), None));
         let named = Endpoint::parse("/api/todos/abc", "/api").unwrap();
         assert_eq!(
-            change(Method::Delete, &named, &json!({})).1["item"],
+            change(Method::Delete, &named, &json!({}), 1, None).1["item"],
             json!({"id": "abc"})
         );
         let collection = Endpoint::parse("/api/todos/", "/api").unwrap();
-        let (event, payload) = change(Method::Create, &collection, &json!({"id": 1}));
+        let (event, payload) = change(Method::Create, &collection, &json!({"id": 1}), 1, None);
         assert_eq!(
             (event, &payload["endPoint"]),
             ("created", &json!("/api/todos"))
         );
-        assert_eq!(change(Method::Update, &model, &json!({})).0, "updated");
+        assert_eq!(
+            change(Method::Update, &model, &json!({}), 2, None).0,
+            "updated"
+        );
     }
 }

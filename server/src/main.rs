@@ -5,7 +5,8 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use backbone_socket_sync_server::auth::{parse_ttl, Auth};
+use backbone_socket_sync_server::access;
+use backbone_socket_sync_server::auth::parse_ttl;
 use backbone_socket_sync_server::config::{Command, Config};
 use backbone_socket_sync_server::serve::{raise_fd_limit, serve, ServeConfig};
 use backbone_socket_sync_server::store::open::{open, redacted};
@@ -102,11 +103,11 @@ fn listen(config: &Config) -> std::io::Result<tokio::net::TcpListener> {
 
 /// `bss-server token --sub NAME [--ttl 1h]`: a token signed with the configured secret.
 fn token(config: &Config, sub: &str, ttl: &str) -> Result<String, String> {
-    let path = config
-        .auth_secret_file
-        .as_ref()
-        .ok_or("needs --auth-secret-file PATH (or AUTH_SECRET_FILE)")?;
-    let (token, _) = Auth::load(path)?.mint(sub, parse_ttl(ttl)?)?;
+    if config.auth_secret_file.is_none() {
+        return Err("needs --auth-secret-file PATH (or AUTH_SECRET_FILE)".into());
+    }
+    let auth = access::auth_from_config(config)?.ok_or("no --auth-secret-file")?;
+    let (token, _) = auth.mint(sub, parse_ttl(ttl)?)?;
     Ok(token)
 }
 

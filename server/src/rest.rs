@@ -2,8 +2,14 @@
 //! same JSON, so the original XHR `Backbone.sync` (`Backbone.ajaxSync`) works unchanged.
 //!
 //! Status codes: 200, 201 on create (with `Location`), 400, 401 (see [`crate::access`]), 403
-//! (see [`crate::origin`]), 404, 405, 409, 413, 415 (a POST, PUT or PATCH that is not
-//! `Content-Type: application/json`), 500; error bodies are `{"status": …, "message": …}`. An
+//! (see [`crate::origin`]), 404, 405, 409, 412, 413, 415 (a POST, PUT or PATCH that is not
+//! `Content-Type: application/json`), 500; error bodies are `{"status": …, "message": …}`.
+//!
+//! Versions: a model's `GET` and every successful write answer with `ETag: "<version>"`. A
+//! `PUT`, `PATCH` or `DELETE` with `If-Match: "<version>"` (quotes optional, `W/` accepted) is
+//! applied only if the model is at that version; else nothing is written and the answer is a
+//! 412 with `{"status", "message", "current", "version"}` (the stored model and its version).
+//! An
 //! `X-Request-Id` header makes a write idempotent exactly as `signature.requestId` does over
 //! the socket, and an `X-Client-Id` header gives the requests naming it the order of one
 //! socket's (read-your-writes, see [`crate::order`]). Query-string values are filters: a
@@ -112,6 +118,10 @@ async fn respond(
             .collect();
         Value::Object(map)
     });
+    let if_version = match method {
+        Method::Update | Method::Patch | Method::Delete => if_match(headers)?,
+        _ => None,
+    };
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -127,6 +137,7 @@ async fn respond(
         item,
         data,
         request_id,
+        if_version,
         identity,
     };
     let answer = crate::dispatch::execute(
@@ -135,11 +146,13 @@ async fn respond(
         None::<&socketioxide::extract::SocketRef>,
         lane.as_ref(),
     )
-    .await?;
+    .await
+    .map_err(precondition_failed)?;
     if let Some(read) = answer.collection {
         return read.respond(TRUNCATED_HEADER).await;
     }
     let value = answer.value;
+    let etag = answer.version.map(|v| format!("\"{v}\""));
     if method == Method::Create {
         let location = value
             .get("id")
@@ -151,14 +164,55 @@ async fn respond(
                 )
             })
             .unwrap_or_default();
-        return Ok((
+        let mut response = (
             StatusCode::CREATED,
             [(header::LOCATION, location)],
             Json(value),
         )
-            .into_response());
+            .into_response();
+        with_etag(&mut response, etag);
+        return Ok(response);
     }
-    Ok(Json(value).into_response())
+    let mut response = Json(value).into_response();
+    with_etag(&mut response, etag);
+    Ok(response)
+}
+
+/// Sets `ETag` when the answer names a model's version.
+fn with_etag(response: &mut Response, etag: Option<String>) {
+    if let Some(value) = etag.and_then(|etag| header::HeaderValue::from_str(&etag).ok()) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+}
+
+/// The version `If-Match` names: `"3"`, `3` or `W/"3"`; a value that names no single version
+/// (`*`, a list, anything else) is a 400.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    let tag = text.strip_prefix("W/").unwrap_or(text);
+    let tag = tag
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag);
+    match tag.parse::<i64>() {
+        Ok(version) if version >= 0 => Ok(Some(version)),
+        _ => Err(ApiError::bad_request(
+            "If-Match must name one version, e.g. \"3\"",
+        )),
+    }
+}
+
+/// A version conflict over REST is a failed precondition (`If-Match`): a 412 with the same
+/// body as the socket's 409.
+fn precondition_failed(mut error: ApiError) -> ApiError {
+    if error.conflict.is_some() {
+        error.status = 412;
+        error.message = "precondition failed: the model is not at the If-Match version".into();
+    }
+    error
 }
 
 /// Reads a request body of at most `limit` bytes within `timeout`, refusing a larger declared

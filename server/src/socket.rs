@@ -3,6 +3,12 @@
 //! and otherwise by emitting `<method>:<endPoint>[:<ctx>]` to the requesting socket
 //! (errors as `{"error": {status, message}}`).
 //!
+//! A write, or a read of one model, also answers the model's version: a third ack argument
+//! (`[null, model, {"version": v}]`, which `(err, result)` callbacks ignore), or a second
+//! argument of the reply event (`(model, {"version": v})`). A write may carry
+//! `signature.ifVersion` (an integer ≥ 0): it is applied only if the model is at that version
+//! (0: only if absent), else answered with a 409 `{status, message, current, version}`.
+//!
 //! Events that are not Backbone methods get a 400 the same way; when a reply event name cannot
 //! be formed (no `signature.endPoint`), the error is emitted as an `error` event.
 //!
@@ -106,7 +112,12 @@ pub async fn register_handlers<A: Adapter>(socket: SocketRef<A>) -> Result<(), I
                         Ok((reply_event, running)) => (Some(reply_event), running.await),
                         Err((reply_event, error)) => (reply_event, Err(error)),
                     };
-                    reply(&socket, ack_id, ack, reply_event.as_deref(), result);
+                    let (result, version) = match result {
+                        Ok((payload, version)) => (Ok(payload), version),
+                        Err(error) => (Err(error), None),
+                    };
+                    let event = reply_event.as_deref();
+                    reply(&socket, ack_id, ack, event, result, version);
                     drop(in_flight);
                 }
             },
@@ -122,7 +133,8 @@ pub async fn on_connect<A: Adapter>(socket: SocketRef<A>) {
     tracing::debug!(sid = %socket.id, ns = socket.ns(), "connected");
 }
 
-type Running = Pin<Box<dyn Future<Output = Result<Payload, ApiError>> + Send>>;
+/// A request's answer to come: the reply and the model's version, if it names one.
+type Running = Pin<Box<dyn Future<Output = Result<(Payload, Option<i64>), ApiError>> + Send>>;
 
 /// Parses a request and starts it in `lane`; returns its reply event name and its result to
 /// come, or the error to answer at once.
@@ -142,8 +154,8 @@ fn start_request<A: Adapter>(
             let answer = running.await?;
             match answer.collection {
                 // One packet: the page's text as read, never parsed (see `crate::reads`).
-                Some(read) => Ok(Payload::Raw(read.json().await?.0)),
-                None => Ok(Payload::Value(answer.value)),
+                Some(read) => Ok((Payload::Raw(read.json().await?.0), None)),
+                None => Ok((Payload::Value(answer.value), answer.version)),
             }
         }),
     ))
@@ -156,11 +168,12 @@ async fn on_unknown<A: Adapter>(
     ack: AckSender<A>,
 ) {
     let error = ApiError::bad_request(format!("unknown event {event:?}"));
-    reply(&socket, ack_id, ack, None, Err::<Value, _>(error));
+    reply(&socket, ack_id, ack, None, Err::<Value, _>(error), None);
 }
 
 /// Answers a request the way it was asked: through its ack when it carried an ack id, else by
-/// emitting `reply_event` (or [`ERROR_EVENT`] when there is none) to the requesting socket.
+/// emitting `reply_event` (or [`ERROR_EVENT`] when there is none) to the requesting socket;
+/// a success with a `version` adds `{"version": v}` after the result.
 /// The reply's bytes count against its connection's queued-bytes bound until written.
 ///
 /// A reply that cannot be queued (the socket's send buffer is full, or it is closing) is never
@@ -174,21 +187,33 @@ pub(crate) fn reply<A: Adapter>(
     ack: AckSender<A>,
     reply_event: Option<&str>,
     result: Result<impl Into<Payload>, ApiError>,
+    version: Option<i64>,
 ) {
     let conn = connection(socket);
     let result = result.map(Into::into);
+    let version = version
+        .filter(|_| result.is_ok())
+        .map(|v| json!({ "version": v }));
     let sent = if ack_id.is_some() {
-        match result {
-            Ok(value) => {
+        match (result, version) {
+            (Ok(value), Some(version)) => {
+                count_queued(conn.as_deref(), &value);
+                ack.send(&(Value::Null, value, version))
+            }
+            (Ok(value), None) => {
                 count_queued(conn.as_deref(), &value);
                 ack.send(&(Value::Null, value))
             }
-            Err(error) => ack.send(&(error,)),
+            (Err(error), _) => ack.send(&(error,)),
         }
     } else {
         let payload = result.unwrap_or_else(|error| Payload::Value(json!({ "error": error })));
         count_queued(conn.as_deref(), &payload);
-        socket.emit(reply_event.unwrap_or(ERROR_EVENT), &payload)
+        let event = reply_event.unwrap_or(ERROR_EVENT);
+        match version {
+            Some(version) => socket.emit(event, &(payload, version)),
+            None => socket.emit(event, &payload),
+        }
     };
     match sent {
         // The send buffer is full: closed under the session, not with a DISCONNECT packet,
@@ -283,12 +308,22 @@ fn parse_request(
             return Err((Some(reply_event), error));
         }
     };
+    let if_version = match signature.get("ifVersion") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|v| v >= 0) => n.as_i64(),
+        Some(_) => {
+            let error =
+                ApiError::bad_request("signature.ifVersion must be an integer of 0 or more");
+            return Err((Some(reply_event), error));
+        }
+    };
     let request = Request {
         method,
         endpoint,
         item: arg.remove("item"),
         data: arg.remove("data"),
         request_id,
+        if_version,
         identity,
     };
     Ok((request, reply_event))
@@ -315,7 +350,7 @@ async fn on_subscription<A: Adapter>(
             let reply_event = format!("{event}:{endpoint}");
             let result = match Endpoint::parse(&endpoint, api.prefix()) {
                 Ok(Endpoint::Collection(collection)) => {
-                    let room = room(&identity.owner, &collection);
+                    let room = room(api.owner_in(&identity.owner, &collection), &collection);
                     if event == "subscribe" {
                         api.live().joined(&socket, &room);
                         socket.join(room);
@@ -333,7 +368,7 @@ async fn on_subscription<A: Adapter>(
         }
         Err(error) => (None, Err(error)),
     };
-    reply(&socket, ack_id, ack, reply_event.as_deref(), result);
+    reply(&socket, ack_id, ack, reply_event.as_deref(), result, None);
 }
 
 /// `signature.endPoint` of the single `{signature}` argument.

@@ -79,7 +79,10 @@ async fn the_same_request_on_many_connections_at_once_is_applied_once() {
         replies.push(frame);
     }
     assert!(replies.iter().all(|r| r == &replies[0]), "{replies:?}");
-    assert_eq!(replies[0], r#"431[null,{"id":1,"once":true}]"#);
+    assert_eq!(
+        replies[0],
+        r#"431[null,{"id":1,"once":true},{"version":1}]"#
+    );
     let mut c = Client::connect(server.port).await;
     assert_eq!(
         c.ok("read", req("/api/race", None)).await,

@@ -69,12 +69,16 @@ async fn subscribers_see_every_committed_write_but_the_writer_and_strangers_do_n
         req_id("/api/todos", Some(json!({"title": "a"})), "c-1"),
     )
     .await;
-    assert_eq!(Value::from(reply), json!([null, {"id": 1, "title": "a"}]));
+    assert_eq!(
+        Value::from(reply),
+        json!([null, {"id": 1, "title": "a"}, {"version": 1}])
+    );
     assert!(
         echo.is_empty(),
         "the writer got its own broadcast: {echo:?}"
     );
-    let created = json!({"endPoint": "/api/todos", "collection": "/api/todos", "item": {"id": 1, "title": "a"}});
+    // Each broadcast carries the model's version and its place in this node's feed.
+    let created = json!({"endPoint": "/api/todos", "collection": "/api/todos", "item": {"id": 1, "title": "a"}, "version": 1, "seq": 1});
     assert_eq!(watcher.next_event().await, ("created".into(), created));
 
     writer
@@ -84,7 +88,7 @@ async fn subscribers_see_every_committed_write_but_the_writer_and_strangers_do_n
     assert_eq!(patched.0, "patched");
     assert_eq!(
         patched.1,
-        json!({"endPoint": "/api/todos/1", "collection": "/api/todos", "item": {"id": 1, "title": "a", "done": true}})
+        json!({"endPoint": "/api/todos/1", "collection": "/api/todos", "item": {"id": 1, "title": "a", "done": true}, "version": 2, "seq": 2})
     );
     writer
         .ok("update", req("/api/todos/1", Some(json!({"title": "b"}))))
@@ -93,7 +97,7 @@ async fn subscribers_see_every_committed_write_but_the_writer_and_strangers_do_n
         watcher.next_event().await,
         (
             "updated".into(),
-            json!({"endPoint": "/api/todos/1", "collection": "/api/todos", "item": {"id": 1, "title": "b"}})
+            json!({"endPoint": "/api/todos/1", "collection": "/api/todos", "item": {"id": 1, "title": "b"}, "version": 3, "seq": 3})
         )
     );
     writer.ok("delete", req("/api/todos/1", None)).await;
@@ -101,7 +105,7 @@ async fn subscribers_see_every_committed_write_but_the_writer_and_strangers_do_n
         watcher.next_event().await,
         (
             "deleted".into(),
-            json!({"endPoint": "/api/todos/1", "collection": "/api/todos", "item": {"id": 1}})
+            json!({"endPoint": "/api/todos/1", "collection": "/api/todos", "item": {"id": 1}, "version": 4, "seq": 4})
         )
     );
     // Failed writes and reads broadcast nothing.
@@ -112,6 +116,8 @@ async fn subscribers_see_every_committed_write_but_the_writer_and_strangers_do_n
     writer
         .ok("create", req("/api/notes", Some(json!({"n": 1}))))
         .await;
+    let more = events_until_sentinel(&mut watcher, &mut writer, "end").await;
+    assert!(more.is_empty(), "{more:?}");
 
     assert!(pending_events(&mut watcher, "", 50).await.is_empty());
     assert!(pending_events(&mut writer, "", 50).await.is_empty());
@@ -141,7 +147,7 @@ async fn replayed_request_ids_are_not_broadcast_twice() {
     // The retry after a lost ack: a second connection, the same requestId.
     let mut retry = Client::connect(server.port).await;
     assert_eq!(retry.ok("create", arg).await, first);
-    let (events, _) = round_trip(&mut watcher, "", 2, "read", req("/api/todos", None)).await;
+    let events = events_until_sentinel(&mut watcher, &mut writer, "s-1").await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].0, "created");
     let counted = stats().await;
@@ -151,7 +157,7 @@ async fn replayed_request_ids_are_not_broadcast_twice() {
             &counted["replays"],
             &counted["broadcasts"]
         ],
-        [&json!(1), &json!(1), &json!(1)],
+        [&json!(2), &json!(1), &json!(2)],
         "{counted}"
     );
 
@@ -166,8 +172,7 @@ async fn replayed_request_ids_are_not_broadcast_twice() {
             .unwrap();
         assert!(response.status().is_success());
     }
-    let (events, reply) = round_trip(&mut watcher, "", 3, "read", req("/api/todos", None)).await;
-    assert_eq!(reply[1].as_array().unwrap().len(), 2);
+    let events = events_until_sentinel(&mut watcher, &mut writer, "s-2").await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].1["item"]["title"], "rest");
     let counted = stats().await;
@@ -177,9 +182,29 @@ async fn replayed_request_ids_are_not_broadcast_twice() {
             &counted["replays"],
             &counted["broadcasts"]
         ],
-        [&json!(2), &json!(2), &json!(2)],
+        [&json!(4), &json!(2), &json!(4)],
         "{counted}"
     );
+}
+
+/// The events `watcher` hears before the broadcast of a sentinel that `writer` creates now in
+/// `/api/todos`: broadcasts go out in commit order, so these are all the broadcasts of
+/// earlier writes that were still on their way.
+async fn events_until_sentinel(
+    watcher: &mut Client,
+    writer: &mut Client,
+    tag: &str,
+) -> Vec<(String, Value)> {
+    let sentinel = req("/api/todos", Some(json!({ "sentinel": tag })));
+    writer.ok("create", sentinel).await;
+    let mut events = Vec::new();
+    loop {
+        let (name, payload) = watcher.next_event().await;
+        if payload["item"]["sentinel"] == tag {
+            return events;
+        }
+        events.push((name, payload));
+    }
 }
 
 #[tokio::test]
@@ -203,7 +228,7 @@ async fn rest_writes_reach_every_subscriber_in_every_namespace() {
         .unwrap();
     let expected = (
         "created".to_owned(),
-        json!({"endPoint": "/api/todos", "collection": "/api/todos", "item": created}),
+        json!({"endPoint": "/api/todos", "collection": "/api/todos", "item": created, "version": 1, "seq": 1}),
     );
     assert_eq!(root.next_event().await, expected);
     assert_eq!(admin.next_event().await, expected);

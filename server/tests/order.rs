@@ -80,7 +80,11 @@ async fn pipelined_delete_then_read_is_not_found_and_reads_see_no_later_write() 
             id + 1,
             "read before delete {id}: {before:?}"
         );
-        assert_eq!(acks[3 * id + 1], vec![Value::Null, json!({})]);
+        // A delete answers `{}` and the version it ended (1 at the create, 2 at the delete).
+        assert_eq!(
+            acks[3 * id + 1],
+            vec![Value::Null, json!({}), json!({"version": 2})]
+        );
         let after = &acks[3 * id + 2];
         assert_eq!(after[0]["status"], 404, "read after delete {id}: {after:?}");
     }

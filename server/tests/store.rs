@@ -196,7 +196,11 @@ async fn owners_have_their_own_collections_and_ids(backend: Backend) {
     ));
     store.delete("bob", "/api/todos", "1", None).await.unwrap();
     assert_eq!(
-        store.read_model("alice", "/api/todos", "1").await.unwrap().value,
+        store
+            .read_model("alice", "/api/todos", "1")
+            .await
+            .unwrap()
+            .value,
         alice.value
     );
     store.close().await.unwrap();

@@ -5,12 +5,14 @@
 //! off, a declared client id scopes request ids the same way.
 
 mod common;
+mod services;
 
 use std::time::Duration;
 
 use backbone_socket_sync_server::auth::Auth;
 use common::{req, req_id, temp_db, Client, ServerProcess};
 use serde_json::{json, Value};
+use services::shared_postgres;
 
 const SECRET: &[u8] = b"an hs256 secret for the users tests, 32+";
 const WRITES: usize = 20;
@@ -402,4 +404,43 @@ async fn public_collections_are_readable_by_every_user_and_writable_by_none() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test]
+async fn a_subscriber_to_a_public_collection_hears_its_changes() {
+    // One PostgreSQL, two nodes: reference data written by a node with authentication off
+    // (the shared documents) reaches, through the change feed, a signed-in subscriber of a
+    // node with authentication on, where the collection is public.
+    let db = shared_postgres().create_database("public");
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let signed_in = ServerProcess::start(
+        std::path::Path::new(&db),
+        &[
+            "--auth-secret-file",
+            secret.to_str().unwrap(),
+            "--public-prefix",
+            "/api/colors",
+        ],
+    );
+    let loader = ServerProcess::start(std::path::Path::new(&db), &[]);
+    let auth = Auth::from_secret(SECRET).unwrap();
+    let mut alice = connect(signed_in.port, json!({"token": token(&auth, "alice")})).await;
+    let reply = alice.ok("subscribe", req("/api/colors", None)).await;
+    assert_eq!(reply, json!({"endPoint": "/api/colors"}));
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/colors", loader.url()))
+        .json(&json!({"name": "red"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let (event, payload) = alice.next_event().await;
+    assert_eq!(event, "created", "{payload}");
+    assert_eq!(
+        payload["item"],
+        json!({"id": 1, "name": "red"}),
+        "{payload}"
+    );
 }

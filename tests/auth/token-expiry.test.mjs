@@ -111,7 +111,8 @@ before(async () => {
   secret = join(dir, 'secret');
   writeFileSync(secret, randomBytes(40).toString('base64') + '\n');
   const www = makeWww(dir, { 'expiry.html': testPage(PAGE) });
-  server = await startServer(join(dir, 'expiry.sqlite3'), www, ['--auth-secret-file', secret]);
+  // No leeway: the socket is disconnected at `exp` itself, and a token past it is refused.
+  server = await startServer(join(dir, 'expiry.sqlite3'), www, ['--auth-secret-file', secret, '--auth-leeway', '0']);
   browser = await launchBrowser();
 });
 

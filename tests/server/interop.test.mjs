@@ -67,7 +67,7 @@ test('CRUD with acks', async () => {
     assert.deepEqual(updated, { id: 1, title: 'A', done: false });
     const [, patched] = await ack(socket, 'patch', request('/api/acks/1', { item: { done: true } }));
     assert.deepEqual(patched, { id: 1, title: 'A', done: true });
-    assert.deepEqual(await ack(socket, 'delete', request('/api/acks/1')), [null, {}]);
+    assert.deepEqual(await ack(socket, 'delete', request('/api/acks/1')), [null, {}, { version: 4 }]);
 
     assert.deepEqual(await ack(socket, 'read', request('/api/acks/1')), [{ status: 404, message: 'not found' }]);
     const [bad] = await ack(socket, 'create', request('/api/acks/..', { item: {} }));

@@ -4,8 +4,13 @@
 //! and NOTIFYed inside the write's own transaction, so it is delivered at COMMIT, in commit
 //! order, to every node listening — also when the node that wrote it dies right after its
 //! COMMIT, before it could reply or broadcast anything. Every node turns the feed into
-//! emits to its own sockets ([`crate::live`]). A store without a feed (SQLite, one node)
-//! leaves the broadcast to its caller, after the write.
+//! emits to its own sockets ([`crate::live`]).
+//!
+//! The SQLite store does too ([`super::sqlite`]), for this process's writes only: its writer
+//! thread hands each batch's changes on right after COMMIT, in commit order, so that one task
+//! emits them in that order (requests broadcasting after their own writes race each other,
+//! and a subscriber's last broadcast could be older than the stored model). A store without a
+//! feed leaves the broadcast to its caller, after the write.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,7 +29,8 @@ pub struct Origin {
 /// One committed write, as every node's broadcaster receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
-    /// The write's place in the database's commit order (increasing, with gaps).
+    /// The write's place in the feed's commit order (increasing; PostgreSQL's has gaps,
+    /// SQLite's counts this process's committed writes).
     pub seq: i64,
     /// The socket that sent it, when that socket is on this node (else `None`: every
     /// subscriber here hears it).

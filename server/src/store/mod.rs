@@ -327,6 +327,13 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// True when [`Store::changes`] carries this node's writes only (an embedded database),
+    /// so its broadcasts must reach other nodes through the adapter; false (the default) when
+    /// every node reads every node's changes from the shared database.
+    fn changes_are_local(&self) -> bool {
+        false
+    }
+
     /// All of `owner`'s models of a collection matching `query`, in insertion order.
     fn read_collection(
         &self,

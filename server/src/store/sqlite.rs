@@ -29,6 +29,7 @@ mod writer;
 
 use readers::Readers;
 
+use super::change::{ChangeFeed, Origin};
 use super::rows::{JsonPage, PageRequest, Rows};
 use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Stored, Write};
 
@@ -62,6 +63,8 @@ pub struct SqliteStore {
     /// Permits of the collection streams running (see `stream.rs`).
     streams: Arc<tokio::sync::Semaphore>,
     closed: AtomicBool,
+    /// Where the writer thread hands its committed changes, once [`Store::changes`] took them.
+    feed: writer::FeedSlot,
 }
 
 impl SqliteStore {
@@ -82,9 +85,11 @@ impl SqliteStore {
         .map_err(internal)?;
         let readers = Arc::new(Readers::start(path, READER_THREADS)?);
         let (tx, rx) = mpsc::channel::<Job>();
+        let feed = writer::FeedSlot::default();
+        let writer_feed = feed.clone();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer::run_writer(conn, rx, max_doc_bytes))
+            .spawn(move || writer::run_writer(conn, rx, max_doc_bytes, writer_feed))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self {
             writer: Mutex::new(Some(tx)),
@@ -94,6 +99,7 @@ impl SqliteStore {
             lookups: Mutex::new(Vec::new()),
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
             closed: AtomicBool::new(false),
+            feed,
         })
     }
 
@@ -117,7 +123,7 @@ impl SqliteStore {
     }
 
     /// One model by primary key, on the caller's thread with a pooled connection.
-    fn lookup(&self, owner: &str, collection: &str, id: &str) -> Result<Value, StoreError> {
+    fn lookup(&self, owner: &str, collection: &str, id: &str) -> Result<Stored, StoreError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StoreError::Internal("store is closed".into()));
         }
@@ -138,9 +144,17 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn write(&self, write: Write) -> StoreFuture<Applied> {
+        self.write_from(write, None)
+    }
+
+    fn write_from(&self, write: Write, origin: Option<Origin>) -> StoreFuture<Applied> {
         let (tx, rx) = oneshot::channel();
         let fingerprint = write.request_id.as_ref().map(|_| write.fingerprint());
-        let queued = writer::Queued { write, fingerprint };
+        let queued = writer::Queued {
+            write,
+            fingerprint,
+            origin,
+        };
         let sent = match self.writer.lock().expect("writer").as_ref() {
             Some(writer) => writer.send((queued, tx)).is_ok(),
             None => false,
@@ -152,6 +166,25 @@ impl Store for SqliteStore {
             rx.await
                 .map_err(|_| StoreError::Internal("writer thread stopped".into()))?
         })
+    }
+
+    /// This process's committed writes, in commit order, numbered by a count of them kept by
+    /// the writer thread (from 1 at each start): the writer hands each batch's changes on
+    /// right after its COMMIT, before it answers the batch.
+    fn changes(&self) -> Option<ChangeFeed> {
+        let mut slot = self.feed.lock().expect("feed slot");
+        if slot.is_some() {
+            return None;
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        *slot = Some(tx);
+        Some(rx)
+    }
+
+    /// Only this process writes through this store's feed: another node on the same file
+    /// hears its changes through the adapter.
+    fn changes_are_local(&self) -> bool {
+        true
     }
 
     fn read_collection(
@@ -218,10 +251,7 @@ impl Store for SqliteStore {
     /// `max_doc_bytes` in a WAL database (readers never wait for the writer) costs a few
     /// microseconds, less than handing it to another thread and waking the caller again.
     fn read_model(&self, owner: &str, collection: &str, id: &str) -> StoreFuture<Stored> {
-        // Versions are kept by the store from the versions commit on.
-        let result = self
-            .lookup(owner, collection, id)
-            .map(|value| Stored { value, version: 0 });
+        let result = self.lookup(owner, collection, id);
         Box::pin(async move { result })
     }
 
@@ -279,17 +309,25 @@ fn load(
     owner: &str,
     collection: &str,
     id: &str,
-) -> Result<Option<Value>, StoreError> {
-    let doc: Option<String> = conn
+) -> Result<Option<Stored>, StoreError> {
+    let row: Option<(String, i64)> = conn
         .prepare_cached(
-            "SELECT doc FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3",
+            "SELECT doc, version FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3",
         )
         .and_then(|mut stmt| {
-            stmt.query_row(params![owner, collection, id], |row| row.get(0))
-                .optional()
+            stmt.query_row(params![owner, collection, id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()
         })
         .map_err(internal)?;
-    doc.as_deref().map(parse_doc).transpose()
+    row.map(|(doc, version)| {
+        Ok(Stored {
+            value: parse_doc(&doc)?,
+            version,
+        })
+    })
+    .transpose()
 }
 
 fn read_collection(

@@ -298,10 +298,19 @@ impl Client {
 
     /// Emits `method` with `arg` in ack mode and returns the result, panicking on an error reply.
     pub async fn ok(&mut self, method: &str, arg: Value) -> Value {
+        self.ok_versioned(method, arg).await.0
+    }
+
+    /// Like [`Client::ok`], with the version a write or a model read answers as its third ack
+    /// argument (`[null, result, {"version": v}]`), `None` when there is none (`[null, result]`).
+    pub async fn ok_versioned(&mut self, method: &str, arg: Value) -> (Value, Option<i64>) {
         let reply = self.ack(method, arg).await;
-        assert_eq!(reply.len(), 2, "expected [null, result], got {reply:?}");
+        assert!(
+            matches!(reply.len(), 2 | 3),
+            "expected [null, result, {{version}}?], got {reply:?}"
+        );
         assert!(reply[0].is_null(), "{reply:?}");
-        reply[1].clone()
+        (reply[1].clone(), version_of(reply.get(2)))
     }
 
     /// Emits in ack mode and returns the error object, panicking on success.
@@ -320,23 +329,35 @@ impl Client {
 
     /// The next event the server emits.
     pub async fn next_event(&mut self) -> (String, Value) {
+        let (name, payload, _) = self.next_event_versioned().await;
+        (name, payload)
+    }
+
+    /// The next event the server emits, with the version a reply event carries as its second
+    /// argument (`(model, {"version": v})`), if any.
+    pub async fn next_event_versioned(&mut self) -> (String, Value, Option<i64>) {
         let prefix = format!("42{}", self.nsp);
         loop {
             let frame = self.recv().await.expect("event before close");
             if let Some(rest) = frame.strip_prefix(&prefix) {
-                let mut array: Vec<Value> = serde_json::from_str(rest).expect("event json");
-                assert_eq!(array.len(), 2, "{frame}");
-                let payload = array.pop().expect("payload");
-                let name = array
-                    .pop()
-                    .expect("name")
-                    .as_str()
-                    .expect("name")
-                    .to_owned();
-                return (name, payload);
+                let array: Vec<Value> = serde_json::from_str(rest).expect("event json");
+                assert!(matches!(array.len(), 2 | 3), "{frame}");
+                let name = array[0].as_str().expect("name").to_owned();
+                return (name, array[1].clone(), version_of(array.get(2)));
             }
         }
     }
+}
+
+/// The version of a `{"version": v}` reply argument; panics on any other shape.
+fn version_of(arg: Option<&Value>) -> Option<i64> {
+    let arg = arg?;
+    let version = arg["version"].as_i64();
+    assert!(
+        version.is_some() && arg.as_object().is_some_and(|o| o.len() == 1),
+        "expected {{\"version\": n}}, got {arg}"
+    );
+    version
 }
 
 /// A request argument: `{signature: {endPoint}, item?}`.

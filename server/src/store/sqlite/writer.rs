@@ -1,16 +1,22 @@
 //! The writer thread of the SQLite store: batches of writes, one transaction per batch, one
 //! savepoint per write, the request record (scope, id, fingerprint, result) in the same
-//! transaction, replies after COMMIT.
+//! transaction, replies after COMMIT. What each write does is [`decide`]d once for both
+//! stores; this file reads the row, allocates a create's id and executes the decision.
+//!
+//! After each COMMIT the batch's applied writes go to the change feed, in commit order, each
+//! numbered by this process's count of committed writes ([`Change::seq`]), before any reply.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::Value;
+use tokio::sync::mpsc::UnboundedSender;
 
-use super::{internal, load, now_secs, Job, MAX_BATCH};
+use super::{internal, now_secs, Job, MAX_BATCH};
 use crate::ids::MAX_ID;
-use crate::store::{Applied, Object, StoreError, Write, WriteOp};
+use crate::store::change::{Change, Origin};
+use crate::store::decide::{decide, Current, Decided, Effect, Recorded};
+use crate::store::{Applied, RequestId, StoreError, Write, WriteOp};
 
 /// A write as queued for the writer thread.
 pub(super) struct Queued {
@@ -18,12 +24,25 @@ pub(super) struct Queued {
     pub(super) write: Write,
     /// [`Write::fingerprint`] when it has a request id (computed before queueing).
     pub(super) fingerprint: Option<String>,
+    /// The socket that sent it, left out of its broadcast.
+    pub(super) origin: Option<Origin>,
 }
+
+/// Where the writer hands its committed changes: set once the store's feed is taken
+/// ([`crate::store::Store::changes`]); until then nothing is kept.
+pub(super) type FeedSlot = Arc<Mutex<Option<UnboundedSender<Change>>>>;
 
 /// The writer loop: wait for a job, take every job already queued (up to [`MAX_BATCH`]), apply
 /// each inside its own savepoint (a failing write leaves no trace and does not affect the
-/// others), COMMIT once, and only then answer them all.
-pub(super) fn run_writer(mut conn: Connection, rx: mpsc::Receiver<Job>, max_doc_bytes: usize) {
+/// others), COMMIT once, hand the applied writes' changes to the feed, and only then answer
+/// them all.
+pub(super) fn run_writer(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    max_doc_bytes: usize,
+    feed: FeedSlot,
+) {
+    let mut seq = 0i64;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -34,7 +53,14 @@ pub(super) fn run_writer(mut conn: Connection, rx: mpsc::Receiver<Job>, max_doc_
         }
         let (writes, replies): (Vec<Queued>, Vec<_>) = batch.into_iter().unzip();
         match apply_batch(&mut conn, writes, max_doc_bytes) {
-            Ok(results) => {
+            Ok(outcomes) => {
+                let mut results = Vec::with_capacity(outcomes.len());
+                let mut changes = Vec::new();
+                for (result, change) in outcomes {
+                    results.push(result);
+                    changes.extend(change);
+                }
+                publish(&feed, changes, &mut seq);
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
@@ -49,167 +75,237 @@ pub(super) fn run_writer(mut conn: Connection, rx: mpsc::Receiver<Job>, max_doc_
     }
 }
 
-type BatchResult = Vec<Result<Applied, StoreError>>;
+/// Numbers a committed batch's changes and hands them to the feed, in commit order.
+fn publish(feed: &FeedSlot, changes: Vec<Change>, seq: &mut i64) {
+    let feed = feed.lock().expect("feed slot");
+    for mut change in changes {
+        *seq += 1;
+        change.seq = *seq;
+        if let Some(feed) = feed.as_ref() {
+            let _ = feed.send(change);
+        }
+    }
+}
+
+/// One write's result, and its change when it was applied now.
+type Outcome = (Result<Applied, StoreError>, Option<Change>);
 
 fn apply_batch(
     conn: &mut Connection,
     batch: Vec<Queued>,
     max_doc_bytes: usize,
-) -> rusqlite::Result<BatchResult> {
+) -> rusqlite::Result<Vec<Outcome>> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut results = Vec::with_capacity(batch.len());
-    for write in batch {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for queued in batch {
+        // Kept for recording a refusal: the write itself goes to `decide`.
+        let key = queued
+            .write
+            .request_id
+            .clone()
+            .zip(queued.fingerprint.clone());
         let sp = tx.savepoint()?;
-        let result = apply_write(&sp, write, max_doc_bytes);
-        if result.is_ok() {
-            sp.commit()?;
-        } // else: dropping the savepoint rolls it back
-        results.push(result);
+        match apply_write(&sp, queued, max_doc_bytes) {
+            Ok(applied) => {
+                sp.commit()?;
+                outcomes.push(applied);
+            }
+            Err(error) => {
+                drop(sp); // rolls the write back: nothing of it is stored
+                let error = record_refusal(&tx, key.as_ref(), error);
+                outcomes.push((Err(error), None));
+            }
+        }
     }
     tx.commit()?;
-    Ok(results)
+    Ok(outcomes)
 }
 
+/// Records a refusal that a replay must answer again (a conflict), outside the rolled-back
+/// write; returns the error to answer (the recording's own, if it failed).
+fn record_refusal(
+    conn: &Connection,
+    key: Option<&(RequestId, String)>,
+    error: StoreError,
+) -> StoreError {
+    let Some((request_id, fingerprint)) = key else {
+        return error;
+    };
+    let Some(recorded) = Recorded::refused(&error) else {
+        return error;
+    };
+    match record(conn, request_id, fingerprint, &recorded) {
+        Ok(()) => error,
+        Err(failed) => failed,
+    }
+}
+
+/// Applies one write (or replays its request's record); returns its answer, with its change
+/// when it was applied now.
 fn apply_write(
     conn: &Connection,
-    Queued { write, fingerprint }: Queued,
+    Queued {
+        write,
+        fingerprint,
+        origin,
+    }: Queued,
     max_doc_bytes: usize,
-) -> Result<Applied, StoreError> {
-    if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
-        let known: Option<(String, String)> = conn
-            .prepare_cached(
-                "SELECT fingerprint, result FROM requests WHERE scope = ?1 AND request_id = ?2",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![request_id.scope, request_id.id], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()
-            })
-            .map_err(internal)?;
-        if let Some((known_fingerprint, result)) = known {
+) -> Result<Outcome, StoreError> {
+    let known = write.request_id.zip(fingerprint);
+    if let Some((request_id, fingerprint)) = &known {
+        if let Some((known_fingerprint, recorded)) = recorded(conn, request_id)? {
             if &known_fingerprint != fingerprint {
                 return Err(StoreError::RequestIdReused);
             }
-            let value =
-                serde_json::from_str(&result).map_err(|e| StoreError::Internal(e.to_string()))?;
-            return Ok(Applied {
-                value,
-                replayed: true,
-                version: 0, // kept by the store from the versions commit on
-            });
+            // A replayed conflict is answered as an error and leaves the savepoint unused.
+            return Ok((recorded.replay(), None));
         }
     }
-    let (value, text) = apply_op(conn, &write.owner, write.op, max_doc_bytes)?;
-    if let (Some(request_id), Some(fingerprint)) = (&write.request_id, &fingerprint) {
-        conn.prepare_cached(
-            "INSERT INTO requests (scope, request_id, fingerprint, result, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
-                request_id.scope,
-                request_id.id,
-                fingerprint,
-                text,
-                now_secs() as i64
-            ])
-        })
-        .map_err(internal)?;
+    let Write {
+        owner,
+        op,
+        if_version,
+        ..
+    } = write;
+    let collection = op.collection().to_owned();
+    let (id, current, new_id) = match &op {
+        WriteOp::Create { .. } => {
+            let id = next_id(conn, &owner, &collection)?;
+            (id.to_string(), None, Some(id))
+        }
+        WriteOp::Update { id, .. } | WriteOp::Patch { id, .. } | WriteOp::Delete { id, .. } => {
+            let current = load_current(conn, &owner, &collection, id)?;
+            (id.clone(), current, None)
+        }
+    };
+    let method = op.method();
+    let decided = decide(op, if_version, current, new_id, max_doc_bytes)?;
+    execute(conn, &owner, &collection, &id, &decided)?;
+    if let Some((request_id, fingerprint)) = &known {
+        record(conn, request_id, fingerprint, &Recorded::applied(&decided))?;
     }
-    Ok(Applied {
-        value,
-        replayed: false,
-        version: 0,
-    })
+    let applied = decided.applied();
+    let change = Change {
+        seq: 0, // numbered at COMMIT
+        origin,
+        owner,
+        method: method.to_owned(),
+        collection,
+        id,
+        item: decided.value,
+        version: decided.version,
+    };
+    Ok((Ok(applied), Some(change)))
 }
 
-/// Applies one write; returns the reply and its JSON text (the stored document itself, so the
-/// request record does not serialise it again).
-fn apply_op(
+/// The model `id` as stored, with its version.
+fn load_current(
     conn: &Connection,
     owner: &str,
-    op: WriteOp,
-    max_doc_bytes: usize,
-) -> Result<(Value, String), StoreError> {
-    match op {
-        WriteOp::Create {
-            collection,
-            mut item,
-        } => {
-            let id = next_id(conn, owner, &collection)?;
-            item.insert("id".into(), Value::from(id));
-            let doc = to_doc(&item, max_doc_bytes)?;
-            run(
-                conn,
-                INSERT_DOC,
-                params![owner, collection, id.to_string(), doc],
-                |stmt, p| stmt.execute(p),
-            )?;
-            Ok((Value::Object(item), doc))
-        }
-        WriteOp::Update {
-            collection,
-            id,
-            item,
-        } => {
-            let doc = to_doc(&item, max_doc_bytes)?;
-            run(
-                conn,
-                UPSERT_DOC,
-                params![owner, collection, id, doc],
-                |stmt, p| stmt.execute(p),
-            )?;
-            Ok((Value::Object(item), doc))
-        }
-        WriteOp::Patch {
-            collection,
-            id,
-            item,
-        } => {
-            let Some(Value::Object(mut stored)) = load(conn, owner, &collection, &id)? else {
-                return Err(StoreError::NotFound);
-            };
-            for (key, value) in item {
-                if key != "id" {
-                    stored.insert(key, value);
-                }
-            }
-            let doc = to_doc(&stored, max_doc_bytes)?;
-            run(
-                conn,
-                UPDATE_DOC,
-                params![owner, collection, id, doc],
-                |stmt, p| stmt.execute(p),
-            )?;
-            Ok((Value::Object(stored), doc))
-        }
-        WriteOp::Delete { collection, id } => {
-            let removed = run(
-                conn,
-                DELETE_DOC,
-                params![owner, collection, id],
-                |stmt, p| stmt.execute(p),
-            )?;
-            if removed == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok((Value::Object(Object::new()), "{}".into()))
-        }
-    }
+    collection: &str,
+    id: &str,
+) -> Result<Option<Current>, StoreError> {
+    let row: Option<(String, i64)> =
+        run(conn, LOAD_DOC, params![owner, collection, id], |s, p| {
+            s.query_row(p, |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })?;
+    row.map(|(text, version)| match super::parse_doc(&text)? {
+        serde_json::Value::Object(doc) => Ok(Current { doc, version }),
+        _ => Err(StoreError::Internal(
+            "stored document is not an object".into(),
+        )),
+    })
+    .transpose()
 }
 
+/// Executes a decision on the row of `owner`'s model `id`.
+fn execute(
+    conn: &Connection,
+    owner: &str,
+    collection: &str,
+    id: &str,
+    decided: &Decided,
+) -> Result<(), StoreError> {
+    match &decided.effect {
+        Effect::Put(text) => run(
+            conn,
+            PUT_DOC,
+            params![owner, collection, id, text, decided.version],
+            |stmt, p| stmt.execute(p),
+        )?,
+        Effect::Remove => run(
+            conn,
+            DELETE_DOC,
+            params![owner, collection, id],
+            |stmt, p| stmt.execute(p),
+        )?,
+    };
+    Ok(())
+}
+
+/// The request record of `request_id`: its fingerprint and what it answered.
+fn recorded(
+    conn: &Connection,
+    request_id: &RequestId,
+) -> Result<Option<(String, Recorded)>, StoreError> {
+    run(
+        conn,
+        LOAD_RECORD,
+        params![request_id.scope, request_id.id],
+        |stmt, p| {
+            stmt.query_row(p, |row| {
+                let recorded = Recorded {
+                    text: row.get(1)?,
+                    version: row.get(2)?,
+                    conflict: row.get(3)?,
+                };
+                Ok((row.get(0)?, recorded))
+            })
+            .optional()
+        },
+    )
+}
+
+/// Records what `request_id` answered.
+fn record(
+    conn: &Connection,
+    request_id: &RequestId,
+    fingerprint: &str,
+    recorded: &Recorded,
+) -> Result<(), StoreError> {
+    run(
+        conn,
+        INSERT_RECORD,
+        params![
+            request_id.scope,
+            request_id.id,
+            fingerprint,
+            recorded.text,
+            now_secs() as i64,
+            recorded.version,
+            recorded.conflict
+        ],
+        |stmt, p| stmt.execute(p),
+    )
+    .map(drop)
+}
+
+const LOAD_RECORD: &str = "SELECT fingerprint, result, version, conflict FROM requests
+     WHERE scope = ?1 AND request_id = ?2";
+const INSERT_RECORD: &str =
+    "INSERT INTO requests (scope, request_id, fingerprint, result, created_at, version, conflict)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const LOAD_DOC: &str =
+    "SELECT doc, version FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3";
+/// An update keeps the row (and its place in the collection's order); an insert appends.
+const PUT_DOC: &str =
+    "INSERT INTO documents (owner, collection, id, doc, version) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (owner, collection, id) DO UPDATE SET doc = excluded.doc, version = excluded.version";
 const LAST_ID: &str = "SELECT last_id FROM sequences WHERE owner = ?1 AND collection = ?2";
 const SET_LAST_ID: &str = "INSERT INTO sequences (owner, collection, last_id) VALUES (?1, ?2, ?3)
      ON CONFLICT (owner, collection) DO UPDATE SET last_id = excluded.last_id";
 const ID_TAKEN: &str = "SELECT 1 FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3";
-const INSERT_DOC: &str =
-    "INSERT INTO documents (owner, collection, id, doc) VALUES (?1, ?2, ?3, ?4)";
-const UPSERT_DOC: &str =
-    "INSERT INTO documents (owner, collection, id, doc) VALUES (?1, ?2, ?3, ?4)
-     ON CONFLICT (owner, collection, id) DO UPDATE SET doc = excluded.doc";
-const UPDATE_DOC: &str =
-    "UPDATE documents SET doc = ?4 WHERE owner = ?1 AND collection = ?2 AND id = ?3";
 const DELETE_DOC: &str = "DELETE FROM documents WHERE owner = ?1 AND collection = ?2 AND id = ?3";
 
 /// The next id of `owner`'s `collection` sequence, recorded as used: one past the last one handed
@@ -269,12 +365,4 @@ fn run<P, T>(
 ) -> Result<T, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(internal)?;
     f(&mut stmt, params).map_err(internal)
-}
-
-fn to_doc(item: &Object, max_doc_bytes: usize) -> Result<String, StoreError> {
-    let doc = serde_json::to_string(item).map_err(|e| StoreError::Internal(e.to_string()))?;
-    if doc.len() > max_doc_bytes {
-        return Err(StoreError::TooLarge(max_doc_bytes));
-    }
-    Ok(doc)
 }
