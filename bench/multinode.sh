@@ -136,11 +136,12 @@ const rows = fs.readFileSync(results, 'utf8').trim().split('\n').map(JSON.parse)
 const base = rows.find((r) => r.label === '1 node, SQLite');
 const ratio = (x, y) => (y ? (x / y).toFixed(2) : '–');
 const creates = (r) => r.creates / r.duration_s;
+const ms = (x) => (x >= 100 ? Math.round(x) : x.toFixed(1));
 console.log(`${conns} WebSockets, each with ${pipeline} creates in flight (creates only):\n`);
 console.log('| setup | creates/s | p50 ms | p99 ms | errors | creates/s vs SQLite | p50 vs SQLite | p99 vs SQLite |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
-  console.log(`| ${r.label} | ${Math.round(creates(r))} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors + r.connect_errors} | ` +
+  console.log(`| ${r.label} | ${Math.round(creates(r))} | ${ms(r.p50_ms)} | ${ms(r.p99_ms)} | ${r.errors + r.connect_errors} | ` +
     `${ratio(creates(r), creates(base))} | ${ratio(r.p50_ms, base.p50_ms)} | ${ratio(r.p99_ms, base.p99_ms)} |`);
 }
 // Node B's rate in [stop - before, stop] and in [stop, cont], from its timeline.
