@@ -102,6 +102,24 @@ pub(crate) fn set_key(target: &JsValue, key: &JsValue, value: &JsValue) {
     let _ = Reflect::set(target, key, value);
 }
 
+/// `value` when it is a number holding a whole, non-negative, safely representable integer
+/// (a document version).
+pub(crate) fn whole_number(value: &JsValue) -> Option<i64> {
+    const SAFE: f64 = 9_007_199_254_740_991.0;
+    value
+        .as_f64()
+        .filter(|n| n.fract() == 0.0 && (0.0..=SAFE).contains(n))
+        .map(|n| n as i64)
+}
+
+/// `String(value)` as Rust text (a JS string as it is, anything else joined as `[value].join('')`
+/// writes it: numbers as JavaScript prints them).
+pub(crate) fn text_of(value: &JsValue) -> String {
+    value
+        .as_string()
+        .unwrap_or_else(|| js_sys::Array::of1(value).join("").into())
+}
+
 /// Whether `value` is `null` or `undefined`.
 pub(crate) fn is_nullish(value: &JsValue) -> bool {
     value.is_null_or_undefined()

@@ -9,7 +9,8 @@
 //!   queueing, reconnection) — inputs in, effects out, no I/O (pure, tested natively);
 //! - [`live`] and [`fallback`]: the decisions of live collections and of the XHR fallback,
 //!   as pure state machines (events in, actions out); [`live_twins`], which copies of a
-//!   page's own unanswered create a live collection drops;
+//!   page's own unanswered create a live collection drops; [`live_versions`], the versions
+//!   a live collection holds, so that it never steps back and sees what it missed;
 //! - [`payload`]: the handle bodies travel in, never read by the core (a `String` natively,
 //!   a JavaScript string in the browser, parsed once by the JS engine);
 //! - [`backoff`], [`url`], [`request_id`]: small pure helpers;
@@ -25,6 +26,7 @@ pub mod backoff;
 pub mod fallback;
 pub mod live;
 pub mod live_twins;
+pub mod live_versions;
 pub mod payload;
 pub mod protocol;
 pub mod request_id;
@@ -35,6 +37,8 @@ pub mod url;
 pub mod install;
 #[cfg(target_arch = "wasm32")]
 mod js;
+#[cfg(target_arch = "wasm32")]
+mod live_apply;
 #[cfg(target_arch = "wasm32")]
 pub mod live_backbone;
 #[cfg(target_arch = "wasm32")]

@@ -9,6 +9,14 @@
 //! (a *catch-up*), and broadcasts arriving while that read is out are held and applied after
 //! it, so an answer read before them cannot undo them; a reconnection during a catch-up reads
 //! again once it is over. `T` is the broadcast's item (a JS object in the browser).
+//!
+//! With versions (see [`crate::live_versions`]) a room never steps back: a broadcast or a
+//! reply of the page's own that is not newer than the version the room holds for its model is
+//! ignored, and a broadcast that shows a missed version, or the server's `resync` event,
+//! starts the same catch-up as a reconnection. Broadcasts and replies without a version are
+//! applied as they come.
+
+use crate::live_versions::{Heard, Versions};
 
 /// A live collection, as the edge numbers them.
 pub type CollectionId = u32;
@@ -63,6 +71,15 @@ pub enum LiveEvent<T> {
         change: Change,
         /// The written model (`{id}` for `deleted`).
         item: T,
+        /// The model's id as text, when the item has one.
+        id: Option<String>,
+        /// The model's version after the write, when the server sent one.
+        version: Option<i64>,
+    },
+    /// The server cannot promise it delivered every change of the room: catch up.
+    Resync {
+        /// The room (see [`room_of`]).
+        room: String,
     },
 }
 
@@ -119,6 +136,10 @@ struct Room<T> {
     reading: usize,
     /// A reconnection happened during the catch-up: read again after it.
     again: bool,
+    /// The versions heard of its models.
+    versions: Versions,
+    /// The page's own requests to it still unanswered (see [`Live::sent`]).
+    asking: usize,
 }
 
 /// The live collections' state. See the module docs.
@@ -197,6 +218,8 @@ impl<T: Clone> Live<T> {
                         held: None,
                         reading: 0,
                         again: false,
+                        versions: Versions::new(),
+                        asking: 0,
                     },
                 ));
                 // Not connected yet: the `connect` joins it.
@@ -268,24 +291,99 @@ impl<T: Clone> Live<T> {
                     Self::catch_up(&room, r, &mut out);
                 }
             }
-            LiveEvent::Broadcast { room, change, item } => {
-                let Some(r) = self.room(&room) else {
-                    return out;
-                };
-                if let Some(held) = &mut r.held {
-                    held.push((change, item));
-                    return out;
-                }
-                for &collection in &r.collections {
-                    out.push(LiveAction::Apply {
-                        collection,
-                        change,
-                        item: item.clone(),
-                    });
+            LiveEvent::Broadcast {
+                room,
+                change,
+                item,
+                id,
+                version,
+            } => self.broadcast(room, (change, item), id.zip(version), &mut out),
+            LiveEvent::Resync { room } => {
+                if let Some(r) = self.room(&room) {
+                    Self::catch_up(&room, r, &mut out);
                 }
             }
         }
         out
+    }
+
+    /// The page sent a request to `endpoint` (a collection's, or a model's in it): until it
+    /// is [`settled`](Live::settled), a gap in its room's broadcasts may be its own write's
+    /// version, whose reply is still on its way, so the room waits for it before reading.
+    pub fn sent(&mut self, endpoint: &str) {
+        if let Some(i) = self.request_room(endpoint) {
+            self.rooms[i].1.asking += 1;
+        }
+    }
+
+    /// The page's request to `endpoint` was answered: with the model `id` at `version`
+    /// (`reply`), or with no version, or not at all (failed). Returns whether to apply the
+    /// reply (`false` only when the room holds a version of that model at least as new; a
+    /// newer one is held from now on), and the catch-up to start when the room's last
+    /// request was answered and a gap it waited for is still missing.
+    pub fn settled(
+        &mut self,
+        endpoint: &str,
+        reply: Option<(&str, i64)>,
+    ) -> (bool, Vec<LiveAction<T>>) {
+        let mut out = Vec::new();
+        let Some(i) = self.request_room(endpoint) else {
+            return (true, out);
+        };
+        let (key, r) = &mut self.rooms[i];
+        r.asking = r.asking.saturating_sub(1);
+        let apply = reply.is_none_or(|(id, version)| r.versions.reply(id, version));
+        if r.asking == 0 && r.versions.missed() {
+            Self::catch_up(key, r, &mut out);
+        }
+        (apply, out)
+    }
+
+    /// The room of a request's endpoint: the endpoint's own (a collection's), else its
+    /// parent's (a model's).
+    fn request_room(&self, endpoint: &str) -> Option<usize> {
+        let path = room_of(endpoint);
+        let cut = path.bytes().rposition(|b| b == b'/').unwrap_or(0);
+        let parent = path.get(..cut).unwrap_or_default();
+        let find = |key: &str| self.rooms.iter().position(|(k, _)| k == key);
+        find(&path).or_else(|| find(parent))
+    }
+
+    /// A broadcast: ignored when stale, held during a catch-up, else applied to every
+    /// collection of the room; a gap starts a catch-up after it.
+    fn broadcast(
+        &mut self,
+        room: String,
+        (change, item): (Change, T),
+        versioned: Option<(String, i64)>,
+        out: &mut Vec<LiveAction<T>>,
+    ) {
+        let Some(r) = self.room(&room) else {
+            return;
+        };
+        let heard = versioned
+            .as_ref()
+            .map_or(Heard::Next, |(id, v)| r.versions.broadcast(id, *v));
+        if heard == Heard::Stale {
+            return;
+        }
+        if let Some(held) = &mut r.held {
+            held.push((change, item));
+        } else {
+            for &collection in &r.collections {
+                out.push(LiveAction::Apply {
+                    collection,
+                    change,
+                    item: item.clone(),
+                });
+            }
+        }
+        if let (Heard::Gap { from, to }, Some((id, _))) = (heard, &versioned) {
+            // While the page's own requests are out, the gap may be theirs: wait for them.
+            if r.asking == 0 || !r.versions.doubt(id, from, to) {
+                Self::catch_up(&room, r, out);
+            }
+        }
     }
 
     fn room(&mut self, key: &str) -> Option<&mut Room<T>> {
@@ -298,6 +396,7 @@ impl<T: Clone> Live<T> {
     /// Reads every collection of the room again, holding its broadcasts until all answered;
     /// one catch-up at a time (a reconnection during one reads again after it).
     fn catch_up(key: &str, room: &mut Room<T>, out: &mut Vec<LiveAction<T>>) {
+        room.versions.forget_doubts();
         if room.held.is_some() {
             room.again = true;
             return;
@@ -313,140 +412,8 @@ impl<T: Clone> Live<T> {
     }
 }
 
+/// The tests of the decisions: rooms, catch-ups, refusals, and versions (stale and equal
+/// ignored, gaps and `resync` caught up).
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sub(room: &str) -> LiveAction<i32> {
-        LiveAction::Subscribe {
-            room: room.into(),
-            endpoint: room.into(),
-        }
-    }
-
-    fn live(
-        live: &mut Live<i32>,
-        collection: CollectionId,
-        endpoint: &str,
-    ) -> Vec<LiveAction<i32>> {
-        live.on(LiveEvent::Live {
-            collection,
-            endpoint: endpoint.into(),
-        })
-    }
-
-    #[test]
-    fn rooms_are_paths() {
-        assert_eq!(room_of("/api/todos"), "/api/todos");
-        assert_eq!(room_of("/api/todos/?x=1#y"), "/api/todos");
-        assert_eq!(room_of("http://h:3000/api/todos"), "/api/todos");
-        assert_eq!(room_of("http://h:3000"), "/");
-        assert_eq!(room_of("/"), "/");
-        assert_eq!(room_of("http://h:3000?x=1"), "/");
-        assert_eq!(room_of("https://h/a/b//#frag"), "/a/b");
-        assert_eq!(room_of("api/é/"), "api/é");
-        assert_eq!(room_of(""), "/");
-    }
-
-    #[test]
-    fn subscribes_on_connect_and_catches_up_only_after_a_reconnection() {
-        let mut l = Live::default();
-        assert_eq!(live(&mut l, 1, "/api/t"), [LiveAction::Connect]);
-        assert_eq!(l.on(LiveEvent::Connected), [sub("/api/t")]);
-        let ok = LiveEvent::Subscribed {
-            room: "/api/t".into(),
-            ok: true,
-        };
-        assert_eq!(l.on(ok.clone()), [], "first join: nothing missed");
-        assert_eq!(live(&mut l, 2, "/api/t/"), [], "same room");
-        l.on(LiveEvent::Disconnected);
-        assert_eq!(l.on(LiveEvent::Connected), [sub("/api/t")]);
-        let read = |c| LiveAction::Read {
-            room: "/api/t".into(),
-            collection: c,
-        };
-        assert_eq!(l.on(ok), [read(1), read(2)]);
-    }
-
-    #[test]
-    fn broadcasts_during_a_catch_up_are_held_until_every_read_is_done() {
-        let mut l = Live::default();
-        live(&mut l, 1, "/a");
-        l.on(LiveEvent::Connected);
-        let ok = LiveEvent::Subscribed {
-            room: "/a".into(),
-            ok: true,
-        };
-        l.on(ok.clone());
-        let b = |item| LiveEvent::Broadcast {
-            room: "/a".into(),
-            change: Change::Created,
-            item,
-        };
-        let apply = |item| LiveAction::Apply {
-            collection: 1,
-            change: Change::Created,
-            item,
-        };
-        assert_eq!(l.on(b(1)), [apply(1)]);
-        l.on(LiveEvent::Connected);
-        assert_eq!(l.on(ok.clone()).len(), 1, "the catch-up read");
-        assert_eq!(l.on(b(2)), [], "held");
-        // A reconnection during the read: read again after it.
-        l.on(LiveEvent::Connected);
-        assert_eq!(l.on(ok), []);
-        let done = LiveEvent::ReadDone { room: "/a".into() };
-        assert_eq!(
-            l.on(done.clone()),
-            [
-                apply(2),
-                LiveAction::Read {
-                    room: "/a".into(),
-                    collection: 1
-                }
-            ]
-        );
-        assert_eq!(l.on(b(3)), [], "held during the second read");
-        assert_eq!(l.on(done), [apply(3)]);
-        assert_eq!(l.on(b(4)), [apply(4)]);
-        assert_eq!(
-            l.on(LiveEvent::Broadcast {
-                room: "/other".into(),
-                change: Change::Deleted,
-                item: 5
-            }),
-            []
-        );
-    }
-
-    #[test]
-    fn refusals_are_reported_and_the_last_unlive_unsubscribes() {
-        let mut l = Live::default();
-        live(&mut l, 1, "/a");
-        live(&mut l, 2, "/a");
-        l.on(LiveEvent::Connected);
-        let refused = l.on(LiveEvent::Subscribed {
-            room: "/a".into(),
-            ok: false,
-        });
-        assert_eq!(
-            refused,
-            [
-                LiveAction::Refused { collection: 1 },
-                LiveAction::Refused { collection: 2 }
-            ]
-        );
-        assert_eq!(l.on(LiveEvent::Unlive { collection: 1 }), []);
-        assert_eq!(
-            l.on(LiveEvent::Unlive { collection: 2 }),
-            [LiveAction::Unsubscribe {
-                endpoint: "/a".into()
-            }]
-        );
-        assert_eq!(
-            live(&mut l, 3, "/b"),
-            [sub("/b")],
-            "connected: joins at once"
-        );
-    }
-}
+#[path = "live_tests.rs"]
+mod tests;

@@ -1,19 +1,13 @@
-//! Live collections at the edge: `live(collection)` / `unlive(collection)`, and the Backbone
-//! calls that perform the decisions of [`crate::live`].
+//! Live collections at the edge: `live(collection)` / `unlive(collection)`, the socket's
+//! broadcasts and the page's requests fed to [`crate::live`], and its decisions performed
+//! (the Backbone calls that change a collection are in `live_apply.rs`).
 //!
-//! Broadcasts are applied with Backbone's own methods, so `add`, `change` and `remove` fire as
-//! usual, with `{live: true}` in every options object:
-//!
-//! ```text
-//! created            collection.add(item, {merge: true})
-//! updated, patched   collection.get(item).set(item)   (add when missing)
-//! deleted            model.trigger('destroy', model, collection, options)
-//! ```
-//!
-//! A catch-up read sets the collection to the answer as `fetch()` does, except for the models
-//! the page itself wrote (or added) while the read was out: the answer may predate those
-//! writes, so they keep the state their own replies gave them. A create of the page's still
-//! unanswered when the read already held it is not kept twice (see [`drop_twin`]).
+//! Versions (see [`crate::live_versions`]): a broadcast's `version` and the version beside a
+//! reply to the page's own request are handed to the core with the model's id (the
+//! collection's `modelId`, the model's `idAttribute`). A stale broadcast is not applied; a
+//! stale reply still succeeds, but `options.success` gets the model's current attributes,
+//! with `options.parse` off, so the model keeps its newer state (`xhr.responseJSON` and the
+//! promise keep the server's reply). A gap or a `resync` event starts a catch-up read.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -25,12 +19,15 @@ use wasm_bindgen::JsCast;
 
 use crate::js;
 use crate::live::{room_of, Change, CollectionId, Live, LiveAction, LiveEvent};
-use crate::live_twins::twins;
+use crate::live_apply::{apply, catch_up, drop_twin, invoke, live_options};
 use crate::socket;
+use crate::xhr::{self, Watched};
 
 /// One live collection and its `change` listener (which removes twins).
 struct Entry {
     id: CollectionId,
+    /// Its room (see [`room_of`]).
+    room: String,
     collection: JsValue,
     on_change: JsValue,
 }
@@ -60,6 +57,7 @@ struct RoomSignature<'a> {
 pub fn live(collection: JsValue) -> Result<JsValue, JsValue> {
     let endpoint = url_of(&collection)?;
     socket::hook(hear);
+    xhr::watch_requests(watch);
     let known = ENTRIES.with(|e| {
         e.borrow()
             .iter()
@@ -82,6 +80,7 @@ pub fn live(collection: JsValue) -> Result<JsValue, JsValue> {
             ENTRIES.with(|e| {
                 e.borrow_mut().push(Entry {
                     id,
+                    room: room_of(&endpoint),
                     collection: collection.clone(),
                     on_change,
                 })
@@ -119,6 +118,7 @@ fn hear(name: &str, args: &Array) {
     let change = match name {
         "connect" => return feed(LiveEvent::Connected),
         "disconnect" => return feed(LiveEvent::Disconnected),
+        "resync" => return resync(&args.get(0)),
         "created" => Change::Created,
         "updated" | "patched" => Change::Updated,
         "deleted" => Change::Deleted,
@@ -130,11 +130,89 @@ fn hear(name: &str, args: &Array) {
     let Some(path) = path.as_string().filter(|_| item.is_object()) else {
         return;
     };
+    let room = room_of(&path);
+    let version = js::whole_number(&js::get(&body, "version"));
+    let id = version.and_then(|_| broadcast_id(&room, &item));
     feed(LiveEvent::Broadcast {
-        room: room_of(&path),
+        room,
         change,
         item,
+        id,
+        version,
     });
+}
+
+/// The server's `resync` event `{endPoint, collection}`: the room catches up.
+fn resync(body: &JsValue) {
+    let path = js::get(body, "collection");
+    let path = if path.is_string() {
+        path
+    } else {
+        js::get(body, "endPoint")
+    };
+    if let Some(path) = path.as_string() {
+        feed(LiveEvent::Resync {
+            room: room_of(&path),
+        });
+    }
+}
+
+/// A broadcast item's id as text, as the room's first live collection reads ids
+/// (`modelId(attrs)`, Backbone ≥ 1.4), else its `id`.
+fn broadcast_id(room: &str, item: &JsValue) -> Option<String> {
+    let collection = ENTRIES.with(|e| {
+        e.borrow()
+            .iter()
+            .find(|x| x.room == room)
+            .map(|x| x.collection.clone())
+    });
+    let id = match collection {
+        Some(c) if js::get(&c, "modelId").is_function() => invoke(&c, "modelId", &[item]),
+        _ => js::get(item, "id"),
+    };
+    (!js::is_nullish(&id)).then(|| js::text_of(&id))
+}
+
+/// The [`xhr::Watcher`] of the live collections: counts the page's requests per room and
+/// hands the core each reply's version; a reply not newer than the version its room holds
+/// leaves the model as it is (see the module docs).
+fn watch(watched: &Watched) -> Option<JsValue> {
+    let (model, endpoint, options, reply) = match *watched {
+        Watched::Sent { endpoint } => {
+            LIVE.with(|l| l.borrow_mut().sent(endpoint));
+            return None;
+        }
+        Watched::Settled {
+            model,
+            endpoint,
+            options,
+            reply,
+        } => (model, endpoint, options, reply),
+    };
+    let id = reply.and_then(|(result, _)| reply_id(model, result));
+    let versioned = id.as_deref().zip(reply.map(|(_, v)| v));
+    let (apply, actions) = LIVE.with(|l| l.borrow_mut().settled(endpoint, versioned));
+    perform(actions, &JsValue::NULL);
+    if apply {
+        return None;
+    }
+    let current = Object::new();
+    let attributes = js::get(model, "attributes");
+    if attributes.is_object() {
+        Object::<JsValue>::assign(&current, attributes.unchecked_ref());
+    }
+    js::set(options, "parse", &JsValue::FALSE);
+    Some(current.into())
+}
+
+/// The id of a reply's model as text: the result's `idAttribute`, else the model's id.
+fn reply_id(model: &JsValue, result: &JsValue) -> Option<String> {
+    let key = js::get(model, "idAttribute").as_string();
+    let mut id = js::get(result, key.as_deref().unwrap_or("id"));
+    if js::is_nullish(&id) {
+        id = js::get(model, "id");
+    }
+    (!js::is_nullish(&id)).then(|| js::text_of(&id))
 }
 
 /// Feeds one event to the state machine (no borrow held after) and performs its actions.
@@ -156,7 +234,10 @@ fn perform(actions: Vec<LiveAction<JsValue>>, refusal: &JsValue) {
             LiveAction::Unsubscribe { endpoint } => request("unsubscribe", &endpoint, None),
             LiveAction::Read { room, collection } => {
                 if let Some(c) = collection_of(collection) {
-                    catch_up(room, c);
+                    catch_up(
+                        c,
+                        Rc::new(move || feed(LiveEvent::ReadDone { room: room.clone() })),
+                    );
                 }
             }
             LiveAction::Apply {
@@ -234,175 +315,6 @@ fn request(event: &str, endpoint: &str, room: Option<String>) {
     } else {
         let _ = socket::emit_data(data, answer.map(|f| (f, None)));
     }
-}
-
-/// `{live: true}`.
-fn live_options() -> JsValue {
-    let options = Object::new();
-    js::set(&options, "live", &JsValue::TRUE);
-    options.into()
-}
-
-/// `target[method](...args)`, an exception reported as the page's error.
-fn invoke(target: &JsValue, method: &str, args: &[&JsValue]) -> JsValue {
-    let f = js::get(target, method);
-    let Some(f) = f.dyn_ref::<Function>() else {
-        return JsValue::UNDEFINED;
-    };
-    let args: Array = args.iter().map(|a| (*a).clone()).collect();
-    f.apply(target, &args).unwrap_or(JsValue::UNDEFINED)
-}
-
-/// Applies one broadcast to a collection.
-fn apply(collection: &JsValue, change: Change, item: &JsValue) {
-    let options = live_options();
-    let model = invoke(collection, "get", &[item]);
-    match change {
-        Change::Created => {
-            let merge = live_options();
-            js::set(&merge, "merge", &JsValue::TRUE);
-            invoke(collection, "add", &[item, &merge]);
-        }
-        Change::Deleted => {
-            if model.is_object() {
-                let owner = js::get(&model, "collection");
-                invoke(
-                    &model,
-                    "trigger",
-                    &[&"destroy".into(), &model, &owner, &options],
-                );
-            }
-        }
-        Change::Updated if model.is_object() => {
-            invoke(&model, "set", &[item, &options]);
-        }
-        Change::Updated => {
-            invoke(collection, "add", &[item, &options]);
-        }
-    }
-}
-
-/// Reads `collection` from the server and sets it to the answer, except for the models the
-/// page wrote (or added) while the read was out; then feeds [`LiveEvent::ReadDone`].
-fn catch_up(room: String, collection: JsValue) {
-    let touched: Rc<RefCell<Vec<JsValue>>> = Rc::default();
-    let own = {
-        let touched = touched.clone();
-        let collection = collection.clone();
-        Closure::<dyn Fn(JsValue, JsValue)>::new(move |name: JsValue, model: JsValue| {
-            let name = name.as_string().unwrap_or_default();
-            if model != collection && matches!(name.as_str(), "sync" | "destroy" | "add") {
-                touched.borrow_mut().push(model);
-            }
-        })
-        .into_js_value()
-    };
-    invoke(&collection, "on", &[&"all".into(), &own]);
-    let finished = Rc::new(Cell::new(false));
-    let finish = {
-        let (collection, own, finished) = (collection.clone(), own.clone(), finished.clone());
-        move || {
-            if finished.replace(true) {
-                return false;
-            }
-            invoke(&collection, "off", &[&"all".into(), &own]);
-            true
-        }
-    };
-    let options = live_options();
-    let success = {
-        let (collection, options, finish, room) = (
-            collection.clone(),
-            options.clone(),
-            finish.clone(),
-            room.clone(),
-        );
-        Closure::<dyn Fn(JsValue)>::new(move |resp: JsValue| {
-            if !finish() {
-                return;
-            }
-            let touched = touched.borrow().clone();
-            let parsed = invoke(&collection, "parse", &[&resp, &options]);
-            let models = Array::new();
-            if let Some(parsed) = parsed.dyn_ref::<Array>() {
-                for attrs in parsed.iter() {
-                    let existing = invoke(&collection, "get", &[&attrs]);
-                    if !existing.is_object() || !touched.contains(&existing) {
-                        models.push(&attrs);
-                    }
-                }
-            }
-            for model in &touched {
-                if invoke(&collection, "get", &[model]) == *model {
-                    models.push(model);
-                }
-            }
-            invoke(&collection, "set", &[&models, &options]);
-            let sync: JsValue = "sync".into();
-            invoke(
-                &collection,
-                "trigger",
-                &[&sync, &collection, &resp, &options],
-            );
-            feed(LiveEvent::ReadDone { room: room.clone() });
-        })
-        .into_js_value()
-    };
-    let error = {
-        let (finish, room) = (finish.clone(), room.clone());
-        Closure::once_into_js(move || {
-            if finish() {
-                feed(LiveEvent::ReadDone { room });
-            }
-        })
-    };
-    js::set(&options, "success", &success);
-    js::set(&options, "error", &error);
-    let sync = js::get(&collection, "sync");
-    let read = sync.dyn_ref::<Function>().map(|f| {
-        f.apply(
-            &collection,
-            &Array::of3(&"read".into(), &collection, &options),
-        )
-    });
-    if !matches!(read, Some(Ok(_))) && finish() {
-        feed(LiveEvent::ReadDone { room });
-    }
-}
-
-/// A create of this page still unanswered when a catch-up read (or a broadcast) already held
-/// it puts that model in twice: the copy, then the page's own model once its reply gives it
-/// the same id. The page's model is the one its code holds, so the copy goes (the plan is
-/// [`twins`]'s, tested natively for both orders). The
-/// collection's index already maps that id to the page's model (removing the twin by id would
-/// remove the wrong one): the model steps out silently, the twin is removed, and the model is
-/// put back in its place.
-fn drop_twin(collection: &JsValue, model: &JsValue) {
-    let id_attribute = js::get(model, "idAttribute");
-    let id = js::get(model, "id");
-    if !invoke(model, "hasChanged", &[&id_attribute]).is_truthy() || js::is_nullish(&id) {
-        return;
-    }
-    let Ok(models) = js::get(collection, "models").dyn_into::<Array>() else {
-        return;
-    };
-    let Ok(own) = usize::try_from(models.index_of(model, 0)) else {
-        return;
-    };
-    let ids: Vec<Option<JsValue>> = models
-        .iter()
-        .map(|m| Some(js::get(&m, "id")).filter(|id| !js::is_nullish(id)))
-        .collect();
-    let Some((copies, at)) = twins(&ids, own) else {
-        return;
-    };
-    let copies: Array = copies.iter().map(|&i| models.get(i as u32)).collect();
-    let silent = Object::new();
-    js::set(&silent, "silent", &JsValue::TRUE);
-    invoke(collection, "remove", &[model, &silent]);
-    invoke(collection, "remove", &[&copies, &live_options()]);
-    js::set(&silent, "at", &(at as u32).into());
-    invoke(collection, "add", &[model, &silent]);
 }
 
 /// The endpoint a collection syncs with, as `Backbone.sync` resolves it.

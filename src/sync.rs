@@ -25,7 +25,7 @@ use crate::names::{self, Name};
 use crate::session::{Request, RequestId};
 use crate::shell;
 use crate::socket;
-use crate::xhr::{Call, Function2};
+use crate::xhr::{self, Call, Function2};
 
 /// Backbone's error for a model without a URL, word for word.
 const URL_ERROR: &str = "A \"url\" property or function must be specified";
@@ -107,6 +107,8 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
         .filter(|t| *t > 0.0 && t.is_finite());
 
     let shared = socket::current_or_connect()?;
+    // Kept for the reply's version only while live collections look at versions.
+    let watched = xhr::watching().then(|| endpoint.clone());
     let request = Request {
         method: method.to_owned(),
         endpoint,
@@ -118,7 +120,10 @@ pub fn sync(method: &str, model: JsValue, options: JsValue) -> Result<JsValue, J
         let mut conn = shared.borrow_mut();
         conn.session.request(js::now(), request)
     };
-    let call = ABORT.with(|abort| Call::new(&options, id, abort));
+    let mut call = ABORT.with(|abort| Call::new(&options, id, abort));
+    if let Some(endpoint) = watched {
+        call.watch(model.clone(), endpoint);
+    }
     let xhr = call.xhr();
     shared.borrow_mut().add_call(id, call);
     names::set(&options, Name::Xhr, &xhr);

@@ -10,6 +10,8 @@
 //! error is told from a success with JavaScript's own truthiness (`if (err)`), as a
 //! Node-style callback would.
 
+use std::cell::Cell;
+
 use js_sys::{Array, Function, JsString, Object, Promise};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -25,6 +27,50 @@ pub(crate) struct Call {
     xhr: Promise,
     resolve: Function,
     reject: Function,
+    /// The model and endpoint, kept only while a [`Watcher`] is set.
+    target: Option<Box<(JsValue, String)>>,
+}
+
+/// What the [`Watcher`] of requests hears.
+pub(crate) enum Watched<'a> {
+    /// A request to `endpoint` was sent.
+    Sent {
+        /// The request's endpoint.
+        endpoint: &'a str,
+    },
+    /// That request was answered, or failed.
+    Settled {
+        /// The model `sync` was called with.
+        model: &'a JsValue,
+        /// The request's endpoint.
+        endpoint: &'a str,
+        /// The options `sync` was called with (Backbone's copy).
+        options: &'a JsValue,
+        /// A success's result and the model's version the server sent beside it; `None`
+        /// for a failure or a reply without a version.
+        reply: Option<(&'a JsValue, i64)>,
+    },
+}
+
+/// Hears every request `sync` makes while it is set, and decides what `options.success` gets
+/// for a versioned reply: `None` for the reply's result (as without versions), or the value to
+/// give instead (the live collections, which ignore a stale reply and wait for the page's own
+/// writes before they take a gap for a lost change: see [`crate::live`]). Set by the layer
+/// above, so that this one needs none of it.
+pub(crate) type Watcher = fn(&Watched) -> Option<JsValue>;
+
+thread_local! {
+    static WATCHER: Cell<Option<Watcher>> = const { Cell::new(None) };
+}
+
+/// Sets the watcher of requests (the last one set wins; the crate sets one).
+pub(crate) fn watch_requests(watcher: Watcher) {
+    WATCHER.with(|w| w.set(Some(watcher)));
+}
+
+/// Whether a watcher is set: only then does a call keep its model and endpoint.
+pub(crate) fn watching() -> bool {
+    WATCHER.with(Cell::get).is_some()
 }
 
 /// The xhr fields set when a request fails (serialized onto the returned object).
@@ -53,8 +99,8 @@ struct ErrorReply {
 
 /// How a request ended, in the terms of Backbone's callbacks.
 enum Outcome {
-    /// The reply's result.
-    Success(JsValue),
+    /// The reply's result, and the model's version when the server sent one.
+    Success(JsValue, Option<i64>),
     /// `options.error(xhr, textStatus, errorThrown)` with the xhr's status and body.
     Error {
         text_status: &'static str,
@@ -130,7 +176,36 @@ impl Call {
             xhr,
             resolve,
             reject,
+            target: None,
         }
+    }
+
+    /// Keeps the request's model and endpoint for the [`Watcher`], and tells it the request
+    /// was sent.
+    pub(crate) fn watch(&mut self, model: JsValue, endpoint: String) {
+        if let Some(watcher) = WATCHER.with(Cell::get) {
+            watcher(&Watched::Sent {
+                endpoint: &endpoint,
+            });
+            self.target = Some(Box::new((model, endpoint)));
+        }
+    }
+
+    /// Tells the [`Watcher`] how a watched request ended; returns what `options.success`
+    /// gets instead of the result, if anything.
+    fn tell(&mut self, outcome: &Outcome) -> Option<JsValue> {
+        let (model, endpoint) = *self.target.take()?;
+        let watcher = WATCHER.with(Cell::get)?;
+        let reply = match outcome {
+            Outcome::Success(result, Some(version)) => Some((result, *version)),
+            _ => None,
+        };
+        watcher(&Watched::Settled {
+            model: &model,
+            endpoint: &endpoint,
+            options: &self.options,
+            reply,
+        })
     }
 
     /// The object `sync` returns.
@@ -142,14 +217,16 @@ impl Call {
     /// Backbone's sync would (`options.textStatus` and `options.errorThrown` set first), then
     /// resolves or rejects the promise. Called with no `RefCell` borrow held: the callbacks
     /// may call `sync` again.
-    pub(crate) fn settle(self, outcome: Result<Reply<JsString>, Failure<JsString>>) {
+    pub(crate) fn settle(mut self, outcome: Result<Reply<JsString>, Failure<JsString>>) {
         let outcome = match outcome {
             Ok(reply) => read_reply(reply),
             Err(failure) => failed(failure),
         };
+        let instead = self.tell(&outcome);
         let context = names::get(&self.options, Name::Context);
         match outcome {
-            Outcome::Success(result) => {
+            Outcome::Success(result, _) => {
+                let given = instead.unwrap_or_else(|| result.clone());
                 // The fields one by one: on every request, this costs less than the object
                 // serde would build to be assigned (and `"success"` is not decoded again).
                 let xhr: &JsValue = self.xhr.as_ref();
@@ -159,7 +236,7 @@ impl Call {
                 names::set(xhr, Name::StatusText, &success);
                 names::set(xhr, Name::ResponseJson, &result);
                 let callback = names::get(&self.options, Name::Success);
-                js::call3(&callback, &context, &result, &success, xhr);
+                js::call3(&callback, &context, &given, &success, xhr);
                 let _ = self.resolve.call1(&JsValue::UNDEFINED, &result);
             }
             Outcome::Error {
@@ -214,7 +291,7 @@ fn read_reply(reply: Reply<JsString>) -> Outcome {
             if err.is_truthy() {
                 return server_error(err);
             }
-            Outcome::Success(null_if_undefined(array.get(1)))
+            Outcome::Success(null_if_undefined(array.get(1)), version_of(&array))
         }
         Reply::Event(raw) => {
             let Some(array) = parse_array(&raw) else {
@@ -228,9 +305,19 @@ fn read_reply(reply: Reply<JsString>) -> Outcome {
                     return server_error(error);
                 }
             }
-            Outcome::Success(reply)
+            Outcome::Success(reply, version_of(&array))
         }
     }
+}
+
+/// The version a reply carries after its result (`{version}`, the ack's third argument or
+/// the reply event's second), if any.
+fn version_of(array: &Array) -> Option<i64> {
+    let meta = array.get(2);
+    if !meta.is_object() {
+        return None;
+    }
+    js::whole_number(&js::get(&meta, "version"))
 }
 
 /// The reply's arguments: an array (the codec checked that the body starts with `[`).

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -94,6 +95,12 @@ pub struct Config {
     /// Most bytes of models (JSON text) one collection read returns.
     #[arg(long, env = "MAX_READ_BYTES", default_value_t = crate::api::DEFAULT_MAX_READ_BYTES)]
     pub max_read_bytes: usize,
+
+    /// How long a write's request record is kept, so that re-sending it with its requestId
+    /// answers the first result rather than writing again: seconds, or 90s, 15m, 1h, 7d.
+    /// Expired records are swept while the server runs.
+    #[arg(long, env = "REQUEST_RETENTION", default_value = "7d", value_parser = crate::auth::parse_ttl)]
+    pub request_retention: Duration,
 
     /// A socket.io namespace clients may connect to (`/`, `/admin`); repeatable.
     #[arg(

@@ -26,6 +26,10 @@
 //!
 //! [`Store::changes`]: crate::store::Store::changes
 //!
+//! When the store's change feed lost changes ([`FeedItem::Resync`]), every collection room of
+//! this node hears `resync {"endPoint": collection, "collection": collection}`: its
+//! subscribers read the collection again.
+//!
 //! The `subscribe`/`unsubscribe` handlers are socket.io handlers ([`crate::socket`]).
 
 use std::future::Future;
@@ -45,7 +49,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::cluster::BusStats;
 use crate::endpoint::Endpoint;
 use crate::method::Method;
-use crate::store::change::{Change, Origin};
+use crate::store::change::{Change, FeedItem, Origin};
 
 /// Path of the JSON counters of this process (outside the api prefix).
 pub const STATS_PATH: &str = "/_bss/stats";
@@ -69,6 +73,8 @@ struct Inner {
     broadcasts: AtomicU64,
     /// Namespaces visited by broadcasts.
     visits: AtomicU64,
+    /// Rooms told to resync.
+    resyncs: AtomicU64,
 }
 
 /// Which namespaces hold a room: the namespace table ([`crate::namespaces`]) as the
@@ -97,6 +103,10 @@ trait Broadcaster: Send + Sync {
         event: &'static str,
         payload: &'a Value,
     ) -> Pin<Box<dyn Future<Output = usize> + Send + 'a>>;
+
+    /// Sends `resync` ([`resync`]) to every collection room with a socket on this node;
+    /// resolves to the rooms told.
+    fn resync(&self) -> Pin<Box<dyn Future<Output = usize> + Send + '_>>;
 }
 
 impl<A: Adapter> Broadcaster for SocketIo<A> {
@@ -148,6 +158,31 @@ impl<A: Adapter> Broadcaster for SocketIo<A> {
             visited
         })
     }
+
+    fn resync(&self) -> Pin<Box<dyn Future<Output = usize> + Send + '_>> {
+        Box::pin(async move {
+            let mut told = 0;
+            for ns in self.nsps() {
+                let rooms = match ns.clone().local().rooms().await {
+                    Ok(rooms) => rooms,
+                    Err(error) => {
+                        tracing::warn!(%error, "resync: cannot list rooms");
+                        continue;
+                    }
+                };
+                // Collection rooms only (their names are paths, see [`room`]).
+                for room in rooms.into_iter().filter(|room| room.starts_with('/')) {
+                    let payload = resync(&room);
+                    let ops = ns.clone().local().to(room);
+                    if let Err(error) = ops.emit("resync", &payload).await {
+                        tracing::warn!(%error, "resync broadcast failed");
+                    }
+                    told += 1;
+                }
+            }
+            told
+        })
+    }
 }
 
 impl Live {
@@ -173,17 +208,34 @@ impl Live {
     /// other in the feed's order, and from now on leaves writes made here to the feed too.
     /// `local_feed` (see [`Store::changes_are_local`]): the feed holds this node's writes
     /// only, so they go through the adapter to every node; else to this node's sockets only.
+    /// A [`FeedItem::Resync`] of the feed tells every collection room of this node to
+    /// resync: the feed lost changes, so no subscriber here can be sure it heard all.
     ///
     /// [`Store::changes`]: crate::store::Store::changes
     /// [`Store::changes_are_local`]: crate::store::Store::changes_are_local
-    pub fn follow(&self, mut feed: UnboundedReceiver<Change>, local_feed: bool) {
+    pub fn follow(&self, mut feed: UnboundedReceiver<FeedItem>, local_feed: bool) {
         let _ = self.inner.follows.set(());
         let live = self.clone();
         tokio::spawn(async move {
-            while let Some(change) = feed.recv().await {
-                live.relay(change, !local_feed).await;
+            while let Some(item) = feed.recv().await {
+                match item {
+                    FeedItem::Change(change) => live.relay(change, !local_feed).await,
+                    FeedItem::Resync => live.resync_all().await,
+                }
             }
         });
+    }
+
+    /// Tells every collection room of this node to resync (see [`Live::follow`]).
+    async fn resync_all(&self) {
+        if let Some(io) = self.inner.io.get() {
+            let told = io.resync().await;
+            self.inner.resyncs.fetch_add(told as u64, Ordering::Relaxed);
+            tracing::warn!(
+                rooms = told,
+                "change feed lost changes: rooms told to resync"
+            );
+        }
     }
 
     /// Emits one change of the feed to the subscribers: this node's only when `local`.
@@ -241,10 +293,12 @@ impl Live {
         let _ = self.inner.bus.set(stats);
     }
 
-    /// `{"writes", "replays", "broadcasts", "namespaceVisits", "dynamicNamespaces"}`: committed
+    /// `{"writes", "replays", "broadcasts", "namespaceVisits", "resyncs", "dynamicNamespaces"}`:
+    /// committed
     /// writes, writes answered from their request id without being applied again (duplicates
     /// prevented), broadcasts sent (following a change feed: the changes of every node this
-    /// node emitted to its sockets), namespaces those broadcasts visited, and dynamic
+    /// node emitted to its sockets), namespaces those broadcasts visited, rooms told to
+    /// resync (the feed lost changes), and dynamic
     /// namespaces open now; with several nodes also `"bus"` ([`BusStats::to_json`]).
     pub fn stats(&self) -> Value {
         let mut stats = json!({
@@ -252,6 +306,7 @@ impl Live {
             "replays": self.inner.replays.load(Ordering::Relaxed),
             "broadcasts": self.inner.broadcasts.load(Ordering::Relaxed),
             "namespaceVisits": self.inner.visits.load(Ordering::Relaxed),
+            "resyncs": self.inner.resyncs.load(Ordering::Relaxed),
             "dynamicNamespaces": self.inner.namespaces.get().map_or(0, |n| n.dynamic_count()),
         });
         if let Some(bus) = self.inner.bus.get() {
@@ -334,6 +389,13 @@ pub fn change(
     (event, payload)
 }
 
+/// The `resync` payload for `room`: `{"endPoint": collection, "collection": collection}`, the
+/// collection being the room's path without its owner ([`room`]).
+pub fn resync(room: &str) -> Value {
+    let collection = room.split('#').next().unwrap_or(room);
+    json!({ "endPoint": collection, "collection": collection })
+}
+
 /// `GET /_bss/stats`: this process's [`Live::stats`] counters.
 pub fn stats_router(live: Live) -> Router {
     Router::new().route(
@@ -383,5 +445,12 @@ mod tests {
             change(Method::Update, &model, &json!({}), 2, None).0,
             "updated"
         );
+    }
+
+    #[test]
+    fn resync_names_the_rooms_collection() {
+        let want = json!({"endPoint": "/api/todos", "collection": "/api/todos"});
+        assert_eq!(resync(&room("", "/api/todos")), want);
+        assert_eq!(resync(&room("alice#x", "/api/todos")), want);
     }
 }

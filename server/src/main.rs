@@ -50,7 +50,7 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), String> {
     let fd_limit = raise_fd_limit();
-    let store = open(&config.db, config.max_item_bytes)
+    let store = open(&config.db, config.max_item_bytes, config.request_retention)
         .await
         .map_err(|e| format!("cannot open {}: {e}", redacted(&config.db)))?;
     let Server { router, io, store } = match config.adapter.as_str() {

@@ -107,8 +107,12 @@ async fn a_big_read_is_streamed_from_the_stored_text() {
     let (_dir, db) = temp_db();
     // The schema by the server's own store, the documents by one SQL statement (seconds,
     // where 200,000 creates through a debug build take minutes).
-    let store =
-        backbone_socket_sync_server::store::sqlite::SqliteStore::open(&db, 1 << 20).unwrap();
+    let store = backbone_socket_sync_server::store::sqlite::SqliteStore::open(
+        &db,
+        1 << 20,
+        backbone_socket_sync_server::store::expiry::DEFAULT_REQUEST_RETENTION,
+    )
+    .unwrap();
     backbone_socket_sync_server::store::Store::close(&store)
         .await
         .unwrap();

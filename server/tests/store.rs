@@ -5,6 +5,7 @@
 
 mod services;
 
+use backbone_socket_sync_server::store::expiry::DEFAULT_REQUEST_RETENTION;
 use backbone_socket_sync_server::store::sqlite::SqliteStore;
 use backbone_socket_sync_server::store::{Query, RequestId, Store, StoreError};
 use serde_json::{json, Value};
@@ -278,7 +279,7 @@ async fn a_database_from_before_owners_is_upgraded_in_order() {
         )
         .unwrap();
     }
-    let store = SqliteStore::open(&path, 1000).unwrap();
+    let store = SqliteStore::open(&path, 1000, DEFAULT_REQUEST_RETENTION).unwrap();
     let all = store
         .read_collection("", "/api/t", Query::default())
         .await
@@ -298,7 +299,7 @@ async fn a_database_from_before_owners_is_upgraded_in_order() {
     assert!(!next.replayed, "old request records are dropped");
     store.close().await.unwrap();
     // Opening again is a no-op.
-    let store = SqliteStore::open(&path, 1000).unwrap();
+    let store = SqliteStore::open(&path, 1000, DEFAULT_REQUEST_RETENTION).unwrap();
     assert_eq!(
         store
             .read_collection("", "/api/t", Query::default())

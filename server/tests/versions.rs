@@ -9,7 +9,8 @@ mod services;
 use std::path::Path;
 use std::sync::Arc;
 
-use backbone_socket_sync_server::store::change::Origin;
+use backbone_socket_sync_server::store::change::{Change, ChangeFeed, FeedItem, Origin};
+use backbone_socket_sync_server::store::expiry::DEFAULT_REQUEST_RETENTION;
 use backbone_socket_sync_server::store::open::open;
 use backbone_socket_sync_server::store::sqlite::SqliteStore;
 use backbone_socket_sync_server::store::{
@@ -213,7 +214,9 @@ async fn versions_survive_reopening(backend: Backend) {
         Backend::Sqlite => dir.path().join("v.sqlite3"),
         Backend::Postgres => shared_postgres().create_database("versions").into(),
     };
-    let store = open(Path::new(&db), 10_000).await.unwrap();
+    let store = open(Path::new(&db), 10_000, DEFAULT_REQUEST_RETENTION)
+        .await
+        .unwrap();
     store
         .create("", "/api/t", object(json!({"n": 0})), None)
         .await
@@ -233,7 +236,9 @@ async fn versions_survive_reopening(backend: Backend) {
     store.close().await.unwrap();
     drop(store);
 
-    let store = open(Path::new(&db), 10_000).await.unwrap();
+    let store = open(Path::new(&db), 10_000, DEFAULT_REQUEST_RETENTION)
+        .await
+        .unwrap();
     assert_eq!(stored(&store, "1").await, (json!({"id": 1, "n": 3}), 4));
     assert_conflict(store.write(refused).await, json!({"id": 1, "n": 3}), 4);
     let next = store
@@ -271,7 +276,8 @@ async fn a_database_from_before_versions_gets_them() {
         )
         .unwrap();
     }
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path, 10_000).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&path, 10_000, DEFAULT_REQUEST_RETENTION).unwrap());
     // Documents that exist are at version 1; old records replay as they answered (version 0).
     assert_eq!(stored(&store, "1").await, (json!({"id": 1, "n": 1}), 1));
     let old = store
@@ -298,8 +304,14 @@ async fn a_database_from_before_versions_gets_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_changes_come_in_commit_order_with_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("f.sqlite3"), 10_000).unwrap());
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(
+            &dir.path().join("f.sqlite3"),
+            10_000,
+            DEFAULT_REQUEST_RETENTION,
+        )
+        .unwrap(),
+    );
     let mut feed = store.changes().expect("a feed");
     assert!(store.changes().is_none(), "taken once");
     assert!(store.changes_are_local());
@@ -337,7 +349,7 @@ async fn sqlite_changes_come_in_commit_order_with_versions() {
     let before_delete = stored(&store, "1").await;
     store.delete("", "/api/t", "1", None).await.unwrap();
 
-    let created = feed.recv().await.unwrap();
+    let created = next_change(&mut feed).await;
     assert_eq!(
         (
             created.seq,
@@ -349,7 +361,7 @@ async fn sqlite_changes_come_in_commit_order_with_versions() {
     );
     let mut last = Value::Null;
     for k in 2..=201 {
-        let change = feed.recv().await.unwrap();
+        let change = next_change(&mut feed).await;
         assert_eq!((change.seq, change.version), (k, k), "{change:?}");
         let n = change.item["n"].as_i64().unwrap();
         assert_eq!(change.origin.is_some(), n % 2 == 0, "{change:?}");
@@ -357,10 +369,18 @@ async fn sqlite_changes_come_in_commit_order_with_versions() {
     }
     // The last change is the stored model: the last write committed.
     assert_eq!((last, 201), before_delete);
-    let deleted = feed.recv().await.unwrap();
+    let deleted = next_change(&mut feed).await;
     assert_eq!(
         (deleted.seq, deleted.method.as_str(), deleted.version),
         (202, "delete", 202)
     );
     store.close().await.unwrap();
+}
+
+/// The next change of `feed` (a SQLite feed never resyncs).
+async fn next_change(feed: &mut ChangeFeed) -> Change {
+    match feed.recv().await.unwrap() {
+        FeedItem::Change(change) => change,
+        FeedItem::Resync => panic!("a SQLite feed never loses changes"),
+    }
 }

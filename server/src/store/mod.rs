@@ -12,6 +12,7 @@
 
 pub mod change;
 pub mod decide;
+pub mod expiry;
 pub mod open;
 pub mod postgres;
 pub mod rows;
@@ -319,8 +320,8 @@ pub trait Store: Send + Sync + 'static {
         self.write(write)
     }
 
-    /// The committed writes of every node sharing the database, each once and in commit
-    /// order, when the store carries its writes' broadcasts itself (see [`change`]); `None`
+    /// The committed writes of every node sharing the database, each once (a
+    /// [`change::FeedItem::Resync`] where some were lost), when the store carries its writes' broadcasts itself (see [`change`]); `None`
     /// (the default) when the caller must broadcast after each write. Started by the first
     /// call, which takes the feed; later calls return `None`.
     fn changes(&self) -> Option<change::ChangeFeed> {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
@@ -14,13 +15,22 @@ pub fn is_postgres_url(db: &Path) -> bool {
         .is_some_and(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
 }
 
-/// Opens the store `db` names; documents are limited to `max_doc_bytes` of JSON text.
-pub async fn open(db: &Path, max_doc_bytes: usize) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store `db` names; documents are limited to `max_doc_bytes` of JSON text, request
+/// records kept for `request_retention` (see [`super::expiry`]).
+pub async fn open(
+    db: &Path,
+    max_doc_bytes: usize,
+    request_retention: Duration,
+) -> Result<Arc<dyn Store>, StoreError> {
     match db.to_str() {
-        Some(url) if is_postgres_url(db) => {
-            Ok(Arc::new(PostgresStore::connect(url, max_doc_bytes).await?))
-        }
-        _ => Ok(Arc::new(SqliteStore::open(db, max_doc_bytes)?)),
+        Some(url) if is_postgres_url(db) => Ok(Arc::new(
+            PostgresStore::connect(url, max_doc_bytes, request_retention).await?,
+        )),
+        _ => Ok(Arc::new(SqliteStore::open(
+            db,
+            max_doc_bytes,
+            request_retention,
+        )?)),
     }
 }
 

@@ -29,10 +29,14 @@
 
 mod listen;
 mod stream;
+mod sweep;
 mod write;
 
+pub use listen::{keep_and_notify, APPLICATION_NAME as FEED_APPLICATION_NAME};
+pub use sweep::OUTBOX_RETENTION;
+
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use serde_json::Value;
@@ -52,8 +56,6 @@ const MAX_BATCH: usize = 256;
 /// How long a request waits for a free connection or for a new one to open before it fails
 /// with 503 (the database is down or overloaded).
 const CONNECT_WAIT: Duration = Duration::from_secs(5);
-/// Recorded request ids older than this are forgotten at start-up.
-const REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Key of the advisory lock held while the schema is created (any constant shared by nodes).
 const SCHEMA_LOCK: i64 = 0x6273_735f_7363_6865; // "bss_sche"
 
@@ -88,6 +90,42 @@ CREATE TABLE IF NOT EXISTS bss_outbox (
 );
 ";
 
+/// What the change feed and the sweeps need of the schema, on top of [`SCHEMA`] (idempotent,
+/// also bringing an older database up to date):
+/// - each outbox row's transaction id, and the `(xid, seq)` index the feed reads in (see
+///   [`listen`]);
+/// - outbox and request timestamps from the database's clock, not the nodes' ones;
+/// - the sweep's watermark, one row ([`sweep`]);
+/// - the index request records expire by.
+const FEED_SCHEMA: &str = "
+DO $$ BEGIN
+    -- Each ALTER only when needed: an ALTER locks the table out, also when it changes nothing.
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+          AND table_name = 'bss_outbox' AND column_name = 'xid') THEN
+        ALTER TABLE bss_outbox ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+    END IF;
+    IF (SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema()
+          AND table_name = 'bss_outbox' AND column_name = 'created_at') = 'bigint' THEN
+        ALTER TABLE bss_outbox ALTER COLUMN created_at DROP DEFAULT,
+            ALTER COLUMN created_at TYPE timestamptz USING to_timestamp(created_at),
+            ALTER COLUMN created_at SET DEFAULT now();
+    END IF;
+    IF (SELECT column_default FROM information_schema.columns WHERE table_schema = current_schema()
+          AND table_name = 'bss_requests' AND column_name = 'created_at') IS NULL THEN
+        ALTER TABLE bss_requests
+            ALTER COLUMN created_at SET DEFAULT extract(epoch FROM now())::bigint;
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS bss_outbox_xid_seq ON bss_outbox (xid, seq);
+CREATE TABLE IF NOT EXISTS bss_outbox_swept (
+    one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+    xid xid8 NOT NULL,
+    seq BIGINT NOT NULL
+);
+INSERT INTO bss_outbox_swept (xid, seq) VALUES ('0', 0) ON CONFLICT DO NOTHING;
+CREATE INDEX IF NOT EXISTS bss_requests_created_at ON bss_requests (created_at);
+";
+
 type Job = (
     Write,
     Option<Origin>,
@@ -104,16 +142,24 @@ pub struct PostgresStore {
     /// What the change feed's listener connects with.
     config: tokio_postgres::Config,
     listener: Mutex<Option<JoinHandle<()>>>,
-    /// The last change committed before this store connected: the feed starts after it.
-    first_seq: i64,
+    /// Where the change feed starts: after every transaction that had ended when this store
+    /// connected.
+    feed_start: listen::Pos,
     feed_taken: std::sync::atomic::AtomicBool,
+    /// The task that sweeps the outbox and expired request records ([`sweep`]).
+    sweeper: JoinHandle<()>,
+    pool_for_sweeps: Pool,
 }
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://…` or `postgresql://…`, libpq syntax, unix sockets as a
-    /// percent-encoded path host), creates the schema if needed and forgets expired request
-    /// ids; stored documents are limited to `max_doc_bytes` of JSON text.
-    pub async fn connect(url: &str, max_doc_bytes: usize) -> Result<Self, StoreError> {
+    /// percent-encoded path host) and creates the schema if needed; stored documents are
+    /// limited to `max_doc_bytes` of JSON text, request records kept for `request_retention`.
+    pub async fn connect(
+        url: &str,
+        max_doc_bytes: usize,
+        request_retention: Duration,
+    ) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Internal(format!("invalid database url: {e}")))?;
@@ -128,7 +174,9 @@ impl PostgresStore {
         create_schema(&write_pool).await?;
         // Changes committed from now on are this node's to broadcast, whenever its listener
         // starts (it catches up from here).
-        let first_seq = last_seq(&write_pool).await?;
+        let feed_start = listen::start(&*write_pool.get().await.map_err(pool_error)?).await?;
+        let sweeps = new_pool(&config, 1)?;
+        let sweeper = tokio::spawn(sweep::run(sweeps.clone(), request_retention));
         let node = node_id();
         let (queue, jobs) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write::run_writer(
@@ -144,9 +192,19 @@ impl PostgresStore {
             node,
             config,
             listener: Mutex::new(None),
-            first_seq,
+            feed_start,
             feed_taken: Default::default(),
+            sweeper,
+            pool_for_sweeps: sweeps,
         })
+    }
+
+    /// Sweeps the change feed's outbox now: deletes the changes committed more than `age` ago
+    /// (by the database's clock) and raises the watermark past them, so that a listener that
+    /// has not read them yet tells its followers to resync. Every node does this every minute
+    /// with [`OUTBOX_RETENTION`]; returns how many changes were deleted.
+    pub async fn sweep_changes(&self, age: Duration) -> Result<u64, StoreError> {
+        sweep::outbox_older_than(&self.pool_for_sweeps, age).await
     }
 }
 
@@ -176,8 +234,7 @@ fn new_pool(config: &tokio_postgres::Config, size: usize) -> Result<Pool, StoreE
         .map_err(|e| StoreError::Internal(format!("connection pool: {e}")))
 }
 
-/// Creates the tables (under an advisory lock, so nodes starting together do not race) and
-/// forgets expired request records.
+/// Creates the tables (under an advisory lock, so nodes starting together do not race).
 async fn create_schema(pool: &Pool) -> Result<(), StoreError> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let tx = client.transaction().await.map_err(pg_error)?;
@@ -185,21 +242,8 @@ async fn create_schema(pool: &Pool) -> Result<(), StoreError> {
         .await
         .map_err(pg_error)?;
     tx.batch_execute(SCHEMA).await.map_err(pg_error)?;
-    let cutoff = now_secs().saturating_sub(REQUEST_TTL.as_secs()) as i64;
-    tx.execute("DELETE FROM bss_requests WHERE created_at < $1", &[&cutoff])
-        .await
-        .map_err(pg_error)?;
+    tx.batch_execute(FEED_SCHEMA).await.map_err(pg_error)?;
     tx.commit().await.map_err(pg_error)
-}
-
-/// The `seq` of the last change committed so far (0 for none).
-async fn last_seq(pool: &Pool) -> Result<i64, StoreError> {
-    let client = pool.get().await.map_err(pool_error)?;
-    let row = client
-        .query_one("SELECT coalesce(max(seq), 0) FROM bss_outbox", &[])
-        .await
-        .map_err(pg_error)?;
-    Ok(row.get(0))
 }
 
 impl Store for PostgresStore {
@@ -234,7 +278,7 @@ impl Store for PostgresStore {
         let listener = tokio::spawn(listen::run(
             self.config.clone(),
             self.node.clone(),
-            self.first_seq,
+            self.feed_start,
             feed,
         ));
         *self.listener.lock().expect("listener") = Some(listener);
@@ -354,7 +398,9 @@ impl Store for PostgresStore {
         if let Some(listener) = self.listener.lock().expect("listener").take() {
             listener.abort();
         }
+        self.sweeper.abort();
         let pool = self.pool.clone();
+        let sweeps = self.pool_for_sweeps.clone();
         Box::pin(async move {
             if let Some(writer) = writer {
                 writer
@@ -362,6 +408,7 @@ impl Store for PostgresStore {
                     .map_err(|e| StoreError::Internal(format!("writer task: {e}")))?;
             }
             pool.close();
+            sweeps.close();
             Ok(())
         })
     }
@@ -392,13 +439,6 @@ fn filter_page(models: Vec<Value>, query: &Query) -> Vec<Value> {
 
 fn parse_doc(doc: &str) -> Result<Value, StoreError> {
     serde_json::from_str(doc).map_err(|e| StoreError::Internal(format!("corrupt document: {e}")))
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// A failure to get a connection: the database is unreachable (or every connection is busy

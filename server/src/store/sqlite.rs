@@ -22,6 +22,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+mod expiry;
 mod readers;
 mod schema;
 mod stream;
@@ -35,8 +36,6 @@ use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Stored, Write}
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
-/// Recorded request ids older than this are forgotten at start-up.
-const REQUEST_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reader threads, each with its own connection (WAL: they read while the writer commits).
@@ -65,24 +64,26 @@ pub struct SqliteStore {
     closed: AtomicBool,
     /// Where the writer thread hands its committed changes, once [`Store::changes`] took them.
     feed: writer::FeedSlot,
+    /// Forgets expired request records while the store runs.
+    sweeper: Mutex<Option<expiry::Sweeper>>,
 }
 
 impl SqliteStore {
     /// Opens (creating it and its directories if needed) the database at `path`; stored
-    /// documents are limited to `max_doc_bytes` of JSON text.
-    pub fn open(path: &Path, max_doc_bytes: usize) -> Result<Self, StoreError> {
+    /// documents are limited to `max_doc_bytes` of JSON text, request records kept for
+    /// `request_retention`.
+    pub fn open(
+        path: &Path,
+        max_doc_bytes: usize,
+        request_retention: Duration,
+    ) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Internal(format!("creating {}: {e}", dir.display())))?;
         }
         let mut conn = open_connection(path)?;
         schema::prepare(&mut conn)?;
-        let cutoff = now_secs().saturating_sub(REQUEST_TTL.as_secs());
-        conn.execute(
-            "DELETE FROM requests WHERE created_at < ?1",
-            [cutoff as i64],
-        )
-        .map_err(internal)?;
+        let sweeper = expiry::Sweeper::start(&conn, path, request_retention)?;
         let readers = Arc::new(Readers::start(path, READER_THREADS)?);
         let (tx, rx) = mpsc::channel::<Job>();
         let feed = writer::FeedSlot::default();
@@ -100,6 +101,7 @@ impl SqliteStore {
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
             closed: AtomicBool::new(false),
             feed,
+            sweeper: Mutex::new(Some(sweeper)),
         })
     }
 
@@ -263,10 +265,14 @@ impl Store for SqliteStore {
         self.writer.lock().expect("writer").take();
         let thread = self.thread.lock().expect("thread").take();
         let readers = self.readers.clone();
+        let sweeper = self.sweeper.lock().expect("sweeper").take();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || readers.stop())
-                .await
-                .map_err(|e| StoreError::Internal(e.to_string()))?;
+            tokio::task::spawn_blocking(move || {
+                drop(sweeper);
+                readers.stop()
+            })
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
             if let Some(thread) = thread {
                 tokio::task::spawn_blocking(move || thread.join())
                     .await

@@ -382,13 +382,18 @@ pub struct TestStore {
 
 /// Opens an empty store of `backend` with documents bounded to `max_doc_bytes`.
 pub async fn open_store(backend: Backend, max_doc_bytes: usize) -> TestStore {
+    use backbone_socket_sync_server::store::expiry::DEFAULT_REQUEST_RETENTION;
     use backbone_socket_sync_server::store::open::open;
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("tempdir");
-            let store = open(&dir.path().join("s.sqlite3"), max_doc_bytes)
-                .await
-                .expect("open sqlite");
+            let store = open(
+                &dir.path().join("s.sqlite3"),
+                max_doc_bytes,
+                DEFAULT_REQUEST_RETENTION,
+            )
+            .await
+            .expect("open sqlite");
             TestStore {
                 store,
                 _dir: Some(dir),
@@ -396,7 +401,7 @@ pub async fn open_store(backend: Backend, max_doc_bytes: usize) -> TestStore {
         }
         Backend::Postgres => {
             let url = shared_postgres().create_database("store");
-            let store = open(Path::new(&url), max_doc_bytes)
+            let store = open(Path::new(&url), max_doc_bytes, DEFAULT_REQUEST_RETENTION)
                 .await
                 .expect("open postgres");
             TestStore { store, _dir: None }

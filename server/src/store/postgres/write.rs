@@ -8,8 +8,8 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
-use super::listen::{record, CHANNEL, INLINE_MAX};
-use super::{now_secs, parse_doc, pg_error, pool_error, Job, MAX_BATCH};
+use super::listen::{keep_and_notify, record};
+use super::{parse_doc, pg_error, pool_error, Job, MAX_BATCH};
 use crate::ids::MAX_ID;
 use crate::store::change::Origin;
 use crate::store::{Applied, Object, StoreError, Write, WriteOp};
@@ -23,8 +23,10 @@ const FAULT_AFTER_COMMIT: &str = "BSS_FAULT_AFTER_COMMIT";
 const WRITE_LOCK: i64 = 0x6273_735f_7772_6974; // "bss_writ"
 
 const TAKE_WRITE_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
-const CLAIM: &str = "INSERT INTO bss_requests (scope, request_id, fingerprint, created_at)
-     VALUES ($1, $2, $3, $4) ON CONFLICT (scope, request_id) DO NOTHING";
+/// `created_at` is left to the database's clock (see `FEED_SCHEMA`), which the sweep's cutoff
+/// reads too.
+const CLAIM: &str = "INSERT INTO bss_requests (scope, request_id, fingerprint)
+     VALUES ($1, $2, $3) ON CONFLICT (scope, request_id) DO NOTHING";
 const KNOWN: &str =
     "SELECT fingerprint, result FROM bss_requests WHERE scope = $1 AND request_id = $2";
 const RECORD: &str = "UPDATE bss_requests SET result = $3 WHERE scope = $1 AND request_id = $2";
@@ -47,16 +49,6 @@ const UPDATE_DOC: &str =
 const DELETE_DOC: &str =
     "DELETE FROM bss_documents WHERE owner = $1 AND collection = $2 AND id = $3";
 
-/// Keeps a change under the next `seq` and NOTIFYs it (inline when small enough, else its
-/// `seq` alone), in one round trip.
-fn notify_change() -> String {
-    format!(
-        "WITH kept AS (INSERT INTO bss_outbox (payload) VALUES ($1::text) RETURNING seq)
-         SELECT pg_notify('{CHANNEL}', CASE WHEN octet_length($1::text) <= {INLINE_MAX}
-             THEN seq::text || ' ' || $1::text ELSE seq::text END) FROM kept"
-    )
-}
-
 /// The writer loop: wait for a write, take every write already queued (up to [`MAX_BATCH`]),
 /// apply them in order in one transaction, COMMIT, and only then answer them all. A batch that
 /// cannot commit (the database went away) answers every write in it with that error.
@@ -66,7 +58,7 @@ pub(super) async fn run_writer(
     max_doc_bytes: usize,
     node: String,
 ) {
-    let notify = notify_change();
+    let notify = keep_and_notify();
     let mut fault_after: Option<u64> = std::env::var(FAULT_AFTER_COMMIT)
         .ok()
         .and_then(|n| n.parse().ok());
@@ -117,7 +109,7 @@ pub(super) async fn run_writer(
 struct Writer<'a> {
     /// This process's id, in its changes.
     node: &'a str,
-    /// The statement that keeps and NOTIFYs a change ([`notify_change`]).
+    /// The statement that keeps and NOTIFYs a change ([`keep_and_notify`]).
     notify: &'a str,
     max_doc_bytes: usize,
 }
@@ -161,8 +153,7 @@ impl Writer<'_> {
             // Claim first: a transaction elsewhere holding the same id makes this wait until it
             // ends; then either its record is visible (replay) or the claim is ours.
             let key: [&(dyn ToSql + Sync); 2] = [&request_id.scope, &request_id.id];
-            let now = now_secs() as i64;
-            let claimed = exec(tx, CLAIM, &[key[0], key[1], fingerprint, &now]).await?;
+            let claimed = exec(tx, CLAIM, &[key[0], key[1], fingerprint]).await?;
             if claimed == 0 {
                 let stmt = tx.prepare_cached(KNOWN).await.map_err(pg_error)?;
                 let row = tx.query_one(&stmt, &key).await.map_err(pg_error)?;

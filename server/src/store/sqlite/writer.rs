@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::{internal, now_secs, Job, MAX_BATCH};
 use crate::ids::MAX_ID;
-use crate::store::change::{Change, Origin};
+use crate::store::change::{Change, FeedItem, Origin};
 use crate::store::decide::{decide, Current, Decided, Effect, Recorded};
 use crate::store::{Applied, RequestId, StoreError, Write, WriteOp};
 
@@ -30,7 +30,7 @@ pub(super) struct Queued {
 
 /// Where the writer hands its committed changes: set once the store's feed is taken
 /// ([`crate::store::Store::changes`]); until then nothing is kept.
-pub(super) type FeedSlot = Arc<Mutex<Option<UnboundedSender<Change>>>>;
+pub(super) type FeedSlot = Arc<Mutex<Option<UnboundedSender<FeedItem>>>>;
 
 /// The writer loop: wait for a job, take every job already queued (up to [`MAX_BATCH`]), apply
 /// each inside its own savepoint (a failing write leaves no trace and does not affect the
@@ -82,7 +82,7 @@ fn publish(feed: &FeedSlot, changes: Vec<Change>, seq: &mut i64) {
         *seq += 1;
         change.seq = *seq;
         if let Some(feed) = feed.as_ref() {
-            let _ = feed.send(change);
+            let _ = feed.send(change.into());
         }
     }
 }
