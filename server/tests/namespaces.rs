@@ -6,8 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use backbone_socket_sync_server::auth::Auth;
-use common::{req, temp_db, Client, ServerProcess, WAIT};
+use common::{req, start_signed_in, temp_db, Client, ServerProcess, WAIT};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -231,13 +230,11 @@ async fn refused_connects(c: &mut Client, names: std::ops::Range<usize>) {
 #[tokio::test]
 async fn refused_connects_to_new_names_leave_nothing_behind() {
     let (dir, db) = temp_db();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, SECRET).unwrap();
-    let server = ServerProcess::start(
+    let (server, auth) = start_signed_in(
+        dir.path(),
         &db,
+        SECRET,
         &[
-            "--auth-secret-file",
-            secret.to_str().unwrap(),
             "--dynamic-namespaces",
             "--max-namespaces",
             "50",
@@ -245,7 +242,6 @@ async fn refused_connects_to_new_names_leave_nothing_behind() {
             "ops",
         ],
     );
-    let auth = Auth::from_secret(SECRET).unwrap();
     let token = |sub: &str| auth.mint(sub, Duration::from_secs(3600)).unwrap().0;
     let mut prober = Client::open(server.port).await;
     refused_connects(&mut prober, 0..2_000).await;

@@ -6,8 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use backbone_socket_sync_server::auth::Auth;
-use common::{req, temp_db, Client, ServerProcess};
+use common::{req, start_signed_in, temp_db, Client};
 use serde_json::{json, Value};
 
 const SECRET: &[u8] = b"an hs256 secret for the tests, 40 bytes.";
@@ -15,18 +14,7 @@ const SECRET: &[u8] = b"an hs256 secret for the tests, 40 bytes.";
 #[tokio::test]
 async fn with_auth_on_only_stats_subs_read_the_stats() {
     let (dir, db) = temp_db();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, SECRET).unwrap();
-    let server = ServerProcess::start(
-        &db,
-        &[
-            "--auth-secret-file",
-            secret.to_str().unwrap(),
-            "--stats-sub",
-            "ops",
-        ],
-    );
-    let auth = Auth::from_secret(SECRET).unwrap();
+    let (server, auth) = start_signed_in(dir.path(), &db, SECRET, &["--stats-sub", "ops"]);
     let token = |sub: &str| auth.mint(sub, Duration::from_secs(3600)).unwrap().0;
     let Ok(mut alice) = Client::connect_with(server.port, &json!({"token": token("alice")})).await
     else {

@@ -10,7 +10,7 @@ mod services;
 use std::time::Duration;
 
 use backbone_socket_sync_server::auth::Auth;
-use common::{req, req_id, temp_db, Client, ServerProcess};
+use common::{req, req_id, start_signed_in, temp_db, Client, ServerProcess};
 use serde_json::{json, Value};
 use services::shared_postgres;
 
@@ -19,10 +19,8 @@ const WRITES: usize = 20;
 
 fn start() -> (tempfile::TempDir, ServerProcess, Auth) {
     let (dir, db) = temp_db();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, SECRET).unwrap();
-    let server = ServerProcess::start(&db, &["--auth-secret-file", secret.to_str().unwrap()]);
-    (dir, server, Auth::from_secret(SECRET).unwrap())
+    let (server, auth) = start_signed_in(dir.path(), &db, SECRET, &[]);
+    (dir, server, auth)
 }
 
 fn token(auth: &Auth, sub: &str) -> String {
@@ -343,18 +341,8 @@ async fn public_collections_are_readable_by_every_user_and_writable_by_none() {
     }
     open.stop();
 
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, SECRET).unwrap();
-    let server = ServerProcess::start(
-        &db,
-        &[
-            "--auth-secret-file",
-            secret.to_str().unwrap(),
-            "--public-prefix",
-            "/api/colors",
-        ],
-    );
-    let auth = Auth::from_secret(SECRET).unwrap();
+    let (server, auth) =
+        start_signed_in(dir.path(), &db, SECRET, &["--public-prefix", "/api/colors"]);
     let colors = json!([{"id": 1, "name": "red"}, {"id": 2, "name": "green"}]);
     for user in ["alice", "bob"] {
         let token = token(&auth, user);
@@ -413,19 +401,13 @@ async fn a_subscriber_to_a_public_collection_hears_its_changes() {
     // node with authentication on, where the collection is public.
     let db = shared_postgres().create_database("public");
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, SECRET).unwrap();
-    let signed_in = ServerProcess::start(
+    let (signed_in, auth) = start_signed_in(
+        dir.path(),
         std::path::Path::new(&db),
-        &[
-            "--auth-secret-file",
-            secret.to_str().unwrap(),
-            "--public-prefix",
-            "/api/colors",
-        ],
+        SECRET,
+        &["--public-prefix", "/api/colors"],
     );
     let loader = ServerProcess::start(std::path::Path::new(&db), &[]);
-    let auth = Auth::from_secret(SECRET).unwrap();
     let mut alice = connect(signed_in.port, json!({"token": token(&auth, "alice")})).await;
     let reply = alice.ok("subscribe", req("/api/colors", None)).await;
     assert_eq!(reply, json!({"endPoint": "/api/colors"}));

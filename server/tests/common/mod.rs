@@ -139,6 +139,22 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Starts a server on `db` with authentication on (the HS256 `secret`, written into `dir`) and
+/// the flags `extra`; the `Auth` that mints its tokens.
+pub fn start_signed_in(
+    dir: &Path,
+    db: &Path,
+    secret: &[u8],
+    extra: &[&str],
+) -> (ServerProcess, backbone_socket_sync_server::auth::Auth) {
+    let file = dir.join("secret");
+    std::fs::write(&file, secret).unwrap();
+    let mut args = vec!["--auth-secret-file", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let auth = backbone_socket_sync_server::auth::Auth::from_secret(secret).unwrap();
+    (ServerProcess::start(db, &args), auth)
+}
+
 /// A temporary directory with a database path in it.
 pub fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
