@@ -39,9 +39,10 @@ use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Stored, Write}
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
-/// How long a batch that holds writes of more than one client goes on taking writes: every
-/// write of a batch waits for its COMMIT, so one client's flood must not make a long batch of
-/// the one another client's write is in (a lone client's batch is bounded by count only).
+/// How long a batch that holds writes of more than one client goes on taking writes, at
+/// least (else as long as the last COMMIT took, see `writer.rs`): every write of a batch waits
+/// for its COMMIT, so one client's flood must not make a long batch of the one another
+/// client's write is in (a lone client's batch is bounded by count only).
 const MAX_BATCH_TIME: Duration = Duration::from_millis(2);
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -5,13 +5,14 @@
 //!
 //! The writes are taken from the [`Inbox`] one client at a time by a fair round, so a flood of
 //! one client delays another's write by at most one turn of the round (and a batch that holds
-//! several clients' writes is cut at [`MAX_BATCH_TIME`]); each client's writes keep their order.
+//! several clients' writes is cut after as long as a COMMIT takes, [`MAX_BATCH_TIME`] at least);
+//! each client's writes keep their order.
 //!
 //! After each COMMIT the batch's applied writes go to the change feed, in commit order, each
 //! numbered by this process's count of committed writes ([`Change::seq`]), before any reply.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -42,9 +43,13 @@ pub(super) type FeedSlot = Arc<Mutex<Option<UnboundedSender<FeedItem>>>>;
 /// The writer loop: wait for a write, then take writes from the inbox in its fair round (see
 /// [`crate::store::fair`]), applying each inside its own savepoint (a failing write leaves no
 /// trace and does not affect the others), until the batch holds [`MAX_BATCH`] writes, the
-/// inbox is empty, or it has run for [`MAX_BATCH_TIME`] while holding writes of more than one
-/// client (whose replies all wait for its COMMIT); COMMIT once, hand the applied writes'
-/// changes to the feed, and only then answer them all.
+/// inbox is empty, or it has run while holding writes of more than one client (whose replies
+/// all wait for its COMMIT) for as long as the last COMMIT took, [`MAX_BATCH_TIME`] at least;
+/// COMMIT once, hand the applied writes' changes to the feed, and only then answer them all.
+///
+/// Tying the cut to the COMMIT's cost keeps both sides bounded: a write that joins a batch
+/// waits for at most about two COMMITs' time (the batch's work, then its COMMIT), and a batch
+/// spends at least half its time applying writes, not syncing them.
 pub(super) fn run_writer(
     mut conn: Connection,
     inbox: Arc<Inbox>,
@@ -52,10 +57,12 @@ pub(super) fn run_writer(
     feed: FeedSlot,
 ) {
     let mut seq = 0i64;
+    let mut cut_after = MAX_BATCH_TIME;
     while inbox.wait() {
         let mut replies = Vec::new();
-        match apply_batch(&mut conn, &inbox, &mut replies, max_doc_bytes) {
-            Ok(outcomes) => {
+        match apply_batch(&mut conn, &inbox, &mut replies, cut_after, max_doc_bytes) {
+            Ok((outcomes, commit_took)) => {
+                cut_after = commit_took.max(MAX_BATCH_TIME);
                 let mut results = Vec::with_capacity(outcomes.len());
                 let mut changes = Vec::new();
                 for (result, change) in outcomes {
@@ -101,20 +108,22 @@ type Reply = oneshot::Sender<Result<Applied, StoreError>>;
 type Outcome = (Result<Applied, StoreError>, Option<Change>);
 
 /// Applies writes taken from `inbox` in one transaction (see [`run_writer`]), pushing each
-/// one's reply channel to `replies` as it is taken.
+/// one's reply channel to `replies` as it is taken; returns their outcomes and how long the
+/// COMMIT took.
 fn apply_batch(
     conn: &mut Connection,
     inbox: &Inbox,
     replies: &mut Vec<Reply>,
+    cut_after: Duration,
     max_doc_bytes: usize,
-) -> rusqlite::Result<Vec<Outcome>> {
+) -> rusqlite::Result<(Vec<Outcome>, Duration)> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let started = Instant::now();
     let mut first_client = None;
     let mut shared = false;
     let mut outcomes = Vec::new();
     while outcomes.len() < MAX_BATCH {
-        if shared && started.elapsed() >= MAX_BATCH_TIME {
+        if shared && started.elapsed() >= cut_after {
             break;
         }
         let Some((client, (queued, reply))) = inbox.pop() else {
@@ -144,8 +153,9 @@ fn apply_batch(
             }
         }
     }
+    let committing = Instant::now();
     tx.commit()?;
-    Ok(outcomes)
+    Ok((outcomes, committing.elapsed()))
 }
 
 /// Records a refusal that a replay must answer again (a conflict), outside the rolled-back
