@@ -27,9 +27,13 @@ impl Inbox {
         if state.closed {
             return false;
         }
+        // The writer only sleeps on an empty inbox: wake it for the first write only.
+        let wake = state.queue.is_empty();
         state.queue.push(client, job, cost);
         drop(state);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
         true
     }
 
