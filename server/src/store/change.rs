@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 /// The socket a write came from: its namespace and socket id. It has its reply, so its own
 /// write's broadcast leaves it out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Origin {
     /// The socket's namespace, e.g. `/`.
     pub ns: String,

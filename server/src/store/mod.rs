@@ -13,6 +13,7 @@
 pub mod change;
 pub mod decide;
 pub mod expiry;
+pub mod fair;
 pub mod open;
 pub mod postgres;
 pub mod rows;
@@ -306,10 +307,12 @@ pub trait Store: Send + Sync + 'static {
     /// Applies one write (or replays the recorded result of its request id).
     ///
     /// Order: the write takes its place when `write` is *called*, not when the future is
-    /// first polled, and writes are applied in the order of those calls (two writes to the
-    /// same model from one caller end with the later one). Read-your-writes
+    /// first polled, and the writes of one client ([`fair::Client`]: the socket `origin` of
+    /// [`Store::write_from`], else the owner) are applied in the order of those calls (two
+    /// writes to the same model from one client end with the later one). Read-your-writes
     /// ([`crate::order`]) relies on it: it calls `write` in each client's request order and
-    /// lets a client's pipelined writes share a batch.
+    /// lets a client's pipelined writes share a batch. Writes of different clients may be
+    /// interleaved, so that each client gets its share of the writer ([`fair`]).
     fn write(&self, write: Write) -> StoreFuture<Applied>;
 
     /// Like [`Store::write`], for a write sent by the socket `origin`, which its broadcast

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,19 +23,27 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 mod expiry;
+mod inbox;
 mod readers;
 mod schema;
 mod stream;
 mod writer;
 
+use inbox::Inbox;
 use readers::Readers;
 
 use super::change::{ChangeFeed, Origin};
+use super::fair::{self, Client};
 use super::rows::{JsonPage, PageRequest, Rows};
 use super::{Applied, Page, Query, Store, StoreError, StoreFuture, Stored, Write};
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
+/// How long a batch that holds writes of more than one client goes on taking writes, at
+/// least (else as long as the last COMMIT took, see `writer.rs`): every write of a batch waits
+/// for its COMMIT, so one client's flood must not make a long batch of the one another
+/// client's write is in (a lone client's batch is bounded by count only).
+const MAX_BATCH_TIME: Duration = Duration::from_millis(2);
 /// How long a connection waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reader threads, each with its own connection (WAL: they read while the writer commits).
@@ -53,7 +61,8 @@ type Job = (writer::Queued, oneshot::Sender<Result<Applied, StoreError>>);
 
 /// The SQLite implementation of [`Store`].
 pub struct SqliteStore {
-    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    /// The writes queued for the writer thread, in per-client queues.
+    inbox: Arc<Inbox>,
     thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Readers>,
     path: PathBuf,
@@ -85,15 +94,15 @@ impl SqliteStore {
         schema::prepare(&mut conn)?;
         let sweeper = expiry::Sweeper::start(&conn, path, request_retention)?;
         let readers = Arc::new(Readers::start(path, READER_THREADS)?);
-        let (tx, rx) = mpsc::channel::<Job>();
+        let inbox = Arc::new(Inbox::default());
         let feed = writer::FeedSlot::default();
-        let writer_feed = feed.clone();
+        let (writer_inbox, writer_feed) = (inbox.clone(), feed.clone());
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer::run_writer(conn, rx, max_doc_bytes, writer_feed))
+            .spawn(move || writer::run_writer(conn, writer_inbox, max_doc_bytes, writer_feed))
             .map_err(|e| StoreError::Internal(e.to_string()))?;
         Ok(Self {
-            writer: Mutex::new(Some(tx)),
+            inbox,
             thread: Mutex::new(Some(thread)),
             readers,
             path: path.to_owned(),
@@ -152,15 +161,13 @@ impl Store for SqliteStore {
     fn write_from(&self, write: Write, origin: Option<Origin>) -> StoreFuture<Applied> {
         let (tx, rx) = oneshot::channel();
         let fingerprint = write.request_id.as_ref().map(|_| write.fingerprint());
+        let (client, cost) = (Client::of(&write, origin.as_ref()), fair::cost(&write));
         let queued = writer::Queued {
             write,
             fingerprint,
             origin,
         };
-        let sent = match self.writer.lock().expect("writer").as_ref() {
-            Some(writer) => writer.send((queued, tx)).is_ok(),
-            None => false,
-        };
+        let sent = self.inbox.push(client, (queued, tx), cost);
         Box::pin(async move {
             if !sent {
                 return Err(StoreError::Internal("store is closed".into()));
@@ -261,8 +268,8 @@ impl Store for SqliteStore {
         self.closed.store(true, Ordering::Release);
         self.streams.close();
         self.lookups.lock().expect("lookup pool").clear();
-        // Dropping the sender ends the writer loop once the queued jobs are committed.
-        self.writer.lock().expect("writer").take();
+        // The writer loop ends once the queued jobs are committed.
+        self.inbox.close();
         let thread = self.thread.lock().expect("thread").take();
         let readers = self.readers.clone();
         let sweeper = self.sweeper.lock().expect("sweeper").take();

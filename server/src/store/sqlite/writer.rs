@@ -3,16 +3,24 @@
 //! transaction, replies after COMMIT. What each write does is [`decide`]d once for both
 //! stores; this file reads the row, allocates a create's id and executes the decision.
 //!
+//! The writes are taken from the [`Inbox`] one client at a time by a fair round, so a flood of
+//! one client delays another's write by at most one turn of the round (and a batch that holds
+//! several clients' writes is cut after as long as a COMMIT takes, [`MAX_BATCH_TIME`] at least);
+//! each client's writes keep their order.
+//!
 //! After each COMMIT the batch's applied writes go to the change feed, in commit order, each
 //! numbered by this process's count of committed writes ([`Change::seq`]), before any reply.
 
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
 
-use super::{internal, now_secs, Job, MAX_BATCH};
+use super::inbox::Inbox;
+use super::{internal, now_secs, MAX_BATCH, MAX_BATCH_TIME};
 use crate::ids::MAX_ID;
 use crate::store::change::{Change, FeedItem, Origin};
 use crate::store::decide::{decide, Current, Decided, Effect, Recorded};
@@ -32,28 +40,29 @@ pub(super) struct Queued {
 /// ([`crate::store::Store::changes`]); until then nothing is kept.
 pub(super) type FeedSlot = Arc<Mutex<Option<UnboundedSender<FeedItem>>>>;
 
-/// The writer loop: wait for a job, take every job already queued (up to [`MAX_BATCH`]), apply
-/// each inside its own savepoint (a failing write leaves no trace and does not affect the
-/// others), COMMIT once, hand the applied writes' changes to the feed, and only then answer
-/// them all.
+/// The writer loop: wait for a write, then take writes from the inbox in its fair round (see
+/// [`crate::store::fair`]), applying each inside its own savepoint (a failing write leaves no
+/// trace and does not affect the others), until the batch holds [`MAX_BATCH`] writes, the
+/// inbox is empty, or it has run while holding writes of more than one client (whose replies
+/// all wait for its COMMIT) for as long as the last COMMIT took, [`MAX_BATCH_TIME`] at least;
+/// COMMIT once, hand the applied writes' changes to the feed, and only then answer them all.
+///
+/// Tying the cut to the COMMIT's cost keeps both sides bounded: a write that joins a batch
+/// waits for at most about two COMMITs' time (the batch's work, then its COMMIT), and a batch
+/// spends at least half its time applying writes, not syncing them.
 pub(super) fn run_writer(
     mut conn: Connection,
-    rx: mpsc::Receiver<Job>,
+    inbox: Arc<Inbox>,
     max_doc_bytes: usize,
     feed: FeedSlot,
 ) {
     let mut seq = 0i64;
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let (writes, replies): (Vec<Queued>, Vec<_>) = batch.into_iter().unzip();
-        match apply_batch(&mut conn, writes, max_doc_bytes) {
-            Ok(outcomes) => {
+    let mut cut_after = MAX_BATCH_TIME;
+    while inbox.wait() {
+        let mut replies = Vec::new();
+        match apply_batch(&mut conn, &inbox, &mut replies, cut_after, max_doc_bytes) {
+            Ok((outcomes, commit_took)) => {
+                cut_after = commit_took.max(MAX_BATCH_TIME);
                 let mut results = Vec::with_capacity(outcomes.len());
                 let mut changes = Vec::new();
                 for (result, change) in outcomes {
@@ -67,6 +76,11 @@ pub(super) fn run_writer(
             }
             Err(error) => {
                 tracing::error!(%error, "batch commit failed");
+                if replies.is_empty() {
+                    // The transaction did not even begin: fail a batch's worth of writes.
+                    let taken = std::iter::from_fn(|| inbox.pop()).take(MAX_BATCH);
+                    replies.extend(taken.map(|(_, (_, reply))| reply));
+                }
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Internal(error.to_string())));
                 }
@@ -87,17 +101,39 @@ fn publish(feed: &FeedSlot, changes: Vec<Change>, seq: &mut i64) {
     }
 }
 
+/// Where a write's result goes.
+type Reply = oneshot::Sender<Result<Applied, StoreError>>;
+
 /// One write's result, and its change when it was applied now.
 type Outcome = (Result<Applied, StoreError>, Option<Change>);
 
+/// Applies writes taken from `inbox` in one transaction (see [`run_writer`]), pushing each
+/// one's reply channel to `replies` as it is taken; returns their outcomes and how long the
+/// COMMIT took.
 fn apply_batch(
     conn: &mut Connection,
-    batch: Vec<Queued>,
+    inbox: &Inbox,
+    replies: &mut Vec<Reply>,
+    cut_after: Duration,
     max_doc_bytes: usize,
-) -> rusqlite::Result<Vec<Outcome>> {
+) -> rusqlite::Result<(Vec<Outcome>, Duration)> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for queued in batch {
+    let started = Instant::now();
+    let mut first_client = None;
+    let mut shared = false;
+    let mut outcomes = Vec::new();
+    while outcomes.len() < MAX_BATCH {
+        if shared && started.elapsed() >= cut_after {
+            break;
+        }
+        let Some((client, (queued, reply))) = inbox.pop() else {
+            break;
+        };
+        replies.push(reply);
+        match &first_client {
+            None => first_client = Some(client),
+            Some(first) => shared |= *first != client,
+        }
         // Kept for recording a refusal: the write itself goes to `decide`.
         let key = queued
             .write
@@ -117,8 +153,9 @@ fn apply_batch(
             }
         }
     }
+    let committing = Instant::now();
     tx.commit()?;
-    Ok(outcomes)
+    Ok((outcomes, committing.elapsed()))
 }
 
 /// Records a refusal that a replay must answer again (a conflict), outside the rolled-back
