@@ -2,7 +2,9 @@
 //! the test, over real sockets: writes on one node reach the subscribers of every node (not
 //! the writer), a request id is applied once whichever nodes it is sent to, a `kill -9` of a
 //! node mid-burst loses no acknowledged write and doubles none, a node that dies right after
-//! COMMIT still has its write broadcast (once), and a Redis restart leaves no node deaf.
+//! COMMIT still has its write broadcast (once), a Redis restart leaves no node deaf, one
+//! request id sent to two nodes at the same moment is applied once with one answer, and
+//! writers racing on one model from two nodes leave every subscriber with the stored document.
 
 mod common;
 mod services;
@@ -42,27 +44,34 @@ async fn expect(c: &mut Client, name: &str) -> Value {
     payload["item"].clone()
 }
 
-/// Asserts that no event is waiting on `c`: a read's ack is the marker that tells "none came"
-/// from "not yet" for events sent before it by the same node. Events from other nodes travel
-/// through Redis, so callers check this only after the events they expect have arrived.
-async fn assert_quiet(c: &mut Client) {
-    assert_quiet_in(c, "").await;
+/// Asserts that no broadcast is still coming to any of `watchers` (subscribers of
+/// `/api/todos`): `writer`, a socket of its own, creates a sentinel there, and the sentinel
+/// must be the next event each watcher hears. An ack is no such proof: PostgreSQL's broadcasts
+/// come from the change feed after the write is answered, in commit order, so the sentinel,
+/// committed after every write checked, is heard after any broadcast of theirs. Returns the
+/// sentinel (it is stored in `/api/todos`; see [`without_sentinels`]).
+async fn assert_quiet(watchers: &mut [&mut Client], writer: &mut Client) -> Value {
+    let sentinel = writer
+        .ok("create", req("/api/todos", Some(json!({"sentinel": true}))))
+        .await;
+    for watcher in watchers.iter_mut() {
+        let (event, payload) = watcher.next_event().await;
+        assert_eq!(
+            (event.as_str(), &payload["item"]),
+            ("created", &sentinel),
+            "an unexpected event came before the sentinel"
+        );
+    }
+    sentinel
 }
 
-/// [`assert_quiet`] for a client of another namespace (`nsp` is `"/admin,"`).
-async fn assert_quiet_in(c: &mut Client, nsp: &str) {
-    const MARKER: u64 = 99_999;
-    let packet = format!(
-        "42{nsp}{MARKER}{}",
-        json!(["read", req("/api/nothing", None)])
-    );
-    c.send(&packet).await;
-    let frame = c.recv().await.expect("marker ack");
-    assert_eq!(
-        frame,
-        format!("43{nsp}{MARKER}[null,[]]"),
-        "an unexpected frame came first"
-    );
+/// The models of a collection read, without [`assert_quiet`]'s sentinels.
+fn without_sentinels(models: Value) -> Value {
+    let models = models.as_array().expect("a collection").iter();
+    models
+        .filter(|m| m.get("sentinel").is_none())
+        .cloned()
+        .collect()
 }
 
 /// Polls `check` on the nodes' stats until it holds (the event it waits for has no other
@@ -90,6 +99,7 @@ async fn three_nodes_share_writes_and_broadcasts_and_apply_a_request_id_once() {
     for client in [&mut on_a, &mut on_b, &mut on_c] {
         subscribe(client).await;
     }
+    let mut sentinels = Client::connect(c.port).await;
 
     // A socket create on A reaches B and C, not A.
     let created = on_a
@@ -98,7 +108,7 @@ async fn three_nodes_share_writes_and_broadcasts_and_apply_a_request_id_once() {
     assert_eq!(created, json!({"id": 1, "t": "from A"}));
     assert_eq!(expect(&mut on_b, "created").await, created);
     assert_eq!(expect(&mut on_c, "created").await, created);
-    assert_quiet(&mut on_a).await;
+    assert_quiet(&mut [&mut on_a, &mut on_b, &mut on_c], &mut sentinels).await;
 
     // A REST write on C reaches A and B (and C's own subscriber: REST has no socket to spare).
     let response = reqwest::Client::new()
@@ -121,7 +131,7 @@ async fn three_nodes_share_writes_and_broadcasts_and_apply_a_request_id_once() {
     let replay = on_b.ok("create", arg).await;
     assert_eq!(replay, first);
     let all = on_c.ok("read", req("/api/todos", None)).await;
-    assert_eq!(all, json!([patched, first]));
+    assert_eq!(without_sentinels(all), json!([patched, first]));
     let (sa, sb, sc) = (stats(&a).await, stats(&b).await, stats(&c).await);
     assert_eq!(
         (sa["writes"].clone(), sa["replays"].clone()),
@@ -131,11 +141,9 @@ async fn three_nodes_share_writes_and_broadcasts_and_apply_a_request_id_once() {
         (sb["writes"].clone(), sb["replays"].clone()),
         (json!(0), json!(1))
     );
-    assert_eq!(sc["writes"], json!(1));
+    assert_eq!(sc["writes"], json!(2), "the REST patch and a sentinel");
     // Nothing more arrived anywhere: the replay was not broadcast.
-    for client in [&mut on_a, &mut on_b, &mut on_c] {
-        assert_quiet(client).await;
-    }
+    assert_quiet(&mut [&mut on_a, &mut on_b, &mut on_c], &mut sentinels).await;
     for s in [sa, sb, sc] {
         assert_eq!(s["bus"]["dropped"], json!(0), "{s}");
         assert_eq!(s["bus"]["publishFailures"], json!(0), "{s}");
@@ -148,7 +156,7 @@ async fn three_nodes_share_writes_and_broadcasts_and_apply_a_request_id_once() {
         .await;
     assert_eq!(expect(&mut on_a, "created").await, large);
     assert_eq!(expect(&mut on_b, "created").await, large);
-    assert_quiet(&mut on_c).await;
+    assert_quiet(&mut [&mut on_a, &mut on_b, &mut on_c], &mut sentinels).await;
 
     // Multi-node mode is WebSocket-only: a long-polling handshake is refused.
     let polling = reqwest::get(format!("{}/socket.io/?EIO=4&transport=polling", a.url()))
@@ -257,9 +265,9 @@ async fn a_node_that_dies_right_after_commit_still_has_its_write_broadcast_once(
         .ok("create", req("/api/todos", Some(json!({"t": "later"}))))
         .await;
     assert_eq!(expect(&mut watcher, "created").await, later);
-    assert_quiet(&mut watcher).await;
     let all = retry.ok("read", req("/api/todos", None)).await;
     assert_eq!(all, json!([created, later]));
+    assert_quiet(&mut [&mut watcher], &mut retry).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,6 +370,31 @@ fn parse_ack(frame: &str) -> Option<(usize, Value)> {
     Some((id, body[1].clone()))
 }
 
+/// Established TCP connections that process `pid` holds with local port `port`: its socket
+/// descriptors whose inode `/proc/net/tcp` lists on that port in state ESTABLISHED (`01`).
+fn connections_to(pid: u32, port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let local = format!(":{port:04X}");
+    let inodes: std::collections::HashSet<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let on_port = fields.get(1)?.ends_with(&local) && *fields.get(3)? == "01";
+            on_port.then(|| fields.get(9).map(|inode| inode.to_string()))?
+        })
+        .collect();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/<pid>/fd")
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|link| {
+            let link = link.to_str()?.to_owned();
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .filter(|inode| inodes.contains(inode))
+        .count()
+}
+
 /// A `bss-server` started on a given port (the shared-port test cannot use port 0); killed on
 /// drop.
 struct PortNode(std::process::Child);
@@ -432,16 +465,31 @@ async fn reuse_port_lets_nodes_share_one_address() {
         "{refused}"
     );
 
-    // Connections on the one port are spread by the kernel; every one is served.
+    // Connections on the one port are spread by the kernel over both nodes; every one is
+    // served.
     let mut watcher = Client::connect(port).await;
     subscribe(&mut watcher).await;
+    let mut clients = Vec::new();
     for n in 0..16 {
         let mut c = Client::connect(port).await;
         let created = c
             .ok("create", req("/api/todos", Some(json!({"n": n}))))
             .await;
         assert_eq!(expect(&mut watcher, "created").await, created);
+        clients.push(c);
     }
+    let taken = [&first, &second].map(|node| connections_to(node.0.id(), port));
+    eprintln!("connections taken by each node: {taken:?}");
+    assert!(
+        taken.iter().all(|&n| n > 0),
+        "both nodes took connections: {taken:?}"
+    );
+    assert_eq!(
+        taken.iter().sum::<usize>(),
+        17,
+        "the 16 clients and the watcher"
+    );
+    drop(clients);
     // One node gone, the address still answers.
     drop(first);
     let mut c = Client::connect(port).await;
@@ -465,5 +513,128 @@ async fn a_dynamic_namespace_hears_writes_of_nodes_without_it() {
         .ok("create", req("/api/todos", Some(json!({"n": 1}))))
         .await;
     assert_eq!(expect(&mut admin_on_b, "created").await, created);
-    assert_quiet_in(&mut admin_on_b, "/admin,").await;
+    assert_quiet(&mut [&mut admin_on_b], &mut root_on_a).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_id_sent_to_two_nodes_at_the_same_moment_is_applied_once() {
+    const TRIALS: usize = 20;
+    let db = shared_postgres().create_database("together");
+    let redis = Redis::start();
+    let (a, b) = (node(&db, &redis), node(&db, &redis));
+    let mut on_a = Client::connect(a.port).await;
+    let mut on_b = Client::connect(b.port).await;
+    let model = on_a
+        .ok("create", req("/api/todos", Some(json!({"p": -1}))))
+        .await;
+    let model_url = format!("/api/todos/{}", model["id"]);
+
+    // Each request is written to both sockets at once, a create and then a patch: one node
+    // applies it, the other answers from its record, and the two answers are the same.
+    for trial in 0..TRIALS {
+        let create = req_id(
+            "/api/todos",
+            Some(json!({ "t": trial })),
+            &format!("create-{trial}"),
+        );
+        let patch = req_id(
+            &model_url,
+            Some(json!({ "p": trial })),
+            &format!("patch-{trial}"),
+        );
+        for (method, arg) in [("create", create), ("patch", patch)] {
+            let (from_a, from_b) =
+                tokio::join!(on_a.ack(method, arg.clone()), on_b.ack(method, arg.clone()));
+            assert!(from_a[0].is_null(), "{method} {trial}: {from_a:?}");
+            assert_eq!(from_a, from_b, "{method} {trial}: both answers");
+        }
+    }
+    let all = on_b.ok("read", req("/api/todos", None)).await;
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 1 + TRIALS, "each create stored once: {all:?}");
+    assert_eq!(all[0]["p"], json!(TRIALS - 1));
+    let (sa, sb) = (stats(&a).await, stats(&b).await);
+    let count = |key: &str| sa[key].as_u64().unwrap() + sb[key].as_u64().unwrap();
+    assert_eq!(count("writes"), 1 + 2 * TRIALS as u64, "{sa} {sb}");
+    assert_eq!(count("replays"), 2 * TRIALS as u64, "{sa} {sb}");
+}
+
+/// Pipelines `n` patches `{"by": by, "n": i}` of the model at `url` on `c`, each frame written
+/// before any answer is read; returns once all are answered, each successfully.
+async fn patch_pipelined(c: &mut Client, url: &str, by: &str, n: usize) {
+    for i in 0..n {
+        let arg = req(url, Some(json!({ "by": by, "n": i })));
+        c.send(&format!("42{}{}", 1_000_000 + i, json!(["patch", arg])))
+            .await;
+    }
+    let mut answered = 0;
+    while answered < n {
+        let frame = c.recv().await.expect("patch answers");
+        if let Some((_, reply)) = common::write_load::parse_ack(&frame) {
+            assert!(reply[0].is_null(), "{frame}");
+            answered += 1;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_racing_on_one_model_from_two_nodes_leave_subscribers_with_the_stored_document() {
+    const TRIALS: usize = 5;
+    const PATCHES: usize = 100;
+    let db = shared_postgres().create_database("race");
+    let redis = Redis::start();
+    let (a, b) = (node(&db, &redis), node(&db, &redis));
+    let (mut writer_a, mut writer_b) =
+        (Client::connect(a.port).await, Client::connect(b.port).await);
+    let mut sentinels = Client::connect(a.port).await;
+    let mut watchers = [Client::connect(a.port).await, Client::connect(b.port).await];
+    for watcher in watchers.iter_mut() {
+        subscribe(watcher).await;
+    }
+    for trial in 0..TRIALS {
+        let model = sentinels
+            .ok("create", req("/api/todos", Some(json!({ "trial": trial }))))
+            .await;
+        let url = format!("/api/todos/{}", model["id"]);
+        tokio::join!(
+            patch_pipelined(&mut writer_a, &url, "a", PATCHES),
+            patch_pipelined(&mut writer_b, &url, "b", PATCHES)
+        );
+        let stored = sentinels.ack("read", req(&url, None)).await;
+        assert!(stored[0].is_null(), "{stored:?}");
+        assert_heard_last(&mut watchers, &mut sentinels, &model, &stored, 2 * PATCHES).await;
+    }
+}
+
+/// Each watcher hears `model` created, then `patches` patches of it, the last of them the
+/// `stored` read's document (and version, once replies carry one), then a sentinel from
+/// `writer`: nothing later.
+async fn assert_heard_last(
+    watchers: &mut [Client],
+    writer: &mut Client,
+    model: &Value,
+    stored: &[Value],
+    patches: usize,
+) {
+    for (w, watcher) in watchers.iter_mut().enumerate() {
+        assert_eq!(expect(watcher, "created").await, *model);
+        let (mut last, mut versions) = (Value::Null, Vec::new());
+        for _ in 0..patches {
+            let (event, payload) = watcher.next_event().await;
+            assert_eq!(event, "patched", "watcher {w}: {payload}");
+            versions.push(payload["version"].clone());
+            last = payload;
+        }
+        assert_eq!(
+            last["item"],
+            stored[1],
+            "watcher {w}: the last broadcast is stored; the last versions heard: {:?}",
+            &versions[versions.len().saturating_sub(10)..]
+        );
+        if let Some(version) = stored.get(2) {
+            assert_eq!(last["version"], version["version"], "watcher {w}: {last}");
+        }
+    }
+    let mut watchers: Vec<&mut Client> = watchers.iter_mut().collect();
+    assert_quiet(&mut watchers, writer).await;
 }

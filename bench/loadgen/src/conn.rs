@@ -29,6 +29,8 @@ pub struct Plan {
     /// Unique to this run: request ids must not repeat across runs against one server, or
     /// the server's idempotency log would replay old results.
     pub run_id: String,
+    /// Only creates, no reads in between (the write path's throughput alone).
+    pub creates_only: bool,
 }
 
 /// What one connection measured.
@@ -46,12 +48,16 @@ pub struct Outcome {
     pub errors: u64,
     /// Why the connection stopped early, if it did.
     pub failure: Option<String>,
+    /// When each successful request was answered (for a timeline of the rate).
+    pub done_at: Vec<Instant>,
 }
 
 impl Outcome {
     /// Records one successful request that took `since.elapsed()`.
     pub fn record(&mut self, create: bool, since: Instant) {
-        let us = since.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        let now = Instant::now();
+        self.done_at.push(now);
+        let us = (now - since).as_micros().min(u32::MAX as u128) as u32;
         if create {
             self.creates += 1;
             self.create_us.push(us);
@@ -149,11 +155,12 @@ pub async fn run(ws: &mut Ws, conn: usize, plan: &Plan, first: Instant, end: Ins
 }
 
 /// The frame of request number `ack` of connection `conn`: a `create`, or every other time
-/// (once an id is known) a `read` of the model created last. Returns it and whether it creates.
+/// (once an id is known, unless the plan is creates only) a `read` of the model created last.
+/// Returns it and whether it creates.
 pub fn next_request(plan: &Plan, conn: usize, ack: u64, last_id: Option<i64>) -> (String, bool) {
     let request_id = format!("lg-{}-{conn}-{ack}", plan.run_id);
     match last_id {
-        Some(id) if ack.is_multiple_of(2) => {
+        Some(id) if ack.is_multiple_of(2) && !plan.creates_only => {
             let endpoint = format!("{}/{id}", plan.endpoint);
             (
                 frame::request(ack, "read", &endpoint, &request_id, None),

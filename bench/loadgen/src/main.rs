@@ -57,6 +57,13 @@ struct Args {
     /// Name of this run in the output.
     #[arg(long, default_value = "")]
     label: String,
+    /// Only creates (by default every other request reads the model created last).
+    #[arg(long)]
+    creates_only: bool,
+    /// Also report the answers per interval of this many milliseconds (`timeline`, from
+    /// `begin_unix_ms`), to see the rate change during the run (a node frozen meanwhile).
+    #[arg(long)]
+    timeline_ms: Option<u64>,
 }
 
 /// A connection's report: how the handshake went, then what it measured.
@@ -102,6 +109,7 @@ async fn run(args: Args) -> i32 {
         interval,
         timeout,
         run_id: format!("{}.{nanos}", std::process::id()),
+        creates_only: args.creates_only,
     };
     let duration = Duration::from_secs_f64(args.duration);
 
@@ -165,10 +173,12 @@ async fn run(args: Args) -> i32 {
     let before = args.server_pid.and_then(procfs::sample);
     let self_cpu_before = procfs::self_cpu_s();
     let begin = Instant::now() + Duration::from_millis(50);
+    let begin_unix_ms = unix_ms() + 50;
     let _ = start_tx.send(Some(begin));
 
     let (mut latencies, mut create_us, mut read_us) = (Vec::new(), Vec::new(), Vec::new());
     let (mut creates, mut reads, mut errors, mut failures) = (0u64, 0u64, 0u64, Vec::new());
+    let mut timeline = Vec::new();
     let mut done = 0;
     while done < connected {
         match reports.recv().await {
@@ -182,6 +192,9 @@ async fn run(args: Args) -> i32 {
                 reads += o.reads;
                 errors += o.errors;
                 failures.extend(o.failure);
+                if let Some(ms) = args.timeline_ms {
+                    add_to_timeline(&mut timeline, &o.done_at, begin, ms);
+                }
             }
             Some(_) => {}
             None => break,
@@ -233,6 +246,10 @@ async fn run(args: Args) -> i32 {
         "server_cpu_s": server_cpu.map(|c| round(c, 3)),
         "server_cpu_us_per_op": server_cpu.map(|c| round(c * 1e6 / ops.max(1) as f64, 1)),
         "loadgen_cpu_s": round(self_cpu, 3),
+        "creates_only": args.creates_only,
+        "begin_unix_ms": begin_unix_ms,
+        "timeline_ms": args.timeline_ms,
+        "timeline": args.timeline_ms.map(|_| timeline),
     });
     eprintln!(
         "{:<12} C={:<5} connected={} ops={} ({:.0} ops/s{}) p50={:.2}ms p99={:.2}ms max={:.2}ms errors={} rss={}",
@@ -254,6 +271,24 @@ async fn run(args: Args) -> i32 {
     } else {
         0
     }
+}
+
+/// Counts each answer time of `done_at` in its `ms`-wide bucket after `begin`.
+fn add_to_timeline(timeline: &mut Vec<u64>, done_at: &[Instant], begin: Instant, ms: u64) {
+    for at in done_at {
+        let bucket = (at.saturating_duration_since(begin).as_millis() as u64 / ms.max(1)) as usize;
+        if timeline.len() <= bucket {
+            timeline.resize(bucket + 1, 0);
+        }
+        timeline[bucket] += 1;
+    }
+}
+
+/// Milliseconds since the Unix epoch (the timeline's origin, for scripts that act meanwhile).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The p-th percentile (nearest rank) of sorted microseconds, in milliseconds.

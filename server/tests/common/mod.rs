@@ -2,6 +2,8 @@
 //! speaking Engine.IO v4 / Socket.IO v5 text frames over tokio-tungstenite.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod write_load;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
