@@ -309,3 +309,69 @@ async fn a_frozen_transaction_holds_up_only_its_own_rows_and_only_until_it_is_en
     );
     store.close().await.unwrap();
 }
+
+/// Each node hands out create ids from ranges it reserved; ids stay unique across nodes and
+/// skip the ids clients chose themselves, also inside another node's range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_ids_stay_unique_across_nodes_and_skip_ids_clients_chose() {
+    let url = shared_postgres().create_database("ids");
+    let (a, b) = (store_on(&url).await, store_on(&url).await);
+    let c = "/api/ranges";
+    let first = |applied: Applied| applied.value["id"].as_i64().expect("an integer id");
+    let on_a = first(
+        a.write(write(create(c, json!({})), None, None))
+            .await
+            .unwrap(),
+    );
+    let on_b = first(
+        b.write(write(create(c, json!({})), None, None))
+            .await
+            .unwrap(),
+    );
+    // Clients take the next id of each node's range, through the other node.
+    let chosen = [(on_a + 1).to_string(), (on_b + 1).to_string()];
+    for (node, id) in [(&b, &chosen[0]), (&a, &chosen[1])] {
+        node.write(write(update(c, id, json!({"chosen": true})), None, None))
+            .await
+            .unwrap();
+    }
+    // Both nodes create at once, many writes in flight on each.
+    let creates = |node: &Arc<dyn Store>| {
+        (0..40)
+            .map(|i| node.write(write(create(c, json!({"i": i})), None, None)))
+            .collect::<Vec<_>>()
+    };
+    let (made_a, made_b) = futures_util::future::join(
+        futures_util::future::join_all(creates(&a)),
+        futures_util::future::join_all(creates(&b)),
+    )
+    .await;
+    let mut ids: Vec<String> = vec![on_a.to_string(), on_b.to_string()];
+    for made in made_a.into_iter().chain(made_b) {
+        ids.push(first(made.unwrap()).to_string());
+    }
+    for id in &chosen {
+        assert!(
+            !ids.contains(id),
+            "id {id}, chosen by a client, was handed out"
+        );
+    }
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "an id was handed out twice: {ids:?}"
+    );
+    let stored = a.read_collection("", c, Query::default()).await.unwrap();
+    assert_eq!(stored.len(), ids.len() + chosen.len());
+    for id in &chosen {
+        let model = a.read_model("", c, id).await.unwrap();
+        assert_eq!(
+            model.value["chosen"],
+            json!(true),
+            "model {id} was overwritten"
+        );
+    }
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}

@@ -32,6 +32,7 @@
 //! once the database is back.
 
 mod batch;
+mod ids;
 mod listen;
 mod model_reads;
 mod plan;

@@ -41,9 +41,9 @@ pub struct Found {
     pub known: HashMap<ReqKey, Known>,
     /// The locked documents the batch touches by id (absent: no such document).
     pub docs: HashMap<DocKey, Current>,
-    /// Each created-in collection's last id handed out (its row is locked).
+    /// Each created-in collection's id before the block of ids the batch took for it.
     pub last_ids: HashMap<CollKey, i64>,
-    /// Ids checked for being taken, per collection: `last_id + 1 ..= checked_to`.
+    /// Ids checked for being taken, per collection: `last_ids + 1 ..= checked_to` (the block).
     pub checked_to: HashMap<CollKey, i64>,
     /// The ids among those checked that exist.
     pub taken: HashSet<DocKey>,
@@ -70,7 +70,7 @@ pub struct RequestRow {
 pub struct Plan {
     /// Each write's answer, in batch order.
     pub results: Vec<Result<Applied, StoreError>>,
-    /// New last ids of collections whose sequence moved.
+    /// The last id handed out per collection created in (the rest of its block goes back).
     pub last_ids: Vec<(CollKey, i64)>,
     /// Documents to delete (first).
     pub deletes: Vec<DocKey>,
