@@ -54,6 +54,18 @@ async fn stored(store: &Arc<dyn Store>, id: &str) -> (Value, i64) {
     (stored.value, stored.version)
 }
 
+/// Creates `/api/t/1` as `{"n": 0}` and patches it to `{"n": 1}`: version 2.
+async fn model_at_version_two(store: &Arc<dyn Store>) {
+    store
+        .create("", "/api/t", object(json!({"n": 0})), None)
+        .await
+        .unwrap();
+    store
+        .write(patch("1", json!({"n": 1}), None, None))
+        .await
+        .unwrap();
+}
+
 on_both_backends!(versions_count_every_write, flavor = "current_thread");
 
 async fn versions_count_every_write(backend: Backend) {
@@ -95,14 +107,7 @@ on_both_backends!(
 async fn a_stale_condition_is_refused_and_writes_nothing(backend: Backend) {
     let db = open_store(backend, 10_000).await;
     let store = &db.store;
-    store
-        .create("", "/api/t", object(json!({"n": 0})), None)
-        .await
-        .unwrap();
-    store
-        .write(patch("1", json!({"n": 1}), None, None))
-        .await
-        .unwrap();
+    model_at_version_two(store).await;
     // Stale (1, the model is at 2): refused with what is stored, nothing written.
     let stale = store
         .write(patch("1", json!({"n": 99}), Some(1), None))
@@ -158,14 +163,7 @@ on_both_backends!(
 async fn a_replayed_conflict_answers_the_same_conflict(backend: Backend) {
     let db = open_store(backend, 10_000).await;
     let store = &db.store;
-    store
-        .create("", "/api/t", object(json!({"n": 0})), None)
-        .await
-        .unwrap();
-    store
-        .write(patch("1", json!({"n": 1}), None, None))
-        .await
-        .unwrap();
+    model_at_version_two(store).await;
     let refused = patch("1", json!({"n": 9}), Some(1), Some("cond-1"));
     assert_conflict(
         store.write(refused.clone()).await,
