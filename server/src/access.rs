@@ -114,7 +114,11 @@ impl Access {
                 .map_err(Denied::BadRequest)?;
             return Ok((Identity::anonymous(client_id), None));
         };
-        let token = token.ok_or(Denied::Unauthorized)?;
+        // Trimmed here, whichever transport it came by (a header's value or a CONNECT field).
+        let token = token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(Denied::Unauthorized)?;
         match auth.verify(token) {
             Ok(claims) => Ok((
                 Identity::user(&claims.sub),
@@ -179,6 +183,7 @@ fn checks(config: &Config) -> Result<Checks, String> {
         audience: config.auth_audience.clone(),
         issuer: config.auth_issuer.clone(),
         leeway: config.auth_leeway,
+        max_ttl: config.auth_max_ttl.as_secs(),
     })
 }
 
@@ -343,5 +348,12 @@ mod tests {
         );
         assert_eq!(on.identify(None, None), Err(Denied::Unauthorized));
         assert_eq!(on.identify(Some("x.y.z"), None), Err(Denied::Unauthorized));
+        // A CONNECT payload's token is read as REST reads a header's: white space around it
+        // is not part of it (the socket refused it while REST trimmed it).
+        assert_eq!(
+            on.identify(Some(&format!(" {token}\n")), None).unwrap().0,
+            Identity::user("alice")
+        );
+        assert_eq!(on.identify(Some("  "), None), Err(Denied::Unauthorized));
     }
 }

@@ -169,6 +169,12 @@ pub struct Config {
     #[arg(long, env = "AUTH_LEEWAY", default_value_t = crate::auth::DEFAULT_LEEWAY_SECS, global = true)]
     pub auth_leeway: u64,
 
+    /// Longest token lifetime accepted (seconds, or `90s`, `15m`, `1h`, `7d`): a token whose
+    /// `exp` is further ahead than this (plus the leeway) is refused, and `bss-server token`
+    /// mints none longer.
+    #[arg(long, env = "AUTH_MAX_TTL", default_value = "24h", value_parser = crate::auth::parse_ttl, global = true)]
+    pub auth_max_ttl: std::time::Duration,
+
     /// An origin (`https://app.example.com`) whose pages may open WebSockets to this server and
     /// call its REST api (CORS), besides the server's own origin; repeatable; `*` allows all.
     #[arg(

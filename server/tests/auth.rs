@@ -421,15 +421,29 @@ async fn demo_tokens_only_with_the_flag() {
     // With a secret file it refuses to start: see identity_providers.rs.
 }
 
+/// A token whose `exp` is beyond `--auth-max-ttl` (24 h by default), up to the end of the
+/// clock's range, is refused cleanly (a leaked one would never expire: issue 18), and the
+/// server goes on accepting good tokens.
 #[tokio::test]
-async fn a_token_expiring_beyond_the_clocks_range_connects() {
-    let (_dir, server, _) = start(&[]);
-    let far = forge(
-        json!({"alg": "HS256"}),
-        json!({"sub": "alice", "exp": u64::MAX}),
-        Some(SECRET),
-    );
-    let mut alice = Client::connect_with(server.port, &json!({ "token": far }))
+async fn a_token_expiring_beyond_the_max_ttl_is_refused_cleanly() {
+    let (_dir, server, auth) = start(&[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for exp in [now + 25 * 3600, u64::MAX] {
+        let far = forge(
+            json!({"alg": "HS256"}),
+            json!({"sub": "alice", "exp": exp}),
+            Some(SECRET),
+        );
+        let refused = Client::connect_with(server.port, &json!({ "token": far })).await;
+        let Err((frame, _)) = refused else {
+            panic!("a token expiring at {exp} connected")
+        };
+        assert!(frame.contains("unauthorized"), "{frame}");
+    }
+    let mut alice = Client::connect_with(server.port, &json!({ "token": token(&auth, "alice") }))
         .await
         .map_err(|(frame, _)| frame)
         .unwrap();

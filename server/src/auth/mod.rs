@@ -30,6 +30,8 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub const MAX_SUB_LEN: usize = 256;
 /// Default leeway for `exp` and `nbf`, in seconds: clocks of two machines differ.
 pub const DEFAULT_LEEWAY_SECS: u64 = 30;
+/// Default of `--auth-max-ttl`: a token whose `exp` is further ahead than this is refused.
+pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The claims this server reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +65,9 @@ pub struct Checks {
     pub issuer: Vec<String>,
     /// Seconds a token is still valid after its `exp`, and already before its `nbf`.
     pub leeway: u64,
+    /// Seconds ahead its `exp` may be: a token that would live longer (a leaked token with an
+    /// `exp` of 2^64 − 1 would never expire) is refused.
+    pub max_ttl: u64,
 }
 
 impl Default for Checks {
@@ -71,6 +76,7 @@ impl Default for Checks {
             audience: Vec::new(),
             issuer: Vec::new(),
             leeway: DEFAULT_LEEWAY_SECS,
+            max_ttl: DEFAULT_MAX_TTL.as_secs(),
         }
     }
 }
@@ -218,8 +224,16 @@ impl Auth {
             .claims;
         // jsonwebtoken accepts `exp + leeway == now`; here a token is valid strictly before
         // then, which is also when its sockets are disconnected.
-        if self.valid_until(claims.exp) <= now_secs() {
+        let now = now_secs();
+        if self.valid_until(claims.exp) <= now {
             return Err(Refused("ExpiredSignature".into()));
+        }
+        let latest = now.saturating_add(self.checks.max_ttl);
+        if claims.exp > latest.saturating_add(self.checks.leeway) {
+            return Err(Refused(format!(
+                "exp is more than {} s ahead (--auth-max-ttl)",
+                self.checks.max_ttl
+            )));
         }
         if claims.sub.is_empty() || claims.sub.len() > MAX_SUB_LEN {
             return Err(Refused(format!("sub must have 1 to {MAX_SUB_LEN} bytes")));
@@ -241,6 +255,13 @@ impl Auth {
         )?;
         if sub.is_empty() || sub.len() > MAX_SUB_LEN {
             return Err(format!("sub must have 1 to {MAX_SUB_LEN} bytes"));
+        }
+        if ttl.as_secs() > self.checks.max_ttl {
+            return Err(format!(
+                "a lifetime of {} s is more than --auth-max-ttl ({} s): the token would be refused",
+                ttl.as_secs(),
+                self.checks.max_ttl
+            ));
         }
         let now = now_secs();
         let claims = Claims {
@@ -331,12 +352,40 @@ mod tests {
         assert!(auth.mint("", Duration::from_secs(1)).is_err());
     }
 
+    /// A token signed with [`SECRET`] for `alice`, expiring at `exp`.
+    fn token_expiring_at(exp: u64) -> String {
+        let claims = serde_json::json!({"sub": "alice", "exp": exp});
+        let key = jsonwebtoken::EncodingKey::from_secret(SECRET);
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+    }
+
+    #[test]
+    fn tokens_living_longer_than_the_max_ttl_are_refused() {
+        let auth = Auth::from_secret(SECRET).unwrap();
+        let day = DEFAULT_MAX_TTL.as_secs();
+        let now = now_secs();
+        assert!(auth.verify(&token_expiring_at(now + day - 60)).is_ok());
+        for exp in [now + day + 3600, u64::MAX] {
+            let refused = auth.verify(&token_expiring_at(exp)).unwrap_err();
+            assert!(refused.0.contains("--auth-max-ttl"), "{exp}: {refused}");
+        }
+        // A shorter maximum applies; minting past it is refused rather than made useless.
+        let short = Auth::from_secret(SECRET).unwrap().with_checks(Checks {
+            max_ttl: 600,
+            ..Checks::default()
+        });
+        assert!(short.verify(&token_expiring_at(now + 3600)).is_err());
+        assert!(short.mint("alice", Duration::from_secs(601)).is_err());
+        assert!(short.mint("alice", Duration::from_secs(600)).is_ok());
+    }
+
     #[test]
     fn configured_audience_and_issuer_are_minted_and_required() {
         let checks = Checks {
             audience: vec!["api".into(), "other".into()],
             issuer: vec!["https://idp.example/".into()],
             leeway: 5,
+            ..Checks::default()
         };
         let strict = Auth::from_secret(SECRET).unwrap().with_checks(checks);
         let (token, exp) = strict.mint("alice", Duration::from_secs(60)).unwrap();
@@ -367,10 +416,17 @@ mod tests {
         assert_eq!(until(0), Some(Duration::ZERO));
         assert!(until(now_secs() + 10).unwrap() <= Duration::from_secs(10));
         assert_eq!(until(u64::MAX), None);
-        let auth = Auth::from_secret(SECRET).unwrap();
-        let (token, exp) = auth.mint("alice", Duration::from_secs(u64::MAX)).unwrap();
+        // Only with a maximum lifetime that allows it (the default refuses such a token).
+        let unbounded = Auth::from_secret(SECRET).unwrap().with_checks(Checks {
+            max_ttl: u64::MAX,
+            ..Checks::default()
+        });
+        let (token, exp) = unbounded
+            .mint("alice", Duration::from_secs(u64::MAX))
+            .unwrap();
         assert_eq!(exp, u64::MAX);
-        assert_eq!(auth.verify(&token).unwrap().exp, u64::MAX);
+        assert_eq!(unbounded.verify(&token).unwrap().exp, u64::MAX);
+        assert!(Auth::from_secret(SECRET).unwrap().verify(&token).is_err());
     }
 
     #[test]
