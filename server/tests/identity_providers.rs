@@ -141,13 +141,18 @@ async fn accepted(server: &ServerProcess, token: &str, what: &str) {
         json!([]),
         "{what}"
     );
+    assert_eq!(rest_status(server, token).await, 200, "{what}");
+}
+
+/// The status of a REST read of `/api/todos` with `token` as its bearer.
+async fn rest_status(server: &ServerProcess, token: &str) -> u16 {
     let response = reqwest::Client::new()
         .get(format!("{}/api/todos", server.url()))
         .bearer_auth(token)
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200, "{what}");
+    response.status().as_u16()
 }
 
 /// Asserts that `token` is refused over socket.io (CONNECT_ERROR) and over REST (401).
@@ -156,13 +161,7 @@ async fn refused(server: &ServerProcess, token: &str, what: &str) {
         Ok(_) => panic!("{what}: connected"),
         Err((frame, _)) => assert_eq!(frame, r#"44{"message":"unauthorized"}"#, "{what}"),
     }
-    let response = reqwest::Client::new()
-        .get(format!("{}/api/todos", server.url()))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401, "{what}");
+    assert_eq!(rest_status(server, token).await, 401, "{what}");
 }
 
 /// A server verifying with a JWKS of an RSA and a P-256 key (and an encryption key it must
